@@ -1,0 +1,27 @@
+"""Handwritten text-line recognition: a CRNN trained with CTC on whole lines."""
+
+from htr.config import IAM_CHARSET, ModelConfig
+from htr.errors import BadImageError, DataError, ModelLoadError, NoInkError
+from htr.recognition import Alternative, Recognition
+
+__all__ = [
+    "IAM_CHARSET",
+    "Alternative",
+    "BadImageError",
+    "DataError",
+    "ModelConfig",
+    "ModelLoadError",
+    "NoInkError",
+    "Recognition",
+    "Recognizer",
+]
+
+
+def __getattr__(name: str):
+    # The recognizer pulls in Keras; import it only when asked for so that
+    # light modules (text, metrics, datasets) stay quick to import.
+    if name == "Recognizer":
+        from htr.recognizer import Recognizer
+
+        return Recognizer
+    raise AttributeError(name)

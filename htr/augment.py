@@ -1,0 +1,115 @@
+"""Turning data set samples into network inputs, with augmentation for training.
+
+Stroke samples are re-rendered every epoch (a new pen, slant, size and look each time);
+image samples get mild geometric and photometric jitter. Every sample's randomness comes
+from (seed, epoch, index), so a resumed run sees exactly the data an uninterrupted one would.
+"""
+
+import math
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+from htr.datasets.base import LineSample, LineSet
+from htr.errors import BadImageError
+from htr.preprocess import load_image, preprocess
+from htr.progress import Progress
+from htr.render import LOOKS, render_strokes
+
+TRAIN_LOOKS = LOOKS + ("mixed",)
+
+
+@dataclass
+class Prepared:
+    """Network inputs for the usable samples of a set, in the set's order."""
+
+    images: list[np.ndarray]
+    texts: list[str]
+    ids: list[str]
+
+
+def jitter_image(image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Small rotation, shear and scale of a real image, padded with its own border colour."""
+    h, w = image.shape[:2]
+    angle = rng.uniform(-3, 3)
+    shear = rng.uniform(-0.2, 0.2)
+    scale = rng.uniform(0.9, 1.1)
+    matrix = cv2.getRotationMatrix2D((w / 2, h / 2), angle, scale)
+    matrix[0, 1] += shear
+    matrix[0, 2] -= shear * h / 2
+    return cv2.warpAffine(image, matrix, (w, h), borderMode=cv2.BORDER_REPLICATE)
+
+
+def sample_image(sample: LineSample, look: str, rng: np.random.Generator | None) -> np.ndarray:
+    """The raw image of a sample: rendered strokes or the image file (jittered if rng)."""
+    if sample.strokes is not None:
+        if look == "mixed":
+            look = "canvas" if rng is None or rng.random() < 0.5 else "paper"
+        return render_strokes(sample.strokes, look, rng)
+    image = load_image(sample.path)
+    return jitter_image(image, rng) if rng is not None else image
+
+
+def prepare_set(lines: LineSet, height: int, max_width: int, look: str = "mixed", seed: int = 0,
+                epoch: int = 0, augment: bool = True, workers: int = 2, label: str = "preparing",
+                min_stride: int = 4) -> Prepared:
+    """Render/load and preprocess every sample in parallel.
+
+    Unusable samples (unreadable image, no ink, too narrow for their text) are removed from
+    ``lines`` for good and counted in ``lines.skipped``.
+    """
+    if look not in TRAIN_LOOKS:
+        raise ValueError(f"unknown look {look!r}; expected one of {TRAIN_LOOKS}")
+
+    def work(index: int):
+        sample = lines.samples[index]
+        if augment:
+            raw = sample_image(sample, look, np.random.default_rng([seed, epoch, index]))
+        elif sample.strokes is not None:
+            # Evaluation: varied but fixed renderings, alternating looks when mixed.
+            fixed_look = LOOKS[index % 2] if look == "mixed" else look
+            raw = render_strokes(sample.strokes, fixed_look, np.random.default_rng([seed, 7919, index]))
+        else:
+            raw = load_image(sample.path)
+        return preprocess(raw, height, max_width)
+
+    progress = Progress(len(lines.samples), label)
+    results: list = [None] * len(lines.samples)
+    with ThreadPoolExecutor(max(1, workers)) as pool:
+        for index, outcome in enumerate(pool.map(_safe(work), range(len(lines.samples)))):
+            results[index] = outcome
+            progress.update()
+    progress.close()
+    kept, prepared = [], Prepared([], [], [])
+    for sample, outcome in zip(lines.samples, results):
+        if isinstance(outcome, str):
+            lines.skip(outcome)
+            continue
+        if math.ceil(outcome.shape[1] / min_stride) < ctc_min_steps(sample.text):
+            lines.skip("image too narrow for its text")
+            continue
+        kept.append(sample)
+        prepared.images.append(outcome)
+        prepared.texts.append(sample.text)
+        prepared.ids.append(sample.id)
+    lines.samples = kept
+    return prepared
+
+
+def ctc_min_steps(text: str) -> int:
+    """Timesteps CTC needs for a text: one per character plus a blank between doubled ones."""
+    return len(text) + sum(a == b for a, b in zip(text, text[1:]))
+
+
+def _safe(fn):
+    def run(index):
+        try:
+            return fn(index)
+        except BadImageError as exc:
+            return "unreadable or blank image" if "no handwriting" not in str(exc) else "no ink"
+        except (cv2.error, ValueError, OSError):
+            return "unreadable or blank image"
+
+    return run

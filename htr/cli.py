@@ -1,0 +1,158 @@
+"""``python -m htr train | validate | predict``."""
+
+import argparse
+import json
+import os
+import shlex
+import sys
+from pathlib import Path
+
+from htr.datasets import DATASETS
+from htr.decode import DECODERS
+from htr.errors import HTRError
+
+DEFAULT_MODEL = Path(__file__).resolve().parent.parent / "model"
+
+
+def _add_data_args(p: argparse.ArgumentParser, split_default: str) -> None:
+    p.add_argument("--dataset", choices=DATASETS, default="iam-ondb", help="data set format (default: iam-ondb)")
+    p.add_argument("--data", required=True, help="data set folder")
+    p.add_argument("--split", default=split_default, help=f"split name or split file (default: {split_default})")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m htr", description="Handwritten text-line recognition (CRNN + CTC).")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    t = sub.add_parser("train", help="train a model from scratch, or resume an interrupted run")
+    t.add_argument("--dataset", choices=DATASETS, default="iam-ondb")
+    t.add_argument("--data", required=True, help="data set folder")
+    t.add_argument("--model-dir", required=True, help="run folder: best model, history, checkpoints")
+    t.add_argument("--epochs", type=int, default=60)
+    t.add_argument("--batch-size", type=int, default=32)
+    t.add_argument("--height", type=int, default=64, help="input height in pixels")
+    t.add_argument("--learning-rate", type=float, default=1e-3)
+    t.add_argument("--patience", type=int, default=10, help="early stop after this many epochs without better CER")
+    t.add_argument("--seed", type=int, default=42)
+    t.add_argument("--look", choices=("canvas", "paper", "mixed"), default="mixed", help="rendering of stroke data")
+    t.add_argument("--train-split", default="train")
+    t.add_argument("--val-split", default="validation")
+    t.add_argument("--limit", type=int, help="use only the first N training lines")
+    t.add_argument("--val-limit", type=int, help="use only the first N validation lines")
+    t.add_argument("--max-minutes", type=float, help="stop after the epoch that passes this budget")
+    t.add_argument("--workers", type=int, default=os.cpu_count() or 2, help="threads preparing images")
+    t.add_argument("--resume", action="store_true", help="continue the run in --model-dir")
+    t.add_argument("--lstm-units", type=int, help="LSTM units per direction (default 160)")
+    t.add_argument("--conv-filters", help="comma-separated filters of the 5 conv layers (default 32,64,96,128,160)")
+
+    v = sub.add_parser("validate", help="print corpus-level CER and WER on a data set split")
+    _add_data_args(v, "validation")
+    v.add_argument("--model-dir", default=str(DEFAULT_MODEL))
+    v.add_argument("--decoder", choices=DECODERS, default="best")
+    v.add_argument("--beam-width", type=int, default=16)
+    v.add_argument("--look", choices=("canvas", "paper", "mixed"), default="canvas", help="rendering of stroke data")
+    v.add_argument("--limit", type=int, help="only the first N lines")
+    v.add_argument("--json", action="store_true", help="print one JSON object")
+
+    p = sub.add_parser("predict", help="recognise images of text lines")
+    p.add_argument("images", nargs="+", help="image files")
+    p.add_argument("--model-dir", default=str(DEFAULT_MODEL))
+    p.add_argument("--decoder", choices=DECODERS, default="best")
+    p.add_argument("--beam-width", type=int, default=16)
+    p.add_argument("--top-k", type=int, default=5, help="alternatives to list (beam search)")
+    p.add_argument("--correct", action="store_true", help="add a spelling-corrected text")
+    p.add_argument("--json", action="store_true", help="one JSON object per image per line")
+    return parser
+
+
+def _architecture(args) -> dict:
+    arch: dict = {}
+    if args.lstm_units:
+        arch["lstm_units"] = args.lstm_units
+    if args.conv_filters:
+        filters = [int(f) for f in args.conv_filters.split(",")]
+        if len(filters) != 5:
+            raise SystemExit("error: --conv-filters takes 5 comma-separated numbers")
+        arch["conv_filters"] = filters
+    return arch
+
+
+def cmd_train(args) -> int:
+    from htr.training import TrainSettings, train
+
+    settings = TrainSettings(
+        dataset=args.dataset, data=args.data, model_dir=args.model_dir, epochs=args.epochs,
+        batch_size=args.batch_size, height=args.height, learning_rate=args.learning_rate,
+        patience=args.patience, seed=args.seed, look=args.look, train_split=args.train_split,
+        val_split=args.val_split, limit=args.limit, val_limit=args.val_limit,
+        max_minutes=args.max_minutes, workers=args.workers,
+        command="python -m htr " + " ".join(shlex.quote(a) for a in sys.argv[1:]),
+        architecture=_architecture(args),
+    )
+    state = train(settings, resume=args.resume)
+    print(f"done: {state['epoch']} epochs, best validation CER {state['best_cer']:.4f} "
+          f"(epoch {state['best_epoch']}); model in {args.model_dir}")
+    return 0
+
+
+def cmd_validate(args) -> int:
+    from htr.augment import prepare_set
+    from htr.datasets import load_dataset
+    from htr.evaluate import evaluate
+    from htr.recognizer import Recognizer
+
+    recognizer = Recognizer.load(args.model_dir)
+    config = recognizer.config
+    lines = load_dataset(args.dataset, args.data, args.split, progress=True)
+    lines.filter_charset(config.charset)
+    if args.limit:
+        lines.samples = lines.samples[: args.limit]
+    prepared = prepare_set(lines, config.height, config.max_width, args.look, augment=False,
+                           label="preparing lines", min_stride=config.time_stride)
+    lines.warn_skipped()
+    result = evaluate(recognizer.model, config, prepared.images, prepared.texts, prepared.ids,
+                      args.decoder, args.beam_width, progress=True)
+    summary = {"dataset": args.dataset, "split": str(args.split), "look": args.look, "decoder": args.decoder,
+               **result.rates.as_dict(), "skipped": sum(lines.skipped.values())}
+    if args.json:
+        print(json.dumps(summary))
+    else:
+        print(f"{result.rates.lines} lines, decoder {args.decoder}: CER {result.rates.cer:.4f}  WER {result.rates.wer:.4f}")
+    return 0
+
+
+def cmd_predict(args) -> int:
+    from htr.recognizer import Recognizer
+
+    recognizer = Recognizer.load(args.model_dir)
+    failed = 0
+    for path in args.images:
+        try:
+            result = recognizer.recognize(path, args.decoder, args.beam_width, args.top_k, args.correct)
+        except HTRError as exc:
+            failed += 1
+            if args.json:
+                print(json.dumps({"path": path, "error": str(exc)}), flush=True)
+            else:
+                print(f"{path}: error: {exc}", file=sys.stderr)
+            continue
+        if args.json:
+            print(json.dumps(result.to_json(path), ensure_ascii=False), flush=True)
+        else:
+            line = f"{path}\t{result.text}\t{result.confidence:.3f}"
+            if result.corrected is not None:
+                line += f"\t{result.corrected}"
+            print(line, flush=True)
+    return 1 if failed else 0
+
+
+def main(argv=None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return {"train": cmd_train, "validate": cmd_validate, "predict": cmd_predict}[args.command](args)
+    except HTRError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130

@@ -1,0 +1,82 @@
+"""Everything needed to rebuild a model and feed it: saved beside the weights."""
+
+import json
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+
+from htr.errors import ModelLoadError
+
+# IAM's 79 characters: space, punctuation, digits, upper and lower case letters.
+IAM_CHARSET = " !\"#&'()*+,-./0123456789:;?ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+
+CONFIG_FILE = "config.json"
+WEIGHTS_FILE = "model.weights.h5"
+
+
+@dataclass
+class ModelConfig:
+    """Architecture, charset and preprocessing of one model.
+
+    Class 0 of the network output is the CTC blank; class ``i + 1`` is ``charset[i]``.
+    """
+
+    charset: str = IAM_CHARSET
+    height: int = 64
+    max_width: int = 2048
+    conv_filters: tuple[int, ...] = (32, 64, 96, 128, 160)
+    # (height, width) max-pooling after each convolution; width pools multiply to time_stride.
+    pools: tuple[tuple[int, int], ...] = ((2, 2), (2, 2), (2, 1), (2, 1), (1, 1))
+    lstm_units: int = 160
+    lstm_layers: int = 2
+    dropout: float = 0.25
+    training: dict = field(default_factory=dict)
+
+    @property
+    def time_stride(self) -> int:
+        """Pixels of input width per output timestep."""
+        stride = 1
+        for _, pool_w in self.pools:
+            stride *= pool_w
+        return stride
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.charset) + 1
+
+    def encode(self, text: str) -> list[int]:
+        index = {c: i + 1 for i, c in enumerate(self.charset)}
+        return [index[c] for c in text]
+
+    def unknown_characters(self, text: str) -> set[str]:
+        return set(text) - set(self.charset)
+
+    def decode(self, labels) -> str:
+        return "".join(self.charset[i - 1] for i in labels if 0 < i <= len(self.charset))
+
+    def save(self, model_dir: Path) -> None:
+        data = asdict(self)
+        data["conv_filters"] = list(self.conv_filters)
+        data["pools"] = [list(p) for p in self.pools]
+        path = Path(model_dir) / CONFIG_FILE
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(data, indent=2, ensure_ascii=False))
+        tmp.replace(path)
+
+    @classmethod
+    def load(cls, model_dir: Path) -> "ModelConfig":
+        path = Path(model_dir) / CONFIG_FILE
+        if not path.is_file():
+            raise ModelLoadError(f"{model_dir} is not a model folder: {CONFIG_FILE} is missing")
+        try:
+            data = json.loads(path.read_text())
+        except (OSError, ValueError) as exc:
+            raise ModelLoadError(f"{path} is not valid JSON: {exc}") from exc
+        known = {f.name for f in fields(cls)}
+        if not isinstance(data, dict) or "charset" not in data:
+            raise ModelLoadError(f"{path} does not describe a model (no charset)")
+        data = {k: v for k, v in data.items() if k in known}
+        if "conv_filters" in data:
+            data["conv_filters"] = tuple(data["conv_filters"])
+        if "pools" in data:
+            data["pools"] = tuple(tuple(p) for p in data["pools"])
+        return cls(**data)

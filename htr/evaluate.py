@@ -1,0 +1,51 @@
+"""Running a model over prepared lines and scoring it: shared by training and ``validate``."""
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from htr.config import ModelConfig
+from htr.decode import decode
+from htr.model import model_inputs
+from htr.metrics import ErrorRates, error_rates
+from htr.progress import Progress
+from htr.recognizer import pad_batch, softmax
+
+
+@dataclass
+class Evaluation:
+    rates: ErrorRates
+    predictions: list[str]
+    references: list[str]
+    ids: list[str]
+    decoder: str
+
+
+def transcribe(model, config: ModelConfig, images: list[np.ndarray], decoder: str = "best",
+               beam_width: int = 16, batch_size: int = 32, progress: bool = False) -> list[str]:
+    """Texts for many prepared lines, batched by similar width to waste little padding."""
+    order = np.argsort([im.shape[1] for im in images], kind="stable")
+    texts: list[str] = [""] * len(images)
+    bar = Progress(len(images), f"validating ({decoder})") if progress else None
+    for start in range(0, len(order), batch_size):
+        chunk = order[start : start + batch_size]
+        batch = [images[i] for i in chunk]
+        inputs = model_inputs(pad_batch(batch, quantum=128), [im.shape[1] for im in batch], config.time_stride)
+        logits = np.asarray(model.predict_on_batch(inputs))
+        for row, i in enumerate(chunk):
+            steps = max(1, math.ceil(images[i].shape[1] / config.time_stride))
+            probs = softmax(logits[row, :steps])
+            labels, _ = decode(probs, decoder, beam_width, top_k=1).paths[0]
+            texts[i] = config.decode(labels)
+        if bar:
+            bar.update(len(chunk))
+    if bar:
+        bar.close()
+    return texts
+
+
+def evaluate(model, config: ModelConfig, images, references, ids, decoder: str = "best",
+             beam_width: int = 16, progress: bool = False) -> Evaluation:
+    predictions = transcribe(model, config, images, decoder, beam_width, progress=progress)
+    return Evaluation(error_rates(references, predictions), predictions, list(references), list(ids), decoder)

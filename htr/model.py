@@ -1,0 +1,102 @@
+"""The CRNN: convolutions read strokes, a bidirectional LSTM reads the line left to right
+and back, and a dense layer gives per-timestep scores over the charset plus the CTC blank.
+
+Backend-neutral Keras 3: the same code trains on TensorFlow, JAX or PyTorch.
+"""
+
+import keras
+import numpy as np
+from keras import layers, ops
+
+from htr.config import ModelConfig
+
+
+@keras.saving.register_keras_serializable(package="htr")
+class StepMask(layers.Layer):
+    """True for the timesteps that cover a line's own ink, False for batch padding.
+
+    Masking lets the backward LSTM start at the line's real end, so a line reads the same
+    alone or padded in a batch beside a longer one.
+    """
+
+    def call(self, features, steps):
+        t = ops.shape(features)[1]
+        return ops.less(ops.expand_dims(ops.arange(t), 0), ops.expand_dims(ops.cast(steps, "int32"), 1))
+
+    def compute_output_shape(self, features_shape, steps_shape):
+        return features_shape[:2]
+
+
+@keras.saving.register_keras_serializable(package="htr")
+class DropMask(layers.Layer):
+    """Ends mask propagation: the CTC loss gets each line's length explicitly instead."""
+
+    def call(self, inputs, mask=None):
+        return ops.copy(inputs)  # a new tensor: the input tensor carries the mask
+
+    def compute_mask(self, inputs, mask=None):
+        return None
+
+
+def build_model(config: ModelConfig) -> keras.Model:
+    """Inputs: (batch, height, width, 1) ink in [0, 1] and each line's timestep count
+    (``ceil(width / time_stride)`` before padding). Output: (batch, timesteps, classes) logits.
+    """
+    image = keras.Input(shape=(config.height, None, 1), name="image")
+    steps = keras.Input(shape=(), dtype="int32", name="steps")
+    x = image
+    height = config.height
+    for i, (filters, (pool_h, pool_w)) in enumerate(zip(config.conv_filters, config.pools, strict=True)):
+        x = layers.Conv2D(filters, 3, padding="same", use_bias=False, name=f"conv{i}")(x)
+        x = layers.BatchNormalization(momentum=0.9, name=f"bn{i}")(x)
+        x = layers.Activation("relu", name=f"relu{i}")(x)
+        if pool_h > 1 or pool_w > 1:
+            x = layers.MaxPooling2D((pool_h, pool_w), name=f"pool{i}")(x)
+            height //= pool_h
+    # (batch, h, w, c) -> (batch, w, h * c): one feature vector per timestep.
+    x = layers.Permute((2, 1, 3), name="to_time_major")(x)
+    x = layers.Reshape((-1, height * config.conv_filters[-1]), name="collapse_height")(x)
+    x = layers.Dense(config.lstm_units, activation="relu", name="project")(x)
+    x = layers.Dropout(config.dropout, name="drop_in")(x)
+    mask = StepMask(name="step_mask")(x, steps)
+    for i in range(config.lstm_layers):
+        x = layers.Bidirectional(layers.LSTM(config.lstm_units, return_sequences=True), name=f"blstm{i}")(x, mask=mask)
+        x = layers.Dropout(config.dropout, name=f"drop{i}")(x)
+    x = DropMask(name="drop_mask")(x)
+    outputs = layers.Dense(config.num_classes, name="logits")(x)
+    return keras.Model([image, steps], outputs, name="crnn")
+
+
+def model_inputs(batch: np.ndarray, widths: list[int], time_stride: int) -> list[np.ndarray]:
+    """The model's two inputs for a padded batch of lines of the given widths."""
+    return [batch, np.array([-(-w // time_stride) for w in widths], np.int32)]
+
+
+def ctc_targets(labels: list[list[int]], steps: list[int], label_width: int | None = None) -> np.ndarray:
+    """Pack labels and each line's own number of timesteps into one ``y_true`` matrix.
+
+    Row i is ``labels[i]`` padded with 0 (the blank, never a label) to ``label_width`` columns,
+    then ``steps[i]``: the loss scores only the frames that cover the line's ink, so the model
+    never learns to emit characters into the padding of a wider neighbour in the batch.
+    """
+    width = label_width or max(len(l) for l in labels)
+    y = np.zeros((len(labels), width + 1), np.int32)
+    for row, (seq, n) in enumerate(zip(labels, steps, strict=True)):
+        y[row, : len(seq)] = seq
+        y[row, -1] = n
+    return y
+
+
+@keras.saving.register_keras_serializable(package="htr")
+def ctc_loss(y_true, y_pred):
+    """CTC loss on logits; ``y_true`` as made by :func:`ctc_targets`."""
+    y_true = ops.cast(y_true, "int32")
+    labels = y_true[:, :-1]
+    label_length = ops.sum(ops.cast(ops.not_equal(labels, 0), "int32"), axis=-1)
+    logit_length = ops.minimum(y_true[:, -1], ops.shape(y_pred)[1])
+    return ops.ctc_loss(labels, y_pred, label_length, logit_length, mask_index=0)
+
+
+def compile_model(model: keras.Model, learning_rate: float = 1e-3) -> keras.Model:
+    model.compile(optimizer=keras.optimizers.Adam(learning_rate, clipnorm=5.0), loss=ctc_loss)
+    return model

@@ -1,0 +1,125 @@
+"""Turn any picture of a text line into what the network reads.
+
+The same function serves training and inference, so a canvas drawing, a rendered line, a
+scan or a photo all arrive in one form: float32 ink intensity in [0, 1] (1 = ink,
+0 = paper), the ink cropped with a small margin, scaled to a fixed height.
+"""
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from htr.errors import BadImageError, NoInkError
+
+# Work on at most this many pixels on the long side: bigger photos gain nothing.
+_MAX_SIDE = 2400
+_MIN_SIDE = 4
+# Ink that is less than this much darker than its surrounding paper is not ink.
+_MIN_CONTRAST = 0.12
+PAD = 4  # pixels of empty border around the ink, after scaling
+
+
+def load_image(path: str | Path) -> np.ndarray:
+    """Read an image file keeping alpha and bit depth; BadImageError if it is not one."""
+    path = Path(path)
+    if not path.is_file():
+        raise BadImageError(f"{path}: no such file")
+    data = np.fromfile(str(path), dtype=np.uint8)
+    image = cv2.imdecode(data, cv2.IMREAD_UNCHANGED) if data.size else None
+    if image is None:
+        raise BadImageError(f"{path}: not a readable image (PNG, JPEG, TIFF, BMP, WebP ...)")
+    if image.ndim == 3 and image.shape[2] == 3:
+        image = cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
+    elif image.ndim == 3 and image.shape[2] == 4:
+        image = cv2.cvtColor(image, cv2.COLOR_BGRA2RGBA)
+    return image
+
+
+def to_gray(image: np.ndarray) -> np.ndarray:
+    """Any layout and depth -> float32 luminance in [0, 1]; transparency becomes white paper."""
+    if not isinstance(image, np.ndarray):
+        raise BadImageError(f"expected an image array, got {type(image).__name__}")
+    if image.size == 0 or image.ndim not in (2, 3) or (image.ndim == 3 and image.shape[2] not in (1, 2, 3, 4)):
+        raise BadImageError(f"not an image: array of shape {image.shape}")
+    if min(image.shape[:2]) < _MIN_SIDE:
+        raise BadImageError(f"image too small ({image.shape[1]} x {image.shape[0]} pixels) to hold a line of text")
+    if image.dtype == np.bool_:
+        img = image.astype(np.float32)
+    elif np.issubdtype(image.dtype, np.integer):
+        img = image.astype(np.float32) / float(np.iinfo(image.dtype).max)
+    elif np.issubdtype(image.dtype, np.floating):
+        img = np.nan_to_num(image.astype(np.float32))
+        if img.max() > 1.0:
+            img = img / 255.0
+    else:
+        raise BadImageError(f"unsupported pixel type {image.dtype}")
+    if img.ndim == 2:
+        return np.clip(img, 0.0, 1.0)
+    channels = img.shape[2]
+    alpha = img[..., -1] if channels in (2, 4) else None
+    colour = img[..., : 3 if channels >= 3 else 1]
+    gray = colour[..., 0] if colour.shape[2] == 1 else cv2.cvtColor(np.ascontiguousarray(colour), cv2.COLOR_RGB2GRAY)
+    if alpha is not None:
+        gray = gray * alpha + (1.0 - alpha)  # composite onto white paper
+    return np.clip(gray, 0.0, 1.0)
+
+
+def _shrink(gray: np.ndarray) -> np.ndarray:
+    h, w = gray.shape
+    factor = _MAX_SIDE / max(h, w)
+    if factor < 1:
+        gray = cv2.resize(gray, (max(1, round(w * factor)), max(1, round(h * factor))), interpolation=cv2.INTER_AREA)
+    return gray
+
+
+def ink_map(gray: np.ndarray) -> np.ndarray:
+    """Ink darkness relative to the local paper colour, so uneven light and tinted paper vanish."""
+    h, w = gray.shape
+    k = int(max(15, min(h, w) // 6)) | 1
+    # Paper brightness: a grey closing (max filter) removes strokes thinner than k.
+    background = cv2.dilate(gray, cv2.getStructuringElement(cv2.MORPH_RECT, (k, k)))
+    background = cv2.blur(background, (k, k))
+    return np.clip(1.0 - gray / np.maximum(background, 1e-3), 0.0, 1.0)
+
+
+def _ink_box(mask: np.ndarray) -> tuple[int, int, int, int]:
+    """Bounding box of the ink, ignoring isolated specks of noise."""
+    n, _, stats, _ = cv2.connectedComponentsWithStats(mask.astype(np.uint8), connectivity=8)
+    if n <= 1:
+        raise NoInkError("no handwriting found: the image is blank")
+    areas = stats[1:, cv2.CC_STAT_AREA]
+    keep = stats[1:][areas >= max(3, 0.002 * areas.max())]
+    x0 = keep[:, cv2.CC_STAT_LEFT].min()
+    y0 = keep[:, cv2.CC_STAT_TOP].min()
+    x1 = (keep[:, cv2.CC_STAT_LEFT] + keep[:, cv2.CC_STAT_WIDTH]).max()
+    y1 = (keep[:, cv2.CC_STAT_TOP] + keep[:, cv2.CC_STAT_HEIGHT]).max()
+    return int(x0), int(y0), int(x1), int(y1)
+
+
+def preprocess(image: np.ndarray, height: int = 64, max_width: int = 2048) -> np.ndarray:
+    """Image of a line -> float32 (height, width) ink map; NoInkError if there is no ink."""
+    gray = _shrink(to_gray(image))
+    ink = ink_map(gray)
+    peak = float(np.percentile(ink, 99.9))
+    if peak < _MIN_CONTRAST:
+        raise NoInkError("no handwriting found: the image is blank or has too little contrast")
+    ink8 = np.clip(ink * 255, 0, 255).astype(np.uint8)
+    otsu, _ = cv2.threshold(ink8, 0, 255, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
+    threshold = max(otsu / 255.0, _MIN_CONTRAST, 0.35 * peak)
+    mask = ink > threshold
+    x0, y0, x1, y1 = _ink_box(mask)
+    crop = ink[y0:y1, x0:x1]
+    # Contrast: the paper's residual noise to 0, typical stroke darkness to 1.
+    strokes = crop[mask[y0:y1, x0:x1]]
+    top = float(np.percentile(strokes, 90)) if strokes.size else peak
+    floor = 0.5 * threshold
+    crop = np.clip((crop - floor) / max(top - floor, 1e-3), 0.0, 1.0)
+    inner = height - 2 * PAD
+    h, w = crop.shape
+    width = max(1, round(w * inner / h))
+    if width > max_width - 2 * PAD:
+        width = max_width - 2 * PAD  # squeeze very long lines rather than lose their ends
+    interp = cv2.INTER_AREA if h > inner else cv2.INTER_LINEAR
+    scaled = cv2.resize(crop, (width, inner), interpolation=interp)
+    return np.pad(scaled, ((PAD, PAD), (PAD, PAD))).astype(np.float32)

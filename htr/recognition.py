@@ -1,0 +1,49 @@
+"""Results of recognising one line, shared by the CLI, the app and the dashboard."""
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class Alternative:
+    """One candidate transcription; ``score`` is its log-probability under the model."""
+
+    text: str
+    score: float
+
+
+@dataclass
+class Recognition:
+    """What the recognizer read and how sure it was.
+
+    ``probabilities`` is the T x C softmax output (column 0 the CTC blank, column i+1
+    ``charset[i]``); ``image`` is the normalised input the network saw, so a heatmap can
+    be drawn time-aligned under it (each timestep covers ``time_stride`` pixels).
+    """
+
+    text: str
+    confidence: float
+    alternatives: list[Alternative]
+    probabilities: np.ndarray
+    charset: str
+    image: np.ndarray
+    time_stride: int = 4
+    decoder: str = "best"
+    corrected: str | None = None
+    extra: dict = field(default_factory=dict)
+
+    @property
+    def labels(self) -> list[str]:
+        """Row names for the probability matrix: the blank first, then the charset."""
+        return ["<blank>"] + list(self.charset)
+
+    def to_json(self, path: str | None = None) -> dict:
+        """The CLI's JSON contract: path, text, confidence, alternatives (+ corrected)."""
+        data: dict = {} if path is None else {"path": path}
+        data["text"] = self.text
+        data["confidence"] = round(float(self.confidence), 4)
+        data["alternatives"] = [{"text": a.text, "score": round(float(a.score), 4)} for a in self.alternatives]
+        if self.corrected is not None:
+            data["corrected"] = self.corrected
+        return data

@@ -1,0 +1,99 @@
+"""Draw pen trajectories as line images, in the two looks users give us.
+
+*canvas*: a uniform dark pen on white, like a sketchpad in a browser.
+*paper*: grey or blue ink on textured off-white paper, blurred, unevenly lit, JPEG-compressed,
+like a phone photo or a scan. Geometry (size, pen width, slant, rotation, baseline wobble,
+stretch) is randomised for both so the model sees many writers' hands.
+"""
+
+import math
+
+import cv2
+import numpy as np
+
+LOOKS = ("canvas", "paper")
+
+
+def _geometry(strokes: list[np.ndarray], rng: np.random.Generator | None, ink_height: float) -> tuple[list[np.ndarray], float]:
+    """Strokes transformed to pixel coordinates; returns them and the pen width."""
+    points = np.concatenate(strokes)
+    lo = points.min(axis=0)
+    # Whiteboard lines are ~ 5-10x taller than a letter's x-height; use a robust height.
+    y_lo, y_hi = np.percentile(points[:, 1], [1, 99])
+    scale = ink_height / max(1.0, y_hi - y_lo)
+    slant = rng.uniform(-0.25, 0.25) if rng else 0.0
+    stretch = rng.uniform(0.8, 1.25) if rng else 1.0
+    angle = math.radians(rng.uniform(-3.0, 3.0)) if rng else 0.0
+    wobble = rng.uniform(0, 0.06) * ink_height if rng else 0.0
+    period = rng.uniform(150, 600) if rng else 1.0
+    phase = rng.uniform(0, 2 * math.pi) if rng else 0.0
+    cos, sin = math.cos(angle), math.sin(angle)
+    out = []
+    for stroke in strokes:
+        xy = (stroke - lo) * scale
+        x, y = xy[:, 0] * stretch, xy[:, 1]
+        x = x - slant * (y - ink_height)
+        y = y + wobble * np.sin(2 * math.pi * x / period + phase)
+        out.append(np.stack([x * cos - y * sin, x * sin + y * cos], axis=1))
+    pen = ink_height * (rng.uniform(0.025, 0.08) if rng else 0.045)
+    return out, pen
+
+
+def render_strokes(
+    strokes: list[np.ndarray],
+    look: str = "canvas",
+    rng: np.random.Generator | None = None,
+    ink_height: float | None = None,
+) -> np.ndarray:
+    """A uint8 grayscale image of the line (canvas) or an RGB one (paper).
+
+    Without ``rng`` the rendering is plain and deterministic.
+    """
+    if look not in LOOKS:
+        raise ValueError(f"unknown look {look!r}; expected one of {LOOKS}")
+    if ink_height is None:
+        ink_height = rng.uniform(40, 110) if rng else 70.0
+    pts, pen = _geometry(strokes, rng, ink_height)
+    allp = np.concatenate(pts)
+    margin = pen + (rng.uniform(4, 30) if rng else 10)
+    offset = allp.min(axis=0) - margin
+    size = np.ceil(allp.max(axis=0) - offset + margin).astype(int)
+    supersample = 4
+    shift = 2  # cv2 fixed-point bits: coordinates in quarter pixels
+    canvas = np.zeros((size[1] * 1, size[0] * 1), np.uint8)
+    thickness = max(1, int(round(pen)))
+    polylines = [np.round((p - offset) * supersample).astype(np.int32).reshape(-1, 1, 2) for p in pts]
+    cv2.polylines(canvas, polylines, False, 255, thickness, cv2.LINE_AA, shift)
+    for p in polylines:
+        if len(p) == 1:  # a dot
+            cv2.circle(canvas, tuple(int(v) for v in p[0, 0]), thickness * supersample // 2, 255, -1, cv2.LINE_AA, shift)
+    ink = canvas.astype(np.float32) / 255.0
+    if look == "canvas":
+        darkness = rng.uniform(0.8, 1.0) if rng else 1.0
+        return np.clip(255.0 * (1.0 - darkness * ink), 0, 255).astype(np.uint8)
+    return _paper(ink, rng if rng is not None else np.random.default_rng(0))
+
+
+def _paper(ink: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Composite ink onto a photographed-paper background."""
+    h, w = ink.shape
+    paper = np.array([rng.uniform(200, 250)] * 3, np.float32) + rng.normal(0, 6, 3).astype(np.float32)
+    # Slowly varying texture and light: a coarse noise field blown up, plus a gradient.
+    coarse = cv2.resize(rng.normal(0, 1, (max(2, h // 24), max(2, w // 24))).astype(np.float32), (w, h), interpolation=cv2.INTER_CUBIC)
+    yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
+    gx, gy = rng.normal(0, 1, 2)
+    light = 1.0 + rng.uniform(0, 0.25) * (gx * (xx / w - 0.5) + gy * (yy / h - 0.5)) + rng.uniform(0, 0.04) * coarse
+    background = paper[None, None, :] * light[..., None]
+    blue_ink = rng.random() < 0.4
+    ink_colour = (np.array([rng.uniform(90, 160), rng.uniform(30, 70), rng.uniform(10, 50)], np.float32) if blue_ink
+                  else np.full(3, rng.uniform(10, 110), np.float32))  # BGR
+    strength = ink * rng.uniform(0.75, 1.0)
+    image = background * (1 - strength[..., None]) + ink_colour[None, None, :] * strength[..., None]
+    sigma = rng.uniform(0.3, 1.6)
+    image = cv2.GaussianBlur(image, (0, 0), sigma)
+    image += rng.normal(0, rng.uniform(2, 10), image.shape).astype(np.float32)
+    image = np.clip(image, 0, 255).astype(np.uint8)
+    quality = int(rng.uniform(30, 90))
+    ok, encoded = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, quality])
+    image = cv2.imdecode(encoded, cv2.IMREAD_COLOR)
+    return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)

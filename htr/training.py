@@ -1,0 +1,342 @@
+"""Training from scratch or resuming: CTC on width-bucketed batches, validated every epoch.
+
+A run folder holds the exported best model (``config.json`` + ``model.weights.h5``, loadable
+by ``Recognizer.load``), ``history.csv``, ``metadata.json`` and ``checkpoints/``. Each epoch's
+checkpoint (model, optimizer, counters) is written to a new folder and then published by
+atomically replacing the ``checkpoints/latest`` pointer, so a run killed at any moment
+resumes from the last complete epoch.
+"""
+
+import csv
+import io
+import json
+import math
+import os
+import platform
+import shutil
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from htr.augment import TRAIN_LOOKS, prepare_set
+from htr.config import CONFIG_FILE, WEIGHTS_FILE, ModelConfig
+from htr.datasets import load_dataset
+from htr.errors import DataError
+from htr.evaluate import evaluate
+
+HISTORY_FILE = "history.csv"
+METADATA_FILE = "metadata.json"
+STATE_FILE = "state.json"
+HISTORY_FIELDS = ("epoch", "loss", "val_cer", "val_wer", "seconds", "learning_rate")
+
+
+@dataclass
+class TrainSettings:
+    dataset: str
+    data: str
+    model_dir: str
+    epochs: int = 60
+    batch_size: int = 32
+    height: int = 64
+    learning_rate: float = 1e-3
+    patience: int = 10
+    seed: int = 42
+    look: str = "mixed"
+    train_split: str = "train"
+    val_split: str = "validation"
+    limit: int | None = None
+    val_limit: int | None = None
+    max_minutes: float | None = None
+    workers: int = field(default_factory=lambda: os.cpu_count() or 2)
+    command: str = ""
+    # Architecture overrides for ModelConfig (e.g. {"lstm_units": 64}); empty = defaults.
+    architecture: dict = field(default_factory=dict)
+
+
+def _write_atomic(path: Path, text: str) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(text)
+    os.replace(tmp, path)
+
+
+class Checkpoints:
+    """Numbered checkpoint folders plus an atomically replaced pointer to the newest."""
+
+    def __init__(self, folder: Path):
+        self.folder = folder
+
+    def latest(self) -> Path | None:
+        pointer = self.folder / "latest"
+        if not pointer.is_file():
+            return None
+        path = self.folder / pointer.read_text().strip()
+        return path if (path / STATE_FILE).is_file() else None
+
+    def save(self, model, state: dict) -> Path:
+        self.folder.mkdir(parents=True, exist_ok=True)
+        target = self.folder / f"epoch-{state['epoch']:04d}"
+        if target.exists():
+            shutil.rmtree(target)
+        staging = self.folder / f".staging-{state['epoch']:04d}"
+        if staging.exists():
+            shutil.rmtree(staging)
+        staging.mkdir()
+        model.save(staging / "model.keras")
+        (staging / STATE_FILE).write_text(json.dumps(state, indent=1))
+        os.replace(staging, target)
+        _write_atomic(self.folder / "latest", target.name)
+        for old in self.folder.glob("epoch-*"):
+            if old != target:
+                shutil.rmtree(old, ignore_errors=True)
+        return target
+
+    def load(self):
+        import keras
+
+        import htr.model  # noqa: F401  registers the CTC loss for deserialisation
+
+        path = self.latest()
+        if path is None:
+            raise DataError(f"nothing to resume: no checkpoint in {self.folder}")
+        state = json.loads((path / STATE_FILE).read_text())
+        model = keras.models.load_model(path / "model.keras")
+        return model, state
+
+
+def _hardware() -> str:
+    import keras
+
+    backend = keras.backend.backend()
+    devices = ""
+    try:
+        if backend == "jax":
+            import jax
+
+            devices = ", ".join(sorted({d.device_kind for d in jax.devices()}))
+        elif backend == "tensorflow":
+            import tensorflow as tf
+
+            gpus = tf.config.list_physical_devices("GPU")
+            devices = f"{len(gpus)} GPU" if gpus else "CPU"
+        elif backend == "torch":
+            import torch
+
+            devices = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "CPU"
+    except Exception:  # hardware description is informative only
+        devices = "unknown"
+    return f"{platform.machine()} {os.cpu_count()} cores, {devices}, Keras {keras.__version__} on {backend}"
+
+
+def make_batches(images, labels, batch_size: int, seed: int, epoch: int, stride: int, shuffle: bool = True):
+    """Batches of similar width (little padding), in shuffled order, as a Keras PyDataset."""
+    import keras
+
+    from htr.model import ctc_targets, model_inputs
+    from htr.recognizer import pad_batch
+
+    class _Batches(keras.utils.PyDataset):
+        def __init__(self):
+            super().__init__()
+            rng = np.random.default_rng([seed, epoch, 1])
+            # Jitter the sort so bucket neighbours change from epoch to epoch.
+            widths = np.array([im.shape[1] for im in images], float) + rng.uniform(0, 64, len(images))
+            order = np.argsort(widths, kind="stable")
+            self.batches = [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
+            if len(self.batches) > 1 and len(self.batches[-1]) < batch_size:
+                self.batches[-2] = np.concatenate([self.batches[-2], self.batches[-1]])[-batch_size:]
+                self.batches.pop()
+            if shuffle:
+                rng.shuffle(self.batches)
+            self.label_width = max(len(l) for l in labels)
+
+        def __len__(self):
+            return len(self.batches)
+
+        def __getitem__(self, index):
+            chunk = self.batches[index]
+            x = pad_batch([images[i] for i in chunk], quantum=256)
+            inputs = model_inputs(x, [images[i].shape[1] for i in chunk], stride)
+            return inputs, ctc_targets([labels[i] for i in chunk], list(inputs[1]), self.label_width)
+
+    return _Batches()
+
+
+def _run_epoch(model, batches, label: str) -> float:
+    """One pass of compiled train steps with a progress bar; returns the mean loss."""
+    import keras
+
+    bar = keras.utils.Progbar(len(batches), verbose=1 if sys.stdout.isatty() else 2, unit_name="batch")
+    total = 0.0
+    for index in range(len(batches)):
+        x, y = batches[index]
+        loss = float(np.asarray(model.train_on_batch(x, y)))
+        if not np.isfinite(loss):
+            raise FloatingPointError(f"{label}: loss became {loss}; lower --learning-rate")
+        total += loss
+        bar.update(index + 1, [("loss", loss)])
+    return total / max(1, len(batches))
+
+
+def _load_split(settings: TrainSettings, split: str, limit: int | None, charset: str):
+    lines = load_dataset(settings.dataset, settings.data, split, progress=True)
+    lines.filter_charset(charset)
+    if limit:
+        lines.samples = lines.samples[:limit]
+    if not lines.samples:
+        raise DataError(f"{settings.dataset} split {split!r} in {settings.data} has no usable lines")
+    return lines
+
+
+def _export(model, config: ModelConfig, model_dir: Path) -> None:
+    """Weights only (no optimizer state), so the shipped file is as small as the model."""
+    from htr.model import build_model
+
+    bare = build_model(config)
+    bare.set_weights(model.get_weights())
+    tmp = model_dir / (WEIGHTS_FILE + ".tmp.weights.h5")
+    bare.save_weights(tmp)
+    os.replace(tmp, model_dir / WEIGHTS_FILE)
+    config.save(model_dir)
+
+
+def _write_history(model_dir: Path, history: list[dict]) -> None:
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=HISTORY_FIELDS)
+    writer.writeheader()
+    writer.writerows(history)
+    _write_atomic(model_dir / HISTORY_FILE, buffer.getvalue())
+
+
+def read_history(model_dir: Path) -> list[dict]:
+    """Per-epoch rows of a run folder (empty if training has not finished an epoch)."""
+    path = Path(model_dir) / HISTORY_FILE
+    if not path.is_file():
+        return []
+    with path.open() as handle:
+        return [{k: float(v) for k, v in row.items()} for row in csv.DictReader(handle)]
+
+
+def train(settings: TrainSettings, resume: bool = False, log=print) -> dict:
+    """Train (or resume) and return the final state: epochs done, best CER, history."""
+    import keras
+
+    from htr.model import build_model, compile_model
+
+    if settings.look not in TRAIN_LOOKS:
+        raise DataError(f"unknown look {settings.look!r}; expected one of {TRAIN_LOOKS}")
+    model_dir = Path(settings.model_dir)
+    checkpoints = Checkpoints(model_dir / "checkpoints")
+    if resume:
+        model, state = checkpoints.load()
+        saved = state["settings"]
+        # The data, architecture and seed come from the run; length and budget may change.
+        for key in ("epochs", "max_minutes", "workers", "patience"):
+            saved[key] = getattr(settings, key)
+        settings = TrainSettings(**{k: v for k, v in saved.items() if k in TrainSettings.__dataclass_fields__})
+        config = ModelConfig(**{**state["config"], "conv_filters": tuple(state["config"]["conv_filters"]),
+                                "pools": tuple(tuple(p) for p in state["config"]["pools"])})
+        log(f"resuming {model_dir} after epoch {state['epoch']} (best val CER {state['best_cer']:.4f})")
+    else:
+        if checkpoints.latest() is not None:
+            raise DataError(f"{model_dir} already holds a training run: pass --resume, or choose another --model-dir")
+        keras.utils.set_random_seed(settings.seed)
+        arch = dict(settings.architecture)
+        if "conv_filters" in arch:
+            arch["conv_filters"] = tuple(arch["conv_filters"])
+            arch.setdefault("pools", ModelConfig().pools[: len(arch["conv_filters"])])
+        config = ModelConfig(height=settings.height, **arch)
+        state = {"epoch": 0, "best_cer": None, "best_epoch": None, "stale": 0, "history": [],
+                 "learning_rate": settings.learning_rate, "train_seconds": 0.0}
+        model = compile_model(build_model(config), settings.learning_rate)
+    config.training = {k: v for k, v in asdict(settings).items() if k not in ("workers",)}
+    state["settings"] = asdict(settings)
+    state["config"] = {**asdict(config), "training": {}}
+    model_dir.mkdir(parents=True, exist_ok=True)
+
+    train_lines = _load_split(settings, settings.train_split, settings.limit, config.charset)
+    val_lines = _load_split(settings, settings.val_split, settings.val_limit, config.charset)
+    val = prepare_set(val_lines, config.height, config.max_width, settings.look, settings.seed, augment=False,
+                      workers=settings.workers, label="preparing validation lines", min_stride=config.time_stride)
+    val_lines.warn_skipped()
+    log(f"{len(train_lines)} training lines, {len(val.images)} validation lines, "
+        f"{model.count_params():,} parameters")
+    started = time.monotonic()
+    skipped_warned = False
+
+    def render(epoch: int):
+        return prepare_set(train_lines, config.height, config.max_width, settings.look, settings.seed, epoch,
+                           augment=True, workers=settings.workers, label=f"epoch {epoch + 1}: rendering",
+                           min_stride=config.time_stride)
+
+    # Render the next epoch's images while the current epoch trains.
+    prefetch = ThreadPoolExecutor(1)
+    upcoming = prefetch.submit(render, state["epoch"])
+    while state["epoch"] < settings.epochs:
+        epoch = state["epoch"]
+        t0 = time.monotonic()
+        data = upcoming.result()
+        if epoch + 1 < settings.epochs:
+            upcoming = prefetch.submit(render, epoch + 1)
+        if not skipped_warned:
+            train_lines.warn_skipped()
+            skipped_warned = True
+        labels = [config.encode(t) for t in data.texts]
+        batches = make_batches(data.images, labels, settings.batch_size, settings.seed, epoch, config.time_stride)
+        model.optimizer.learning_rate.assign(state["learning_rate"])
+        loss = _run_epoch(model, batches, f"epoch {epoch + 1}/{settings.epochs}")
+        result = evaluate(model, config, val.images, val.texts, val.ids, progress=False)
+        seconds = time.monotonic() - t0
+        state["train_seconds"] += seconds
+        row = {"epoch": epoch + 1, "loss": round(loss, 4), "val_cer": round(result.rates.cer, 5),
+               "val_wer": round(result.rates.wer, 5), "seconds": round(seconds, 1),
+               "learning_rate": state["learning_rate"]}
+        state["history"].append(row)
+        improved = state["best_cer"] is None or result.rates.cer < state["best_cer"]
+        if improved:
+            state.update(best_cer=result.rates.cer, best_wer=result.rates.wer, best_epoch=epoch + 1, stale=0)
+            _export(model, config, model_dir)
+        else:
+            state["stale"] += 1
+            if state["stale"] % max(2, settings.patience // 3) == 0:
+                state["learning_rate"] = max(1e-5, state["learning_rate"] * 0.5)
+        state["epoch"] = epoch + 1
+        checkpoints.save(model, state)
+        _write_history(model_dir, state["history"])
+        _write_metadata(model_dir, settings, state, len(train_lines), len(val.images))
+        log(f"epoch {epoch + 1}/{settings.epochs}: loss {loss:.3f}  val CER {result.rates.cer:.4f}  "
+            f"WER {result.rates.wer:.4f}  {seconds:.0f}s{'  (best, saved)' if improved else ''}")
+        if state["stale"] >= settings.patience:
+            log(f"early stop: no better validation CER for {settings.patience} epochs")
+            break
+        if settings.max_minutes and (time.monotonic() - started) / 60 >= settings.max_minutes:
+            log(f"time budget of {settings.max_minutes} min reached; continue with --resume")
+            break
+    prefetch.shutdown(wait=False, cancel_futures=True)
+    return state
+
+
+def _write_metadata(model_dir: Path, settings: TrainSettings, state: dict, n_train: int, n_val: int) -> None:
+    path = model_dir / METADATA_FILE
+    existing = json.loads(path.read_text()) if path.is_file() else {}
+    existing["training"] = {
+        "command": settings.command,
+        "dataset": settings.dataset,
+        "data": settings.data,
+        "train_split": settings.train_split,
+        "val_split": settings.val_split,
+        "train_lines": n_train,
+        "val_lines": n_val,
+        "look": settings.look,
+        "epochs_run": state["epoch"],
+        "best_epoch": state["best_epoch"],
+        "best_val_cer": state["best_cer"],
+        "best_val_wer": state.get("best_wer"),
+        "wall_seconds": round(state["train_seconds"], 1),
+        "hardware": _hardware(),
+        "seed": settings.seed,
+    }
+    _write_atomic(path, json.dumps(existing, indent=2))

@@ -1,0 +1,58 @@
+"""Shared fixtures: real IAM On-Line lines (from the shared data folder) and small data sets."""
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+ROOT = Path(__file__).resolve().parent.parent
+DATA = Path(os.environ.get("HTR_DATA", ROOT.parent / "shared" / "data"))
+ONDB = DATA / "iam-ondb"
+MODEL_DIR = ROOT / "model"
+
+
+@pytest.fixture(scope="session")
+def ondb_validation():
+    """The IAM On-Line validation split (real handwriting), loaded once."""
+    if not ONDB.is_dir():
+        pytest.skip("IAM On-Line data not found at ../shared/data/iam-ondb")
+    from htr.datasets import load_dataset
+
+    return load_dataset("iam-ondb", ONDB, "validation")
+
+
+@pytest.fixture(scope="session")
+def recognizer():
+    from htr import Recognizer
+
+    return Recognizer.load(MODEL_DIR)
+
+
+def write_png(path: Path, image: np.ndarray) -> Path:
+    import cv2
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if image.ndim == 3 and image.shape[2] == 3:
+        image = cv2.cvtColor(image, cv2.COLOR_RGB2BGR)
+    assert cv2.imwrite(str(path), image)
+    return path
+
+
+@pytest.fixture
+def folder_dataset(tmp_path, ondb_validation):
+    """A plain-folder data set of 12 rendered real lines, train/validation lists included."""
+    from htr.render import render_strokes
+
+    root = tmp_path / "lines"
+    rows = []
+    for i, sample in enumerate(ondb_validation.samples[:12]):
+        name = f"line{i:02d}.png"
+        write_png(root / name, render_strokes(sample.strokes, "canvas"))
+        rows.append(f"{name}\t{sample.text}")
+    (root / "labels.tsv").write_text("\n".join(rows) + "\n")
+    (root / "train.tsv").write_text("\n".join(rows[:8]) + "\n")
+    (root / "validation.tsv").write_text("\n".join(rows[8:]) + "\n")
+    return root

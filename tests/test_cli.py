@@ -1,0 +1,92 @@
+"""The command line end to end on real files, bad inputs included."""
+
+import json
+import shutil
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from conftest import MODEL_DIR, ONDB, ROOT, write_png
+
+
+def htr(*args, timeout=300):
+    return subprocess.run([sys.executable, "-m", "htr", *map(str, args)], cwd=ROOT, capture_output=True,
+                          text=True, timeout=timeout)
+
+
+def test_help_lists_the_commands():
+    result = htr("--help")
+    assert result.returncode == 0
+    for command in ("train", "validate", "predict"):
+        assert command in result.stdout
+
+
+@pytest.fixture
+def line_files(tmp_path, ondb_validation):
+    from htr.render import render_strokes
+
+    paths, texts = [], []
+    for i, sample in enumerate(ondb_validation.samples[:3]):
+        look = "canvas" if i % 2 == 0 else "paper"
+        paths.append(write_png(tmp_path / f"line{i}.png", render_strokes(sample.strokes, look, np.random.default_rng(i))))
+        texts.append(sample.text)
+    return paths, texts
+
+
+def test_predict_json_contract_with_a_bad_file_among_good_ones(tmp_path, line_files):
+    from htr.metrics import error_rates
+
+    paths, texts = line_files
+    junk = tmp_path / "notes.txt"
+    junk.write_text("not an image")
+    blank = write_png(tmp_path / "blank.png", np.full((80, 400), 255, np.uint8))
+    result = htr("predict", paths[0], junk, paths[1], blank, paths[2], "--json", "--decoder", "beam", "--top-k", "3",
+                 "--correct")
+    assert result.returncode == 1  # some files failed; the rest were still recognised
+    objects = [json.loads(line) for line in result.stdout.splitlines()]
+    assert [o["path"] for o in objects] == [str(p) for p in (paths[0], junk, paths[1], blank, paths[2])]
+    errors = [o for o in objects if "error" in o]
+    assert len(errors) == 2 and "not a readable image" in errors[0]["error"] and "no handwriting" in errors[1]["error"]
+    good = [o for o in objects if "error" not in o]
+    for o in good:
+        assert set(o) == {"path", "text", "confidence", "alternatives", "corrected"}
+        assert 0 < o["confidence"] <= 1
+        assert 1 <= len(o["alternatives"]) <= 3 and o["alternatives"][0]["text"] == o["text"]
+        scores = [a["score"] for a in o["alternatives"]]
+        assert scores == sorted(scores, reverse=True)
+    assert error_rates(texts, [o["text"] for o in good]).cer < 0.3
+
+
+def test_predict_plain_output_and_exit_status(line_files):
+    paths, _ = line_files
+    result = htr("predict", *paths)
+    assert result.returncode == 0
+    assert len(result.stdout.splitlines()) == 3 and result.stdout.startswith(str(paths[0]) + "\t")
+
+
+def test_validate_prints_corpus_cer_and_wer():
+    if not ONDB.is_dir():
+        pytest.skip("IAM On-Line data not found")
+    result = htr("validate", "--data", ONDB, "--limit", "24", "--json")
+    assert result.returncode == 0, result.stderr[-2000:]
+    summary = json.loads(result.stdout)
+    assert summary["lines"] == 24 and summary["chars"] > 300
+    assert 0 <= summary["cer"] < 0.3 and summary["cer"] <= summary["wer"]
+    text = htr("validate", "--data", ONDB, "--limit", "24", "--decoder", "beam")
+    assert text.returncode == 0 and "CER" in text.stdout and "WER" in text.stdout
+
+
+def test_bad_inputs_give_clear_errors(tmp_path):
+    missing = htr("validate", "--data", tmp_path / "nowhere")
+    assert missing.returncode == 2 and "not found" in missing.stderr and "Traceback" not in missing.stderr
+    no_model = htr("predict", "x.png", "--model-dir", tmp_path)
+    assert no_model.returncode == 2 and "config.json is missing" in no_model.stderr
+    corrupt = tmp_path / "corrupt"
+    shutil.copytree(MODEL_DIR, corrupt)
+    (corrupt / "model.weights.h5").write_bytes(b"\x89HDF\r\n\x1a\n truncated")
+    bad_model = htr("predict", "x.png", "--model-dir", corrupt)
+    assert bad_model.returncode == 2 and "corrupt" in bad_model.stderr and "Traceback" not in bad_model.stderr
+    no_data = htr("train", "--data", tmp_path / "nowhere", "--model-dir", tmp_path / "run")
+    assert no_data.returncode == 2 and "not found" in no_data.stderr

@@ -1,0 +1,101 @@
+import cv2
+import numpy as np
+import pytest
+
+from htr.errors import BadImageError, NoInkError
+from htr.preprocess import PAD, load_image, preprocess, to_gray
+
+
+def line_image(height=120, width=600, ink=20, paper=255):
+    image = np.full((height, width), paper, np.uint8)
+    cv2.putText(image, "Hello world", (30, height // 2 + 20), cv2.FONT_HERSHEY_SIMPLEX, 2, ink, 4, cv2.LINE_AA)
+    return image
+
+
+def ink_extent(prepared):
+    rows = np.where(prepared.max(axis=1) > 0.5)[0]
+    cols = np.where(prepared.max(axis=0) > 0.5)[0]
+    return rows.min(), rows.max(), cols.min(), cols.max()
+
+
+def test_output_is_fixed_height_ink_map_cropped_with_margin():
+    out = preprocess(line_image(), height=64)
+    assert out.dtype == np.float32 and out.shape[0] == 64
+    assert 0.0 <= out.min() and out.max() <= 1.0
+    top, bottom, left, right = ink_extent(out)
+    assert top <= PAD + 2 and bottom >= 64 - PAD - 3
+    assert left <= PAD + 2 and right >= out.shape[1] - PAD - 3
+
+
+@pytest.mark.parametrize(
+    "convert",
+    [
+        lambda g: np.stack([g] * 3, axis=-1),  # RGB
+        lambda g: g[..., None],  # H x W x 1
+        lambda g: (g.astype(np.uint16) * 257),  # 16-bit
+        lambda g: g.astype(np.float32) / 255.0,  # float
+        lambda g: g > 128,  # bool
+        lambda g: np.dstack([np.zeros_like(g)] * 3 + [255 - g]),  # black strokes on transparency
+    ],
+    ids=["rgb", "gray1", "uint16", "float", "bool", "rgba-transparent"],
+)
+def test_any_layout_gives_the_same_result(convert):
+    gray = line_image()
+    reference = preprocess(gray)
+    out = preprocess(convert(gray))
+    assert out.shape == reference.shape
+    assert np.abs(out - reference).mean() < 0.05
+
+
+def test_scale_and_margin_do_not_matter():
+    small = line_image()
+    big = np.full((800, 1600), 255, np.uint8)
+    big[500:620, 300:900] = small
+    assert abs(preprocess(big).shape[1] - preprocess(small).shape[1]) <= 2
+
+
+def test_uneven_light_and_grey_ink_are_normalised():
+    gray = line_image(ink=110, paper=235).astype(np.float32)
+    light = np.linspace(0.55, 1.0, gray.shape[1])[None, :]
+    out = preprocess((gray * light).astype(np.uint8))
+    top, bottom, left, right = ink_extent(out)
+    assert left <= PAD + 2 and right >= out.shape[1] - PAD - 3  # dark side not taken for ink
+    assert np.percentile(out[out > 0.3], 90) > 0.9  # faint ink stretched to full contrast
+
+
+@pytest.mark.parametrize(
+    "blank",
+    [np.full((100, 400), 255, np.uint8), np.zeros((100, 400, 4), np.uint8), np.full((50, 50, 3), 128, np.uint8)],
+    ids=["white", "transparent", "grey"],
+)
+def test_blank_images_are_a_clear_error(blank):
+    with pytest.raises(NoInkError, match="no handwriting"):
+        preprocess(blank)
+
+
+@pytest.mark.parametrize(
+    "bad", [np.zeros((2, 2), np.uint8), np.zeros((0, 10)), np.zeros((10, 10, 7), np.uint8), "text"],
+    ids=["tiny", "empty", "7-channels", "string"],
+)
+def test_non_images_are_a_clear_error(bad):
+    with pytest.raises(BadImageError):
+        to_gray(bad)
+
+
+def test_huge_image_is_handled():
+    huge = np.full((8000, 8000), 255, np.uint8)
+    huge[3000:3600, 1000:7000] = cv2.resize(line_image(), (6000, 600))
+    out = preprocess(huge)
+    assert out.shape[0] == 64 and out.shape[1] < 2048
+
+
+def test_load_image_errors(tmp_path):
+    with pytest.raises(BadImageError, match="no such file"):
+        load_image(tmp_path / "missing.png")
+    junk = tmp_path / "junk.png"
+    junk.write_bytes(b"not an image at all")
+    with pytest.raises(BadImageError, match="not a readable image"):
+        load_image(junk)
+    good = tmp_path / "ok.png"
+    cv2.imwrite(str(good), np.dstack([np.zeros((20, 30), np.uint8)] * 3 + [np.full((20, 30), 255, np.uint8)]))
+    assert load_image(good).shape == (20, 30, 4)
