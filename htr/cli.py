@@ -52,6 +52,7 @@ def build_parser() -> argparse.ArgumentParser:
     v.add_argument("--beam-width", type=int, default=16)
     v.add_argument("--look", choices=("canvas", "paper", "mixed"), default="canvas", help="rendering of stroke data")
     v.add_argument("--limit", type=int, help="only the first N lines")
+    v.add_argument("--correct", action="store_true", help="also score the spelling-corrected text")
     v.add_argument("--json", action="store_true", help="print one JSON object")
 
     p = sub.add_parser("predict", help="recognise images of text lines")
@@ -114,10 +115,18 @@ def cmd_validate(args) -> int:
                       args.decoder, args.beam_width, progress=True)
     summary = {"dataset": args.dataset, "split": str(args.split), "look": args.look, "decoder": args.decoder,
                **result.rates.as_dict(), "skipped": sum(lines.skipped.values())}
+    if args.correct:
+        from htr.metrics import error_rates
+        from htr.spelling import correct
+
+        corrected = error_rates(result.references, [correct(p) for p in result.predictions])
+        summary["corrected"] = {"cer": corrected.cer, "wer": corrected.wer}
     if args.json:
         print(json.dumps(summary))
     else:
         print(f"{result.rates.lines} lines, decoder {args.decoder}: CER {result.rates.cer:.4f}  WER {result.rates.wer:.4f}")
+        if args.correct:
+            print(f"with spelling correction: CER {corrected.cer:.4f}  WER {corrected.wer:.4f}")
     return 0
 
 

@@ -69,11 +69,12 @@ def test_predict_plain_output_and_exit_status(line_files):
 def test_validate_prints_corpus_cer_and_wer():
     if not ONDB.is_dir():
         pytest.skip("IAM On-Line data not found")
-    result = htr("validate", "--data", ONDB, "--limit", "24", "--json")
+    result = htr("validate", "--data", ONDB, "--limit", "24", "--json", "--correct")
     assert result.returncode == 0, result.stderr[-2000:]
     summary = json.loads(result.stdout)
     assert summary["lines"] == 24 and summary["chars"] > 300
     assert 0 <= summary["cer"] < 0.3 and summary["cer"] <= summary["wer"]
+    assert set(summary["corrected"]) == {"cer", "wer"} and summary["corrected"]["cer"] < 0.4
     text = htr("validate", "--data", ONDB, "--limit", "24", "--decoder", "beam")
     assert text.returncode == 0 and "CER" in text.stdout and "WER" in text.stdout
 

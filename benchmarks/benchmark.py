@@ -1,0 +1,70 @@
+"""Speed and memory of the shipped model on this machine's CPU.
+
+Prints single-line latency (p50/p95) through ``Recognizer.recognize`` — preprocessing,
+model and decoding — for best path and beam search, batched throughput, model load time
+and peak memory. Lines are rendered from the IAM On-Line validation split.
+
+    python benchmarks/benchmark.py [--model-dir model] [--data ../shared/data/iam-ondb] [--lines 100]
+"""
+
+import argparse
+import os
+import resource
+import sys
+import time
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import numpy as np  # noqa: E402
+
+
+def percentile_ms(times, q):
+    return 1000 * float(np.percentile(times, q))
+
+
+def main() -> None:
+    root = Path(__file__).resolve().parent.parent
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--model-dir", default=str(root / "model"))
+    parser.add_argument("--data", default=str(root.parent / "shared" / "data" / "iam-ondb"))
+    parser.add_argument("--lines", type=int, default=100)
+    parser.add_argument("--look", default="canvas")
+    args = parser.parse_args()
+
+    from htr.datasets import load_dataset
+    from htr.render import render_strokes
+
+    lines = load_dataset("iam-ondb", args.data, "validation").samples[: args.lines]
+    images = [render_strokes(s.strokes, args.look, np.random.default_rng(i)) for i, s in enumerate(lines)]
+
+    start = time.perf_counter()
+    from htr import Recognizer
+
+    recognizer = Recognizer.load(args.model_dir)
+    load_seconds = time.perf_counter() - start
+
+    print(f"model: {args.model_dir}  ({recognizer.model.count_params():,} parameters)")
+    print(f"lines: {len(images)} rendered validation lines, {args.look} look, CPU cores: {os.cpu_count()}")
+    print(f"load time (imports + weights + warm-up): {load_seconds:.2f} s")
+    for decoder in ("best", "beam"):
+        for image in images[:5]:
+            recognizer.recognize(image, decoder=decoder)  # warm every code path
+        times = []
+        for image in images:
+            t0 = time.perf_counter()
+            recognizer.recognize(image, decoder=decoder, beam_width=16, top_k=5)
+            times.append(time.perf_counter() - t0)
+        print(f"single line, {decoder:4s}: p50 {percentile_ms(times, 50):6.1f} ms   p95 {percentile_ms(times, 95):6.1f} ms")
+    for batch_size in (16, 32):
+        t0 = time.perf_counter()
+        recognizer.recognize_batch(images, batch_size=batch_size)
+        seconds = time.perf_counter() - t0
+        print(f"batched (best path, batch {batch_size}): {len(images) / seconds:6.1f} lines/s")
+    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(f"peak memory (max RSS): {peak_mb:.0f} MB")
+
+
+if __name__ == "__main__":
+    main()
