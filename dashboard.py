@@ -1,0 +1,638 @@
+"""Model dashboard: look inside a recognition, score a model on a data set, train one.
+
+    streamlit run dashboard.py --server.headless true --server.address 127.0.0.1 --server.port 8501
+
+Three tabs, all over the ``htr`` package (the page itself does no machine learning):
+
+* **Inspect** one line (a bundled example, a data set line or an uploaded image): the image as
+  the network sees it, the per-timestep CTC probabilities time-aligned under it, the beam
+  alternatives and the confidence.
+* **Validate** a model on a data set split, exactly as ``python -m htr validate`` does: CER and
+  WER per decoder, the spread of per-line CER, the worst lines with their errors marked.
+* **Train** a model in the background (``python -m htr train`` via :mod:`htr.jobs`), watch its
+  curves and log live, stop it and resume it. The job's state lives in its run folder, so a
+  reloaded page still shows it.
+
+Environment: ``HTR_MODEL_DIR`` (default model folder, ``model/``), ``HTR_DATA`` (default data
+set folder), ``HTR_JOBS_DIR`` (where the running job is remembered, ``runs/``).
+"""
+
+from __future__ import annotations
+
+import html
+import io
+import math
+import os
+import time
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import cv2  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+import streamlit as st  # noqa: E402
+
+from htr.datasets import DATASETS  # noqa: E402
+from htr.decode import DECODERS  # noqa: E402
+from htr.errors import BadImageError, HTRError, ModelLoadError  # noqa: E402
+from htr.jobs import FAILED, FINISHED, STOPPED, STOPPING, JobManager, TrainRequest  # noqa: E402
+
+ROOT = Path(__file__).resolve().parent
+ASSETS = ROOT / "assets"
+DEFAULT_MODEL = os.environ.get("HTR_MODEL_DIR", "model/")
+_SHARED_DATA = ROOT.parent / "shared" / "data" / "iam-ondb"
+DEFAULT_DATA = os.environ.get("HTR_DATA") or ("../shared/data/iam-ondb" if _SHARED_DATA.is_dir() else "data/iam-ondb")
+LOOKS = ("canvas", "paper", "mixed")
+MAX_UPLOAD_BYTES = 20 * 1024 * 1024
+REFRESH_SECONDS = 2.0
+
+
+# --- cached model and data ----------------------------------------------------------------
+
+
+def model_key(folder: str) -> tuple[str, int, int]:
+    """(resolved folder, weights mtime, config mtime): a new key whenever the model changes."""
+    path = Path(folder).expanduser().resolve()
+
+    def mtime(name: str) -> int:
+        try:
+            return (path / name).stat().st_mtime_ns
+        except OSError:
+            return 0
+
+    return str(path), mtime("model.weights.h5"), mtime("config.json")
+
+
+def recognizer_for(key: tuple[str, int, int]):
+    # The mtimes are part of the key, passed under plain names so they are hashed.
+    return _load(*key)
+
+
+@st.cache_resource(max_entries=3, show_spinner="Loading the model ...")
+def _load(folder: str, weights_mtime: int, config_mtime: int):
+    from htr import Recognizer
+
+    return Recognizer.load(folder)
+
+
+@st.cache_resource(max_entries=4, show_spinner="Reading the data set ...")
+def load_lines(dataset: str, path: str, split: str):
+    """A split's samples (unfiltered), kept in memory: reading IAM On-Line takes seconds."""
+    from htr.datasets import load_dataset
+
+    return load_dataset(dataset, path, split)
+
+
+@st.cache_resource(max_entries=2, show_spinner=False)
+def prepared_lines(dataset: str, path: str, split: str, limit: int, look: str, charset: str, height: int,
+                   max_width: int, stride: int):
+    """The network inputs of a split exactly as ``python -m htr validate`` prepares them."""
+    from htr.augment import prepare_set
+    from htr.datasets import load_dataset
+
+    lines = load_dataset(dataset, path, split)
+    lines.filter_charset(charset)
+    if limit:
+        lines.samples = lines.samples[:limit]
+    prepared = prepare_set(lines, height, max_width, look, augment=False, label="preparing lines",
+                           min_stride=stride)
+    return prepared, dict(lines.skipped)
+
+
+@st.cache_data(max_entries=32, show_spinner=False)
+def validation_result(model: tuple[str, int, int], dataset: str, path: str, split: str, limit: int, look: str,
+                      decoder: str, beam_width: int, keep_worst: int = 50) -> dict:
+    """Score one decoder on a split; cached per model (folder + mtimes), data, look and decoder.
+
+    The progress bar is made here (not passed in) so that Streamlit can replay a cached call.
+    """
+    slot = st.empty()
+
+    def report(fraction: float, text: str) -> None:
+        slot.progress(min(1.0, fraction), text=text)
+
+    try:
+        return _validate(model, dataset, path, split, limit, look, decoder, beam_width, keep_worst, report)
+    finally:
+        slot.empty()
+
+
+def _validate(model, dataset, path, split, limit, look, decoder, beam_width, keep_worst, report) -> dict:
+    from htr.evaluate import transcribe
+    from htr.metrics import error_rates, line_cer
+
+    recognizer = recognizer_for(model)
+    config = recognizer.config
+    report(0.02, f"{decoder}: preparing the lines of {dataset} {split} ...")
+    prepared, skipped = prepared_lines(dataset, path, split, limit, look, config.charset, config.height,
+                                       config.max_width, config.time_stride)
+    images, texts = prepared.images, prepared.texts
+    if not images:
+        raise HTRError(f"{dataset} split {split!r} in {path} has no usable lines")
+    # The same width-sorted batches of 32 as htr.evaluate.transcribe, one at a time for progress.
+    order = np.argsort([im.shape[1] for im in images], kind="stable")
+    predictions = [""] * len(images)
+    for start in range(0, len(order), 32):
+        chunk = order[start : start + 32]
+        for i, text in zip(chunk, transcribe(recognizer.model, config, [images[i] for i in chunk], decoder, beam_width)):
+            predictions[i] = text
+        done = min(len(order), start + 32)
+        report(0.1 + 0.9 * done / len(order), f"{decoder}: {done}/{len(order)} lines")
+    rates = error_rates(texts, predictions)
+    cers = [line_cer(t, p) for t, p in zip(texts, predictions)]
+    worst = sorted(range(len(cers)), key=lambda i: (-cers[i], i))[:keep_worst]
+    return {
+        "decoder": decoder,
+        "rates": rates.as_dict(),
+        "skipped": sum(skipped.values()),
+        "skipped_reasons": skipped,
+        "ids": list(prepared.ids),
+        "references": list(texts),
+        "predictions": predictions,
+        "line_cer": cers,
+        "worst": [(i, ink_picture(images[i])) for i in worst],
+        "computed_at": time.strftime("%H:%M:%S"),
+    }
+
+
+# --- pictures -----------------------------------------------------------------------------
+
+
+def row_name(label: str) -> str:
+    return {"<blank>": "blank", " ": "space"}.get(label, label)
+
+
+def shown_rows(probabilities: np.ndarray, min_prob: float = 0.05) -> list[int]:
+    """The blank, every class reaching ``min_prob`` somewhere, and every class on the best path."""
+    peaks = probabilities.max(axis=0)
+    rows = set(np.flatnonzero(peaks >= min_prob)) | set(probabilities.argmax(axis=1)) | {0}
+    return sorted(int(r) for r in rows)
+
+
+@st.cache_data(max_entries=64, show_spinner=False)
+def heatmap_png(probabilities: np.ndarray, image: np.ndarray, labels: tuple[str, ...], stride: int,
+                all_rows: bool = False) -> bytes:
+    """The ink map over its C x T probability heatmap (pixel-aligned), best path marked, as PNG."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from matplotlib.ticker import FuncFormatter
+
+    steps, classes = probabilities.shape
+    rows = list(range(classes)) if all_rows else shown_rows(probabilities)
+    width_px = steps * stride
+    ink = np.zeros((image.shape[0], width_px), np.float32)
+    ink[:, : min(width_px, image.shape[1])] = image[:, :width_px]
+    fig_w = float(np.clip(width_px / 55, 8, 30))
+    fig_h = 1.4 + 0.17 * len(rows) + 0.6
+    fig, (ax_img, ax_map) = plt.subplots(
+        2, 1, figsize=(fig_w, fig_h), dpi=100,
+        gridspec_kw={"height_ratios": [1.4, 0.17 * len(rows)], "hspace": 0.12},
+    )
+    ax_img.imshow(1 - ink, cmap="gray", vmin=0, vmax=1, aspect="auto", extent=(0, width_px, ink.shape[0], 0),
+                  interpolation="nearest")
+    ax_img.set_yticks([])
+    ax_img.set_ylabel("input", rotation=0, ha="right", va="center")
+    best = probabilities.argmax(axis=1)
+    # The decoded characters where they fire (repeats merged, blanks dropped), under their ink.
+    fires = [t for t in range(steps) if best[t] != 0 and (t == 0 or best[t] != best[t - 1])]
+    ax_img.set_xticks([t * stride + stride / 2 for t in fires])
+    ax_img.set_xticklabels(["␣" if labels[best[t]] == " " else labels[best[t]] for t in fires], fontsize=10)
+    ax_img.tick_params(axis="x", length=3, pad=1)
+    ax_img.set_xlim(0, width_px)
+
+    matrix = probabilities[:, rows].T
+    shown = ax_map.imshow(matrix, cmap="viridis", vmin=0, vmax=1, aspect="auto", interpolation="nearest",
+                          extent=(0, width_px, len(rows), 0))
+    ax_map.set_xlim(0, width_px)
+    ax_map.set_yticks(np.arange(len(rows)) + 0.5)
+    ax_map.set_yticklabels([row_name(labels[r]) for r in rows], fontsize=7)
+    position = {r: i for i, r in enumerate(rows)}
+    xs = np.arange(steps) * stride + stride / 2
+    ys = np.array([position[int(c)] + 0.5 for c in best])
+    ax_map.scatter(xs, ys, s=7, c="#ff3b30", marker="o", linewidths=0, label="best path")
+    ax_map.xaxis.set_major_formatter(FuncFormatter(lambda x, _: f"{x / stride:.0f}"))
+    ax_map.set_xlabel(f"timestep ({stride} input pixels each)")
+    fig.colorbar(shown, ax=[ax_img, ax_map], fraction=0.015, pad=0.01, label="P")
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", bbox_inches="tight")
+    plt.close(fig)
+    return buffer.getvalue()
+
+
+def ink_picture(image: np.ndarray) -> np.ndarray:
+    """The (H, W) ink map (1 = ink) as dark ink on white, uint8."""
+    return (255 * (1 - np.clip(image, 0, 1))).astype(np.uint8)
+
+
+def diff_html(reference: str, prediction: str) -> str:
+    """Truth and prediction on two lines, the characters that differ highlighted.
+
+    Struck out in red: truth characters the reading missed or got wrong; green: what the
+    reading has instead (or in excess). The texts are shown as written (line CER is scored
+    with punctuation spacing normalised, so a space before a full stop costs nothing there).
+    """
+    from rapidfuzz.distance import Levenshtein
+
+    ref, hyp = reference, prediction
+    truth, read = [], []
+    wrong = "background:#ffd6d6;color:#9b0000;text-decoration:line-through"
+    extra = "background:#d8f0d2;color:#14520b"
+    for op in Levenshtein.opcodes(ref, hyp):
+        a = html.escape(ref[op.src_start : op.src_end])
+        b = html.escape(hyp[op.dest_start : op.dest_end])
+        if op.tag == "equal":
+            truth.append(a)
+            read.append(b)
+        else:
+            if a:
+                truth.append(f'<span style="{wrong}">{a}</span>')
+            if b:
+                read.append(f'<span style="{extra}">{b}</span>')
+    mono = "font-family:monospace;white-space:pre-wrap"
+    return (f'<div style="{mono}">truth&nbsp;: {"".join(truth)}<br>read&nbsp;&nbsp;: {"".join(read)}</div>')
+
+
+def decode_upload(name: str, data: bytes) -> np.ndarray:
+    """An uploaded file as an image array, read the way ``htr.preprocess.load_image`` reads files."""
+    if len(data) > MAX_UPLOAD_BYTES:
+        raise BadImageError(f"{name}: file too large ({len(data) / 2**20:.0f} MB; at most {MAX_UPLOAD_BYTES // 2**20} MB)")
+    raw = np.frombuffer(data, np.uint8)
+    image = cv2.imdecode(raw, cv2.IMREAD_UNCHANGED) if raw.size else None
+    if image is None:
+        raise BadImageError(f"{name}: not a readable image (PNG, JPEG, TIFF, BMP, WebP ...)")
+    if image.ndim == 3 and image.shape[2] == 3:
+        image = cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
+    elif image.ndim == 3 and image.shape[2] == 4:
+        image = cv2.cvtColor(image, cv2.COLOR_BGRA2RGBA)
+    return image
+
+
+# --- sidebar: the model -------------------------------------------------------------------
+
+
+def sidebar_model():
+    """The model folder picker; returns (recognizer or None, key, error message or None)."""
+    st.sidebar.header("Model")
+    folder = st.sidebar.text_input("Model folder", DEFAULT_MODEL, key="model_dir",
+                                   help="a folder with config.json and model.weights.h5")
+    key = model_key(folder)
+    try:
+        if not folder.strip():
+            raise ModelLoadError("enter a model folder")
+        recognizer = recognizer_for(key)
+    except ModelLoadError as exc:
+        st.sidebar.error("No model loaded")
+        return None, key, f"No usable model in `{folder}`: {exc}"
+    config = recognizer.config
+    st.sidebar.success(f"Loaded `{folder}`")
+    st.sidebar.caption(f"{config.num_classes} classes (blank + {len(config.charset)} characters), input height "
+                       f"{config.height}px, one timestep per {config.time_stride}px")
+    training = _metadata(Path(key[0])).get("training", {})
+    if training.get("best_val_cer") is not None:
+        st.sidebar.caption(f"Trained {training.get('epochs_run')} epochs on {training.get('dataset')}; "
+                           f"best validation CER {training['best_val_cer']:.4f} (epoch {training.get('best_epoch')})")
+    return recognizer, key, None
+
+
+def _metadata(folder: Path) -> dict:
+    import json
+
+    try:
+        data = json.loads((folder / "metadata.json").read_text())
+        return data if isinstance(data, dict) else {}
+    except (OSError, ValueError):
+        return {}
+
+
+# --- Inspect ------------------------------------------------------------------------------
+
+
+def inspect_tab(recognizer, model_error: str | None) -> None:
+    examples = sorted(ASSETS.glob("example*.png")) or sorted(p for p in ASSETS.glob("*.png") if "screenshot" not in p.name)
+    sources = (["Example"] if examples else []) + ["Data set line", "Upload"]
+    source = st.radio("Line to inspect", sources, horizontal=True, key="inspect_source")
+    truth = None
+    image = None
+    try:
+        if source == "Example":
+            name = st.selectbox("Example", [p.name for p in examples], key="inspect_example")
+            image = str(ASSETS / name)
+        elif source == "Data set line":
+            c1, c2, c3, c4, c5 = st.columns([1, 2, 1, 1, 1])
+            dataset = c1.selectbox("Data set", DATASETS, key="inspect_dataset")
+            path = c2.text_input("Data path", DEFAULT_DATA, key="inspect_path")
+            split = c3.text_input("Split", "validation", key="inspect_split")
+            index = int(c4.number_input("Line index", min_value=0, value=0, step=1, key="inspect_index"))
+            look = c5.selectbox("Look (pen data)", ("canvas", "paper"), key="inspect_look")
+            lines = load_lines(dataset, str(Path(path).expanduser().resolve()), split)
+            if not lines.samples:
+                raise HTRError(f"{dataset} split {split!r} in {path} has no lines")
+            if index >= len(lines.samples):
+                raise HTRError(f"line index {index} is out of range: the split has {len(lines.samples)} lines (0 to {len(lines.samples) - 1})")
+            sample = lines.samples[index]
+            from htr.augment import sample_image
+
+            image = sample_image(sample, look, None)
+            truth = sample.text
+            st.caption(f"{sample.id}: {len(lines.samples)} lines in this split")
+        else:
+            upload = st.file_uploader("Image of one handwritten line", type=["png", "jpg", "jpeg", "bmp", "tif", "tiff", "webp"],
+                                      key="inspect_upload")
+            if upload is None:
+                st.info("Upload an image of one line of handwriting.")
+                return
+            image = decode_upload(upload.name, upload.getvalue())
+    except HTRError as exc:
+        st.error(str(exc))
+        return
+
+    c1, c2, c3, c4, c5 = st.columns(5)
+    decoder = c1.selectbox("Decoder", ("beam", "best"), key="inspect_decoder",
+                           help="beam search lists alternatives; best path is the greedy reading")
+    beam_width = int(c2.number_input("Beam width", 1, 64, 16, key="inspect_beam"))
+    top_k = int(c3.number_input("Alternatives", 1, 10, 5, key="inspect_topk"))
+    correct = c4.checkbox("Spelling correction", True, key="inspect_correct")
+    all_rows = c5.checkbox("All classes in heatmap", False, key="inspect_all_rows")
+    if recognizer is None:
+        st.warning(model_error or "Load a model first (sidebar).")
+        return
+    try:
+        result = recognizer.recognize(image, decoder=decoder, beam_width=beam_width, top_k=top_k, correct=correct)
+    except HTRError as exc:
+        st.error(f"Cannot read this image: {exc}")
+        return
+
+    left, right = st.columns([3, 1])
+    left.markdown("**Recognised text**")
+    left.code(result.text or " ", language=None)
+    if result.corrected is not None and result.corrected != result.text:
+        left.caption(f"With spelling correction: {result.corrected}")
+    right.metric("Confidence", f"{result.confidence:.1%}")
+    if truth is not None:
+        from htr.metrics import line_cer
+
+        right.metric("Line CER", f"{line_cer(truth, result.text):.3f}")
+        st.markdown(diff_html(truth, result.text), unsafe_allow_html=True)
+
+    steps, classes = result.probabilities.shape
+    st.markdown("**What the network sees, and what it reads at each timestep** (normalised ink map, "
+                f"{result.image.shape[1]} x {result.image.shape[0]}px, over its CTC probabilities)")
+    png = heatmap_png(result.probabilities.astype(np.float32), result.image.astype(np.float32),
+                      tuple(result.labels), int(result.time_stride), all_rows)
+    st.image(png, width="stretch", alt="CTC probability heatmap")
+    st.caption(f"T x C = {steps} x {classes} (timesteps x classes: blank + {classes - 1} characters); one "
+               f"timestep per {result.time_stride}px. Rows: {'all classes' if all_rows else 'the blank and the characters that reach P ≥ 0.05'}; "
+               "red dots: the best path (most likely class at each timestep); letters under the image: the characters it emits, where they fire.")
+
+    st.markdown("**Alternatives**")
+    from htr.spelling import correct as spell
+
+    table = pd.DataFrame({
+        "rank": range(1, len(result.alternatives) + 1),
+        "text": [a.text for a in result.alternatives],
+        "score": [round(float(a.score), 4) for a in result.alternatives],
+        "probability": [round(math.exp(a.score), 4) for a in result.alternatives],
+        "corrected": [spell(a.text) if correct else "" for a in result.alternatives],
+    })
+    if not correct:
+        table = table.drop(columns="corrected")
+    st.dataframe(table, hide_index=True, key="inspect_alternatives")
+    st.caption("score: log-probability of the whole reading under the model")
+
+
+# --- Validate -----------------------------------------------------------------------------
+
+
+def validate_tab(recognizer, key, model_error: str | None) -> None:
+    with st.form("validate_form"):
+        c1, c2, c3, c4 = st.columns([1, 2, 1, 1])
+        dataset = c1.selectbox("Data set", DATASETS, key="val_dataset")
+        path = c2.text_input("Data path", DEFAULT_DATA, key="val_path")
+        split = c3.text_input("Split", "validation", key="val_split")
+        look = c4.selectbox("Look (pen data)", LOOKS, key="val_look")
+        c1, c2, c3, c4 = st.columns([2, 1, 1, 1])
+        decoders = c1.multiselect("Decoders", DECODERS, default=["best"], key="val_decoders")
+        beam_width = int(c2.number_input("Beam width", 1, 64, 16, key="val_beam"))
+        limit = int(c3.number_input("Line limit (0 = all)", 0, 100_000, 50, key="val_limit"))
+        worst_n = int(c4.number_input("Worst lines shown", 0, 50, 8, key="val_worst"))
+        submitted = st.form_submit_button("Run validation")
+    if submitted:
+        st.session_state["val_request"] = (dataset, path, split, look, tuple(decoders), beam_width, limit)
+    request = st.session_state.get("val_request")
+    if request is None:
+        st.info("Choose a data set split and press *Run validation*. Results are kept, so running the same "
+                "validation again (or after a reload) is instant.")
+        return
+    if recognizer is None:
+        st.warning(model_error or "Load a model first (sidebar).")
+        return
+    dataset, path, split, look, decoders, beam_width, limit = request
+    if not decoders:
+        st.error("Choose at least one decoder.")
+        return
+    resolved = str(Path(path).expanduser().resolve())
+    results = {}
+    try:
+        for decoder in decoders:
+            results[decoder] = validation_result(key, dataset, resolved, split, limit, look, decoder, beam_width)
+    except HTRError as exc:
+        st.error(str(exc))
+        return
+    except ValueError as exc:  # e.g. an unknown look for this data set
+        st.error(f"Cannot validate: {exc}")
+        return
+
+    first = results[decoders[0]]
+    st.caption(f"{dataset} `{path}` split `{split}`, look {look}, {first['rates']['lines']} lines"
+               f"{f' (first {limit})' if limit else ''}, {first['skipped']} skipped; model `{key[0]}`; "
+               f"computed at {first['computed_at']}")
+    columns = st.columns(2 * len(decoders))
+    for i, decoder in enumerate(decoders):
+        rates = results[decoder]["rates"]
+        columns[2 * i].metric(f"CER ({decoder})", f"{rates['cer']:.4f}")
+        columns[2 * i + 1].metric(f"WER ({decoder})", f"{rates['wer']:.4f}")
+    summary = pd.DataFrame([{"decoder": d, **results[d]["rates"], "skipped": results[d]["skipped"]} for d in decoders])
+    st.dataframe(summary, hide_index=True, key="val_summary")
+
+    st.markdown("**Per-line CER**")
+    edges = np.linspace(0, 1, 11)
+    hist = {}
+    for decoder in decoders:
+        counts, _ = np.histogram(np.clip(results[decoder]["line_cer"], 0, 1), bins=edges)
+        hist[decoder] = counts
+    labels = [f"{a:.1f}-{b:.1f}" for a, b in zip(edges[:-1], edges[1:])]
+    labels[-1] = "0.9-1.0+"
+    st.bar_chart(pd.DataFrame(hist, index=pd.Index(labels, name="line CER")), x_label="line CER",
+                 y_label="lines", stack=False)
+
+    shown = st.selectbox("Worst lines of", decoders, key="val_worst_decoder") if len(decoders) > 1 else decoders[0]
+    worst_n = int(st.session_state.get("val_worst", 8))
+    result = results[shown]
+    if worst_n:
+        st.markdown(f"**The {min(worst_n, len(result['worst']))} worst lines ({shown})**")
+    for i, picture in result["worst"][:worst_n]:
+        st.markdown(f"`{result['ids'][i]}` — line CER **{result['line_cer'][i]:.3f}**")
+        st.image(picture, width="content")
+        st.markdown(diff_html(result["references"][i], result["predictions"][i]), unsafe_allow_html=True)
+
+
+# --- Train --------------------------------------------------------------------------------
+
+
+def jobs() -> JobManager:
+    return JobManager(os.environ.get("HTR_JOBS_DIR", str(ROOT / "runs")))
+
+
+def train_tab(key) -> None:
+    manager = jobs()
+    active = manager.active()
+    current = manager.current()
+    default_out = str(current) if current else "runs/dashboard"
+    # A reloaded page starts from the settings of the last job launched.
+    last = manager.status(current).request if current else {}
+    st.caption("Runs `python -m htr train` in the background; its state is read from the run folder, so "
+               "closing or reloading this page does not stop it. One training job at a time.")
+    c1, c2, c3 = st.columns([1, 2, 1])
+    dataset = c1.selectbox("Data set", DATASETS, index=_index(DATASETS, last.get("dataset"), 0), key="train_dataset")
+    data = c2.text_input("Data path", last.get("data") or DEFAULT_DATA, key="train_path")
+    look = c3.selectbox("Look (pen data)", LOOKS, index=_index(LOOKS, last.get("look"), 2), key="train_look")
+    c1, c2, c3, c4 = st.columns(4)
+    epochs = int(c1.number_input("Epochs", 1, 1000, int(last.get("epochs") or 10), key="train_epochs"))
+    batch = int(c2.number_input("Batch size", 1, 512, int(last.get("batch_size") or 32), key="train_batch"))
+    limit = int(c3.number_input("Training lines (0 = all)", 0, 1_000_000, int(last.get("limit") or 0), key="train_limit"))
+    val_limit = int(c4.number_input("Validation lines (0 = all)", 0, 1_000_000, int(last.get("val_limit") or 0),
+                                    key="train_val_limit"))
+    out = st.text_input("Output model folder (the run folder)", default_out, key="train_out")
+    run_dir = Path(out).expanduser().resolve() if out.strip() else None
+    status = manager.status(run_dir) if run_dir else None
+
+    b1, b2, _ = st.columns([1, 1, 3])
+    start = b1.button("Start training", key="train_start", disabled=active is not None, type="primary")
+    resume = b2.button("Resume", key="train_resume",
+                       disabled=active is not None or status is None or not status.resumable,
+                       help="continue the run in the output folder from its last completed epoch")
+    if active is not None:
+        st.info(f"A job is running in `{active.run_dir}`; stop it to launch another.")
+    if start or resume:
+        try:
+            if run_dir is None:
+                raise HTRError("choose an output model folder")
+            base = dict(status.request) if (resume and status and status.request) else {}
+            request = TrainRequest(**{**base, "dataset": base.get("dataset", dataset), "data": base.get("data", data),
+                                      "model_dir": str(run_dir), "epochs": epochs,
+                                      "batch_size": base.get("batch_size", batch),
+                                      "limit": base.get("limit", limit or None),
+                                      "val_limit": base.get("val_limit", val_limit or None),
+                                      "look": base.get("look", look), "resume": bool(resume)})
+            launched = manager.launch(request)
+        except HTRError as exc:
+            st.error(str(exc))
+        else:
+            st.success(f"{'Resumed' if resume else 'Started'} training in `{launched.run_dir}` (pid {launched.pid}).")
+            active = launched
+
+    shown = active.run_dir if active is not None else run_dir
+    if shown is not None:
+        job_panel(manager, shown, live=active is not None)
+
+    history_path = Path(key[0]) / "history.csv"
+    if history_path.is_file() and (shown is None or Path(key[0]) != shown):
+        with st.expander(f"Training curves of the loaded model ({key[0]})"):
+            show_curves(_history(Path(key[0])), "model")
+
+
+def _index(options, value, default: int) -> int:
+    return list(options).index(value) if value in options else default
+
+
+def _history(folder: Path) -> list[dict]:
+    from htr.training import read_history
+
+    try:
+        return read_history(folder)
+    except (OSError, ValueError, KeyError):
+        return []
+
+
+def show_curves(history: list[dict], key: str) -> None:
+    if not history:
+        st.caption("No completed epoch yet.")
+        return
+    frame = pd.DataFrame(history)
+    frame["epoch"] = frame["epoch"].astype(int)
+    frame = frame.set_index("epoch")
+    c1, c2 = st.columns(2)
+    c1.markdown("Training loss")
+    c1.line_chart(frame[["loss"]], x_label="epoch", y_label="CTC loss")
+    c2.markdown("Validation error rates")
+    c2.line_chart(frame[["val_cer", "val_wer"]], x_label="epoch", y_label="rate")
+    st.dataframe(frame.reset_index(), hide_index=True, key=f"history_{key}")
+
+
+def job_panel(manager: JobManager, run_dir: Path, live: bool) -> None:
+    """The run folder's job, refreshed every few seconds while it runs."""
+
+    @st.fragment(run_every=REFRESH_SECONDS if live else None)
+    def panel():
+        status = manager.status(run_dir)
+        st.subheader(f"Run `{run_dir}`")
+        if status.running:
+            planned = status.epochs_planned
+            label = f"{status.state}: epoch {status.epochs_done}" + (f" of {planned}" if planned else "") + " done"
+            st.progress(min(1.0, status.epochs_done / planned) if planned else 0.0, text=label)
+            if st.button("Stop training", key="train_stop", disabled=status.state == STOPPING,
+                         help="interrupts the run; the last completed epoch is kept and can be resumed"):
+                with st.spinner("Stopping (the current epoch is abandoned) ..."):
+                    status = manager.stop(run_dir)
+                st.rerun()
+        elif status.state == FINISHED:
+            st.success(f"finished: {status.message or f'{status.epochs_done} epochs'}")
+        elif status.state == STOPPED:
+            st.warning(f"stopped after epoch {status.epochs_done}: {status.message}")
+        elif status.state == FAILED:
+            st.error(f"failed: {status.message} (full log: {run_dir / 'train.log'})")
+        elif not status.history:
+            st.caption("No training run in this folder yet.")
+        if status.command:
+            st.caption(f"`{status.command_line}`")
+        if status.history:
+            last = status.history[-1]
+            best = min(status.history, key=lambda row: row["val_cer"])
+            m1, m2, m3, m4 = st.columns(4)
+            planned = status.epochs_planned
+            m1.metric("Epoch", f"{status.epochs_done}" + (f" / {planned}" if planned else ""))
+            m2.metric("Loss", f"{last['loss']:.3f}")
+            m3.metric("Validation CER", f"{last['val_cer']:.4f}")
+            m4.metric(f"Best validation CER (epoch {int(best['epoch'])})", f"{best['val_cer']:.4f}")
+            show_curves(status.history, "run")
+        if status.log_tail:
+            st.markdown("Log (last lines)")
+            st.code(status.log_tail, language=None)
+        if live and not status.running:
+            st.rerun()  # the job ended: redraw the whole tab (buttons, no more refreshing)
+
+    panel()
+
+
+# --- page ---------------------------------------------------------------------------------
+
+
+def main() -> None:
+    st.set_page_config(page_title="Handwriting recognizer dashboard", page_icon="✍️", layout="wide")
+    st.title("Handwriting recognizer dashboard")
+    recognizer, key, model_error = sidebar_model()
+    if model_error:
+        st.error(model_error)
+    inspect, validate, train = st.tabs(["Inspect", "Validate", "Train"])
+    with inspect:
+        inspect_tab(recognizer, model_error)
+    with validate:
+        validate_tab(recognizer, key, model_error)
+    with train:
+        train_tab(key)
+
+
+main()

@@ -1,0 +1,287 @@
+"""The Streamlit dashboard, driven by Streamlit's app tester: each tab on known inputs, bad inputs."""
+
+import json
+import math
+import shutil
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+
+from conftest import MODEL_DIR, ONDB, ROOT, write_png
+
+APP = str(ROOT / "dashboard.py")
+EXAMPLES = sorted((ROOT / "assets").glob("example*.png"))
+
+
+@pytest.fixture(autouse=True)
+def jobs_dir(tmp_path, monkeypatch):
+    """Each test remembers its training jobs in its own folder, never in the repository's runs/."""
+    folder = tmp_path / "jobs"
+    monkeypatch.setenv("HTR_JOBS_DIR", str(folder))
+    return folder
+
+
+def app():
+    """A fresh page, as a new visitor (or a reload) gets it."""
+    from streamlit.testing.v1 import AppTest
+
+    at = AppTest.from_file(APP, default_timeout=180)
+    at.run()
+    assert not at.exception, at.exception
+    return at
+
+
+def errors(at) -> list[str]:
+    return [e.value for e in at.error]
+
+
+def captions(at) -> str:
+    return "\n".join(c.value for c in at.caption)
+
+
+def frame_with(at, column):
+    frames = [d.value for d in at.dataframe if column in d.value.columns]
+    assert frames, f"no table with a {column!r} column"
+    return frames[0]
+
+
+def button(at, label):
+    return next(b for b in at.button if b.label == label)
+
+
+# --- Inspect ------------------------------------------------------------------------------
+
+
+@pytest.mark.skipif(not EXAMPLES, reason="no example images in assets/")
+def test_inspect_shows_the_models_matrix_for_an_example(recognizer):
+    at = app()
+    expected = recognizer.recognize(EXAMPLES[0], decoder="beam", beam_width=16, top_k=5, correct=True)
+    steps, classes = expected.probabilities.shape
+    assert steps == math.ceil(expected.image.shape[1] / expected.time_stride)
+    assert classes == len(expected.labels) == 80
+    assert f"T x C = {steps} x {classes} " in captions(at)
+    assert at.code[0].value == expected.text
+    assert at.metric[0].label == "Confidence" and at.metric[0].value == f"{expected.confidence:.1%}"
+    table = frame_with(at, "corrected")
+    assert list(table["rank"]) == list(range(1, len(expected.alternatives) + 1))
+    assert list(table["text"]) == [a.text for a in expected.alternatives]
+    assert list(table["score"]) == pytest.approx([a.score for a in expected.alternatives], abs=1e-3)
+    assert len(at.get("image")) >= 1  # the ink map over its heatmap
+    assert not errors(at)
+
+    # The best-path decoder reads the same matrix and gives one reading.
+    at.selectbox(key="inspect_decoder").set_value("best").run()
+    assert f"T x C = {steps} x {classes} " in captions(at)
+    assert len(frame_with(at, "text")) == 1
+
+
+def test_inspect_a_data_set_line_and_uploads(recognizer, ondb_validation, tmp_path):
+    at = app()
+    at.radio(key="inspect_source").set_value("Data set line").run()
+    at.text_input(key="inspect_path").set_value(str(ONDB))
+    at.number_input(key="inspect_index").set_value(2).run()
+    assert not at.exception and not errors(at)
+    sample = ondb_validation.samples[2]
+    assert sample.id in captions(at)
+    assert any(m.label == "Line CER" for m in at.metric)
+    assert any("truth" in m.value for m in at.markdown)  # truth and reading, differences marked
+
+    # Out of range, and a data folder that does not exist: clear messages.
+    at.number_input(key="inspect_index").set_value(99_999).run()
+    assert any("out of range" in e for e in errors(at))
+    at.number_input(key="inspect_index").set_value(0)
+    at.text_input(key="inspect_path").set_value(str(tmp_path / "nowhere")).run()
+    assert any("data folder not found" in e for e in errors(at))
+
+    # Uploads: a real line, a file that is no image, a blank page.
+    at.radio(key="inspect_source").set_value("Upload").run()
+    if EXAMPLES:
+        expected = recognizer.recognize(EXAMPLES[0], decoder="beam")
+        at.file_uploader(key="inspect_upload").set_value((EXAMPLES[0].name, EXAMPLES[0].read_bytes(), "image/png")).run()
+        assert not errors(at)
+        assert f"T x C = {expected.probabilities.shape[0]} x 80 " in captions(at)
+        assert at.code[0].value == expected.text
+    at.file_uploader(key="inspect_upload").set_value(("notes.png", b"this is not an image", "image/png")).run()
+    assert any("not a readable image" in e for e in errors(at))
+    blank = write_png(tmp_path / "blank.png", np.full((80, 400), 255, np.uint8))
+    at.file_uploader(key="inspect_upload").set_value(("blank.png", blank.read_bytes(), "image/png")).run()
+    assert any("no handwriting" in e for e in errors(at))
+    assert not at.exception
+
+
+# --- Validate -----------------------------------------------------------------------------
+
+
+def run_validation(at, path, limit=8, look="canvas", decoders=("best",), dataset="iam-ondb"):
+    at.selectbox(key="val_dataset").set_value(dataset)
+    at.text_input(key="val_path").set_value(str(path))
+    at.selectbox(key="val_look").set_value(look)
+    at.multiselect(key="val_decoders").set_value(list(decoders))
+    at.number_input(key="val_limit").set_value(limit)
+    button(at, "Run validation").click().run()
+    assert not at.exception, at.exception
+    return at
+
+
+def test_validate_matches_the_command_line(ondb_validation):
+    cli = subprocess.Popen(
+        [sys.executable, "-m", "htr", "validate", "--dataset", "iam-ondb", "--data", str(ONDB), "--split", "validation",
+         "--limit", "8", "--look", "canvas", "--decoder", "best", "--model-dir", str(MODEL_DIR), "--json"],
+        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+    )
+    at = run_validation(app(), ONDB, decoders=("best", "beam"))
+    assert not errors(at)
+    summary = frame_with(at, "cer").set_index("decoder")
+    expected = json.loads(cli.communicate(timeout=300)[0])
+    assert summary.loc["best", "cer"] == expected["cer"]
+    assert summary.loc["best", "wer"] == expected["wer"]
+    assert summary.loc["best", "lines"] == expected["lines"] == 8
+    assert 0 <= summary.loc["beam", "cer"] <= 1
+    metrics = {m.label: m.value for m in at.metric}
+    assert metrics["CER (best)"] == f"{expected['cer']:.4f}" and "CER (beam)" in metrics
+    assert len(at.get("vega_lite_chart")) >= 1  # the per-line CER histogram
+    worst = [m.value for m in at.markdown if m.value.startswith("<div") and "truth" in m.value]
+    assert len(worst) == 8  # all 8 lines, worst first, errors highlighted
+    stamp = next(c.value for c in at.caption if "computed at" in c.value)
+
+    # A reload (a new session) with the same choices is served from the cache.
+    started = time.monotonic()
+    again = run_validation(app(), ONDB, decoders=("best", "beam"))
+    assert next(c.value for c in again.caption if "computed at" in c.value) == stamp
+    assert frame_with(again, "cer").set_index("decoder").loc["best", "cer"] == expected["cer"]
+    assert time.monotonic() - started < 30
+
+
+def test_validate_bad_inputs(tmp_path):
+    at = run_validation(app(), tmp_path / "missing")
+    assert any("data folder not found" in e for e in errors(at))
+    (tmp_path / "empty").mkdir()
+    at = run_validation(at, tmp_path / "empty")
+    assert any("IAM On-Line layout expected" in e or "split list not found" in e for e in errors(at))
+    at = run_validation(at, ONDB, dataset="iam")  # the wrong format for this folder
+    assert errors(at)
+    at.multiselect(key="val_decoders").set_value([])
+    button(at, "Run validation").click().run()
+    assert any("decoder" in e for e in errors(at))
+    assert not at.exception
+
+
+# --- the model folder ---------------------------------------------------------------------
+
+
+def test_no_model_or_a_broken_model_is_an_error_on_the_page(tmp_path):
+    at = app()
+    at.text_input(key="model_dir").set_value(str(tmp_path / "nothing")).run()
+    assert not at.exception
+    assert any("No usable model" in e and "not found" in e for e in errors(at))
+    assert button(at, "Start training")  # training needs no model
+
+    broken = tmp_path / "broken"
+    broken.mkdir()
+    at.text_input(key="model_dir").set_value(str(broken)).run()
+    assert any("config.json is missing" in e for e in errors(at))
+    shutil.copy(MODEL_DIR / "config.json", broken / "config.json")
+    (broken / "model.weights.h5").write_bytes(b"not weights")
+    at.text_input(key="model_dir").set_value(str(broken) + "/").run()
+    assert any("corrupt" in e for e in errors(at))
+    assert not at.exception
+
+    at.text_input(key="model_dir").set_value(str(MODEL_DIR)).run()
+    assert not errors(at)
+
+
+# --- Train --------------------------------------------------------------------------------
+
+
+def set_training(at, out, epochs, data=ONDB):
+    at.text_input(key="train_path").set_value(str(data))
+    at.text_input(key="train_out").set_value(str(out))
+    at.number_input(key="train_epochs").set_value(epochs)
+    at.number_input(key="train_batch").set_value(16)
+    at.number_input(key="train_limit").set_value(32)
+    at.number_input(key="train_val_limit").set_value(8)
+    return at
+
+
+def wait_for(condition, timeout, what):
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.5)
+
+
+def test_train_from_the_page_then_resume_and_stop(tmp_path, jobs_dir, ondb_validation):
+    from htr.jobs import JobError, JobManager, TrainRequest
+
+    manager = JobManager(jobs_dir)
+    run = tmp_path / "run"
+    at = set_training(app(), run, epochs=1)
+    button(at, "Start training").click().run()
+    assert not errors(at), errors(at)
+    assert any("Started training" in s.value for s in at.success)
+    assert "--limit 32 --val-limit 8" in captions(at) and "--epochs 1" in captions(at)
+
+    # A reload shows the running job; one job at a time: the page disables launching, the manager refuses.
+    reloaded = app()
+    assert reloaded.text_input(key="train_out").value == str(run.resolve())
+    if manager.active() is not None:
+        assert button(reloaded, "Start training").disabled
+        assert any("Stop training" == b.label for b in reloaded.button)
+        with pytest.raises(JobError, match="already running"):
+            manager.launch(TrainRequest("iam-ondb", str(ONDB), str(tmp_path / "other"), epochs=1))
+    assert not (tmp_path / "other").exists()
+
+    status = manager.wait(run, timeout=300)
+    assert status.state == "finished", status.log_tail
+    at.run()
+    assert any("finished" in s.value for s in at.success)
+    assert {m.label: m.value for m in at.metric}["Epoch"] == "1 / 1"
+    history = frame_with(at, "val_cer")
+    assert list(history["epoch"]) == [1]
+    assert len(at.get("vega_lite_chart")) >= 2  # loss and validation curves
+    assert (run / "model.weights.h5").is_file() and (run / "train.log").is_file()
+
+    # Resume for more epochs from the page, then stop it cleanly once epoch 2 is done.
+    at.number_input(key="train_epochs").set_value(50)
+    button(at, "Resume").click().run()
+    assert any("Resumed training" in s.value for s in at.success), errors(at)
+    wait_for(lambda: len(manager.status(run).history) >= 2 or not manager.status(run).running, 300, "epoch 2")
+    at.run()
+    stop = next((b for b in at.button if b.label == "Stop training"), None)
+    assert stop is not None, manager.status(run).log_tail
+    stop.click().run()
+    status = manager.status(run)
+    assert status.state == "stopped", (status.state, status.log_tail)
+    assert [int(row["epoch"]) for row in status.history][:2] == [1, 2] and status.resumable
+    assert "--resume" in status.command
+    at.run()
+    assert any("stopped after epoch" in w.value for w in at.warning)
+    assert not at.exception
+
+
+def test_train_refuses_bad_requests(tmp_path, jobs_dir):
+    at = set_training(app(), tmp_path / "run", epochs=1, data=tmp_path / "missing")
+    button(at, "Start training").click().run()
+    assert any("data folder not found" in e for e in errors(at))
+    at = set_training(app(), MODEL_DIR, epochs=1)  # would overwrite the shipped model
+    button(at, "Start training").click().run()
+    assert any("already holds a model" in e for e in errors(at))
+    assert button(at, "Resume").disabled  # nothing to resume there
+    assert not at.exception and not (jobs_dir / "current.json").exists()
+
+
+def test_job_state_survives_a_lost_process(tmp_path, jobs_dir):
+    """A job whose process died without the dashboard noticing is shown as ended, not running."""
+    from htr.jobs import JOB_FILE, JobManager
+
+    run = tmp_path / "run"
+    run.mkdir()
+    gone = subprocess.Popen([sys.executable, "-c", "print('error: boom')"], stdout=(run / "train.log").open("w"))
+    gone.wait()
+    (run / JOB_FILE).write_text(json.dumps({"state": "running", "pid": gone.pid, "command": ["python"], "request": {}}))
+    status = JobManager(jobs_dir).status(run)
+    assert not status.running and status.state == "failed" and "boom" in status.message
+    assert json.loads((run / JOB_FILE).read_text())["state"] == "failed"
