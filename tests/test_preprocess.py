@@ -65,8 +65,9 @@ def test_uneven_light_and_grey_ink_are_normalised():
 
 @pytest.mark.parametrize(
     "blank",
-    [np.full((100, 400), 255, np.uint8), np.zeros((100, 400, 4), np.uint8), np.full((50, 50, 3), 128, np.uint8)],
-    ids=["white", "transparent", "grey"],
+    [np.full((100, 400), 255, np.uint8), np.zeros((100, 400, 4), np.uint8), np.full((50, 50, 3), 128, np.uint8),
+     np.zeros((100, 400), np.uint8)],
+    ids=["white", "transparent", "grey", "black"],
 )
 def test_blank_images_are_a_clear_error(blank):
     with pytest.raises(NoInkError, match="no handwriting"):
