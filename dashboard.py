@@ -28,7 +28,6 @@ from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-import cv2  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import streamlit as st  # noqa: E402
@@ -36,6 +35,7 @@ import streamlit as st  # noqa: E402
 from htr.datasets import DATASETS  # noqa: E402
 from htr.decode import DECODERS  # noqa: E402
 from htr.errors import BadImageError, HTRError, ModelLoadError  # noqa: E402
+from htr.preprocess import decode_image  # noqa: E402
 from htr.jobs import FAILED, FINISHED, STOPPED, STOPPING, JobManager, TrainRequest  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent
@@ -259,15 +259,7 @@ def decode_upload(name: str, data: bytes) -> np.ndarray:
     """An uploaded file as an image array, read the way ``htr.preprocess.load_image`` reads files."""
     if len(data) > MAX_UPLOAD_BYTES:
         raise BadImageError(f"{name}: file too large ({len(data) / 2**20:.0f} MB; at most {MAX_UPLOAD_BYTES // 2**20} MB)")
-    raw = np.frombuffer(data, np.uint8)
-    image = cv2.imdecode(raw, cv2.IMREAD_UNCHANGED) if raw.size else None
-    if image is None:
-        raise BadImageError(f"{name}: not a readable image (PNG, JPEG, TIFF, BMP, WebP ...)")
-    if image.ndim == 3 and image.shape[2] == 3:
-        image = cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
-    elif image.ndim == 3 and image.shape[2] == 4:
-        image = cv2.cvtColor(image, cv2.COLOR_BGRA2RGBA)
-    return image
+    return decode_image(data, name)
 
 
 # --- sidebar: the model -------------------------------------------------------------------

@@ -20,20 +20,25 @@ _MIN_CONTRAST = 0.12
 PAD = 4  # pixels of empty border around the ink, after scaling
 
 
-def load_image(path: str | Path) -> np.ndarray:
-    """Read an image file keeping alpha and bit depth; BadImageError if it is not one."""
-    path = Path(path)
-    if not path.is_file():
-        raise BadImageError(f"{path}: no such file")
-    data = np.fromfile(str(path), dtype=np.uint8)
-    image = cv2.imdecode(data, cv2.IMREAD_UNCHANGED) if data.size else None
+def decode_image(data: bytes | np.ndarray, name: str) -> np.ndarray:
+    """Encoded image bytes -> array keeping alpha and bit depth, colour as RGB(A)."""
+    raw = np.frombuffer(data, np.uint8) if isinstance(data, (bytes, bytearray)) else data
+    image = cv2.imdecode(raw, cv2.IMREAD_UNCHANGED) if raw.size else None
     if image is None:
-        raise BadImageError(f"{path}: not a readable image (PNG, JPEG, TIFF, BMP, WebP ...)")
+        raise BadImageError(f"{name}: not a readable image (PNG, JPEG, TIFF, BMP, WebP ...)")
     if image.ndim == 3 and image.shape[2] == 3:
         image = cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
     elif image.ndim == 3 and image.shape[2] == 4:
         image = cv2.cvtColor(image, cv2.COLOR_BGRA2RGBA)
     return image
+
+
+def load_image(path: str | Path) -> np.ndarray:
+    """Read an image file keeping alpha and bit depth; BadImageError if it is not one."""
+    path = Path(path)
+    if not path.is_file():
+        raise BadImageError(f"{path}: no such file")
+    return decode_image(np.fromfile(str(path), dtype=np.uint8), str(path))
 
 
 def to_gray(image: np.ndarray) -> np.ndarray:
