@@ -1,6 +1,7 @@
 """Shared fixtures: real IAM On-Line lines (from the shared data folder) and small data sets."""
 
 import os
+import socket
 from pathlib import Path
 
 import numpy as np
@@ -29,6 +30,13 @@ def recognizer():
     from htr import Recognizer
 
     return Recognizer.load(MODEL_DIR)
+
+
+def free_port() -> int:
+    """A loopback port nothing listens on, for servers the tests start."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
 
 
 def write_png(path: Path, image: np.ndarray) -> Path:

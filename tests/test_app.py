@@ -2,7 +2,6 @@
 
 import math
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -16,8 +15,8 @@ import pytest
 
 gr = pytest.importorskip("gradio")
 
-ROOT = Path(__file__).resolve().parents[1]
-DATA = Path(os.environ.get("HTR_DATA", ROOT.parent / "shared" / "data")) / "iam-ondb"
+from conftest import ONDB as DATA  # noqa: E402
+from conftest import ROOT, free_port  # noqa: E402
 needs_data = pytest.mark.skipif(not DATA.is_dir(), reason=f"IAM On-Line data not found at {DATA}")
 
 sys.path.insert(0, str(ROOT))
@@ -279,12 +278,6 @@ def test_api_exposes_only_recognize():
 
 # ---------------------------------------------------------------------------
 # Served: the /recognize endpoint through gradio_client
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(scope="module")

@@ -7,7 +7,6 @@ Set HTR_APP_SCREENSHOT=assets/app-screenshot.png to keep a screenshot of the pag
 
 import os
 import shutil
-import socket
 import sys
 import time
 from pathlib import Path
@@ -16,9 +15,10 @@ import cv2
 import numpy as np
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
+from conftest import ONDB as DATA
+from conftest import ROOT, free_port
+
 sys.path.insert(0, str(ROOT))
-DATA = Path(os.environ.get("HTR_DATA", ROOT.parent / "shared" / "data")) / "iam-ondb"
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
     "--no-sandbox",
@@ -69,9 +69,7 @@ def server():
     import app
 
     app.get_recognizer()
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = free_port()
     app.launch("127.0.0.1", port, prevent_thread_lock=True, quiet=True)
     yield f"http://127.0.0.1:{port}/"
     app.demo.close()
@@ -154,9 +152,13 @@ def draw_strokes(page, strokes: list[np.ndarray], tolerance: float = 1.5) -> int
 def heatmap_shown(page) -> bool:
     image = page.locator("#heatmap img").first
     image.wait_for(state="visible")
-    return page.evaluate(
-        "() => { const img = document.querySelector('#heatmap img'); return !!img && img.complete && img.naturalWidth > 0 }"
-    )
+    # Visible comes before loaded: wait (bounded) for the picture itself to arrive.
+    loaded = "() => { const img = document.querySelector('#heatmap img'); return !!img && img.complete && img.naturalWidth > 0 }"
+    try:
+        page.wait_for_function(loaded, timeout=10_000)
+    except Exception:
+        return False
+    return True
 
 
 def test_draw_a_line_on_the_sketchpad(page, lines, tmp_path):

@@ -1,7 +1,6 @@
 """The dashboard in a real browser: headless Chromium opens it, inspects an example, sees the heatmap."""
 
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -10,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import ROOT
+from conftest import ROOT, free_port
 
 CHROMIUM = Path("/usr/bin/chromium")
 SCREENSHOT = ROOT / "assets" / "dashboard-screenshot.png"
@@ -21,12 +20,6 @@ if not CHROMIUM.exists():
     if os.environ.get("CI"):
         raise RuntimeError(f"{CHROMIUM} is missing: CI must install Debian's chromium for the browser tests")
     pytest.skip("Chromium not installed at /usr/bin/chromium (apt-get install -y chromium)", allow_module_level=True)
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @pytest.fixture(scope="module")

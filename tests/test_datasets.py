@@ -2,7 +2,6 @@
 
 import io
 import tarfile
-import warnings
 
 import numpy as np
 import pytest

@@ -7,8 +7,6 @@ import subprocess
 import sys
 import time
 
-import numpy as np
-import pytest
 
 from conftest import ROOT
 
