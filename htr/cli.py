@@ -40,8 +40,12 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--limit", type=int, help="use only the first N training lines")
     t.add_argument("--val-limit", type=int, help="use only the first N validation lines")
     t.add_argument("--max-minutes", type=float, help="stop after the epoch that passes this budget")
-    t.add_argument("--workers", type=int, default=os.cpu_count() or 2, help="threads preparing images")
+    t.add_argument("--workers", type=int, default=os.cpu_count() or 2, help="processes rendering training images")
     t.add_argument("--resume", action="store_true", help="continue the run in --model-dir")
+    t.add_argument("--init-from", metavar="MODEL_DIR",
+                   help="fine-tune: start from this model folder's weights and architecture")
+    t.add_argument("--schedule", choices=("plateau", "cosine"), default="plateau",
+                   help="learning rate: halve on stalls (default), or cosine-anneal over --epochs/--max-minutes")
     t.add_argument("--lstm-units", type=int, help="LSTM units per direction (default 160)")
     t.add_argument("--conv-filters", help="comma-separated filters of the 5 conv layers (default 32,64,96,128,160)")
 
@@ -88,7 +92,7 @@ def cmd_train(args) -> int:
         val_split=args.val_split, limit=args.limit, val_limit=args.val_limit,
         max_minutes=args.max_minutes, workers=args.workers,
         command="python -m htr " + " ".join(shlex.quote(a) for a in sys.argv[1:]),
-        architecture=_architecture(args),
+        architecture=_architecture(args), init_from=args.init_from, schedule=args.schedule,
     )
     state = train(settings, resume=args.resume)
     print(f"done: {state['epoch']} epochs, best validation CER {state['best_cer']:.4f} "

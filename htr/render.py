@@ -14,7 +14,8 @@ import numpy as np
 LOOKS = ("canvas", "paper")
 
 
-def _geometry(strokes: list[np.ndarray], rng: np.random.Generator | None, ink_height: float) -> tuple[list[np.ndarray], float]:
+def _geometry(strokes: list[np.ndarray], rng: np.random.Generator | None, ink_height: float,
+              wide: bool) -> tuple[list[np.ndarray], float]:
     """Strokes transformed to pixel coordinates; returns them and the pen width."""
     points = np.concatenate(strokes)
     lo = points.min(axis=0)
@@ -23,7 +24,8 @@ def _geometry(strokes: list[np.ndarray], rng: np.random.Generator | None, ink_he
     scale = ink_height / max(1.0, y_hi - y_lo)
     slant = rng.uniform(-0.25, 0.25) if rng else 0.0
     stretch = rng.uniform(0.8, 1.25) if rng else 1.0
-    angle = math.radians(rng.uniform(-3.0, 3.0)) if rng else 0.0
+    max_angle = 5.0 if wide else 3.0
+    angle = math.radians(rng.uniform(-max_angle, max_angle)) if rng else 0.0
     wobble = rng.uniform(0, 0.06) * ink_height if rng else 0.0
     period = rng.uniform(150, 600) if rng else 1.0
     phase = rng.uniform(0, 2 * math.pi) if rng else 0.0
@@ -35,7 +37,14 @@ def _geometry(strokes: list[np.ndarray], rng: np.random.Generator | None, ink_he
         x = x - slant * (y - ink_height)
         y = y + wobble * np.sin(2 * math.pi * x / period + phase)
         out.append(np.stack([x * cos - y * sin, x * sin + y * cos], axis=1))
-    pen = ink_height * (rng.uniform(0.025, 0.08) if rng else 0.045)
+    # Pen-like strokes; in wide variety a quarter are thick, like a broad brush on small writing.
+    if rng is None:
+        ratio = 0.045
+    elif wide and rng.random() < 0.25:
+        ratio = rng.uniform(0.08, 0.16)
+    else:
+        ratio = rng.uniform(0.025, 0.08)
+    pen = ink_height * ratio
     return out, pen
 
 
@@ -44,16 +53,20 @@ def render_strokes(
     look: str = "canvas",
     rng: np.random.Generator | None = None,
     ink_height: float | None = None,
+    wide: bool = False,
 ) -> np.ndarray:
     """A uint8 grayscale image of the line (canvas) or an RGB one (paper).
 
-    Without ``rng`` the rendering is plain and deterministic.
+    Without ``rng`` the rendering is plain and deterministic. ``wide`` widens the random
+    ranges for training (more rotation, thick brushes, smaller and larger writing) beyond the
+    typical inputs that validation renders.
     """
     if look not in LOOKS:
         raise ValueError(f"unknown look {look!r}; expected one of {LOOKS}")
     if ink_height is None:
-        ink_height = rng.uniform(40, 110) if rng else 70.0
-    pts, pen = _geometry(strokes, rng, ink_height)
+        low, high = (30, 140) if wide else (40, 110)
+        ink_height = rng.uniform(low, high) if rng else 70.0
+    pts, pen = _geometry(strokes, rng, ink_height, wide)
     allp = np.concatenate(pts)
     margin = pen + (rng.uniform(4, 30) if rng else 10)
     offset = allp.min(axis=0) - margin

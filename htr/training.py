@@ -31,6 +31,7 @@ from htr.evaluate import evaluate
 HISTORY_FILE = "history.csv"
 METADATA_FILE = "metadata.json"
 STATE_FILE = "state.json"
+SCHEDULES = ("plateau", "cosine")
 HISTORY_FIELDS = ("epoch", "loss", "val_cer", "val_wer", "seconds", "learning_rate")
 
 
@@ -55,6 +56,11 @@ class TrainSettings:
     command: str = ""
     # Architecture overrides for ModelConfig (e.g. {"lstm_units": 64}); empty = defaults.
     architecture: dict = field(default_factory=dict)
+    # Start from this model folder's weights (fine-tuning); its config fixes the architecture.
+    init_from: str | None = None
+    # "plateau": halve the rate when validation stalls. "cosine": anneal from learning_rate
+    # towards 1 % of it over --epochs or --max-minutes, whichever ends first.
+    schedule: str = "plateau"
 
 
 def _write_atomic(path: Path, text: str) -> None:
@@ -165,6 +171,28 @@ def make_batches(images, labels, batch_size: int, seed: int, epoch: int, stride:
     return _Batches()
 
 
+def _cosine_rate(settings: TrainSettings, epoch: int, seconds_so_far: float) -> float:
+    """The rate for the coming epoch: cosine from the start rate down to 1 % of it."""
+    done = epoch / max(1, settings.epochs)
+    if settings.max_minutes:
+        done = max(done, seconds_so_far / (60 * settings.max_minutes))
+    floor = 0.01 * settings.learning_rate
+    return floor + (settings.learning_rate - floor) * 0.5 * (1 + math.cos(math.pi * min(1.0, done)))
+
+
+def _initial_model(settings: TrainSettings) -> tuple[ModelConfig, Path]:
+    """Config and weights file of the model to fine-tune; its architecture and charset win."""
+    from htr.errors import ModelLoadError
+
+    source = Path(settings.init_from)
+    config = ModelConfig.load(source)  # ModelLoadError if it is not a model folder
+    weights = source / WEIGHTS_FILE
+    if not weights.is_file():
+        raise ModelLoadError(f"{source} has no {WEIGHTS_FILE} to start from")
+    config.training = {}
+    return config, weights
+
+
 def _run_epoch(model, batches, label: str) -> float:
     """One pass of compiled train steps with a progress bar; returns the mean loss."""
     import keras
@@ -228,6 +256,8 @@ def train(settings: TrainSettings, resume: bool = False, log=print) -> dict:
 
     if settings.look not in TRAIN_LOOKS:
         raise DataError(f"unknown look {settings.look!r}; expected one of {TRAIN_LOOKS}")
+    if settings.schedule not in SCHEDULES:
+        raise DataError(f"unknown schedule {settings.schedule!r}; expected one of {SCHEDULES}")
     model_dir = Path(settings.model_dir)
     checkpoints = Checkpoints(model_dir / "checkpoints")
     if resume:
@@ -244,14 +274,20 @@ def train(settings: TrainSettings, resume: bool = False, log=print) -> dict:
         if checkpoints.latest() is not None:
             raise DataError(f"{model_dir} already holds a training run: pass --resume, or choose another --model-dir")
         keras.utils.set_random_seed(settings.seed)
-        arch = dict(settings.architecture)
-        if "conv_filters" in arch:
-            arch["conv_filters"] = tuple(arch["conv_filters"])
-            arch.setdefault("pools", ModelConfig().pools[: len(arch["conv_filters"])])
-        config = ModelConfig(height=settings.height, **arch)
+        if settings.init_from:
+            config, weights = _initial_model(settings)
+        else:
+            arch = dict(settings.architecture)
+            if "conv_filters" in arch:
+                arch["conv_filters"] = tuple(arch["conv_filters"])
+                arch.setdefault("pools", ModelConfig().pools[: len(arch["conv_filters"])])
+            config, weights = ModelConfig(height=settings.height, **arch), None
         state = {"epoch": 0, "best_cer": None, "best_epoch": None, "stale": 0, "history": [],
                  "learning_rate": settings.learning_rate, "train_seconds": 0.0}
         model = compile_model(build_model(config), settings.learning_rate)
+        if weights is not None:
+            model.load_weights(weights)
+            log(f"starting from the weights of {settings.init_from}")
     config.training = {k: v for k, v in asdict(settings).items() if k not in ("workers",)}
     state["settings"] = asdict(settings)
     state["config"] = {**asdict(config), "training": {}}
@@ -270,7 +306,7 @@ def train(settings: TrainSettings, resume: bool = False, log=print) -> dict:
     def render(epoch: int):
         return prepare_set(train_lines, config.height, config.max_width, settings.look, settings.seed, epoch,
                            augment=True, workers=settings.workers, label=f"epoch {epoch + 1}: rendering",
-                           min_stride=config.time_stride)
+                           min_stride=config.time_stride, processes=True)
 
     # Render the next epoch's images while the current epoch trains.
     prefetch = ThreadPoolExecutor(1)
@@ -286,6 +322,8 @@ def train(settings: TrainSettings, resume: bool = False, log=print) -> dict:
             skipped_warned = True
         labels = [config.encode(t) for t in data.texts]
         batches = make_batches(data.images, labels, settings.batch_size, settings.seed, epoch, config.time_stride)
+        if settings.schedule == "cosine":
+            state["learning_rate"] = _cosine_rate(settings, epoch, state["train_seconds"])
         model.optimizer.learning_rate.assign(state["learning_rate"])
         loss = _run_epoch(model, batches, f"epoch {epoch + 1}/{settings.epochs}")
         result = evaluate(model, config, val.images, val.texts, val.ids, progress=False)
@@ -301,7 +339,7 @@ def train(settings: TrainSettings, resume: bool = False, log=print) -> dict:
             _export(model, config, model_dir)
         else:
             state["stale"] += 1
-            if state["stale"] % max(2, settings.patience // 3) == 0:
+            if settings.schedule == "plateau" and state["stale"] % max(2, settings.patience // 3) == 0:
                 state["learning_rate"] = max(1e-5, state["learning_rate"] * 0.5)
         state["epoch"] = epoch + 1
         checkpoints.save(model, state)
