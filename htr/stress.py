@@ -1,0 +1,143 @@
+"""Hard but realistic inputs made from pen trajectories, to measure robustness.
+
+Users do not send what the training renderer draws: they draw on a big square or wide canvas
+with a fixed 3-8 px brush, write tiny or huge, photograph a slightly rotated line on
+off-white paper, under a lamp that lights one side. Each case here turns one line's strokes
+into such an image, deterministically, so the same lines can be read clean and stressed and
+the error rates compared.
+"""
+
+import math
+from typing import Callable
+
+import cv2
+import numpy as np
+
+from htr.render import render_strokes
+
+
+def _scaled(strokes: list[np.ndarray], ink_height: float) -> list[np.ndarray]:
+    """Strokes in pixels, top-left at the origin, the line's robust height = ink_height."""
+    points = np.concatenate(strokes)
+    y_lo, y_hi = np.percentile(points[:, 1], [1, 99])
+    scale = ink_height / max(1.0, y_hi - y_lo)
+    lo = points.min(axis=0)
+    return [(s - lo) * scale for s in strokes]
+
+
+def draw_on_canvas(strokes: list[np.ndarray], canvas: tuple[int, int] | None, ink_height: float, brush: int,
+                   rng: np.random.Generator, margin: int = 40) -> np.ndarray:
+    """Black strokes of a round ``brush`` on a white (h, w) canvas, like a browser sketchpad.
+
+    The line is shrunk if it would not fit; it lands at a random place on the canvas. With
+    ``canvas=None`` the canvas is the line's size plus ``margin`` on every side.
+    """
+    pts = _scaled(strokes, ink_height)
+    size = np.concatenate(pts).max(axis=0) + brush
+    if canvas is None:
+        canvas = (int(size[1]) + 2 * margin, int(size[0]) + 2 * margin)
+    height, width = canvas
+    room = np.array([width - 2 * margin, height - 2 * margin], float)
+    shrink = min(1.0, *(room / size))
+    pts = [p * shrink for p in pts]
+    size = size * shrink
+    offset = margin + rng.uniform(0, 1, 2) * np.maximum(0, room - size) + brush / 2
+    image = np.full((height, width), 255, np.uint8)
+    polylines = [np.round((p + offset) * 4).astype(np.int32).reshape(-1, 1, 2) for p in pts]
+    cv2.polylines(image, polylines, False, 0, brush, cv2.LINE_AA, 2)
+    for p in polylines:
+        if len(p) == 1:
+            cv2.circle(image, tuple(int(v) for v in p[0, 0]), brush * 2, 0, -1, cv2.LINE_AA, 2)
+    return image
+
+
+def clean(strokes, rng):
+    """The validation rendering: canvas look, typical size and pen."""
+    return render_strokes(strokes, "canvas", rng)
+
+
+def square_canvas(strokes, rng):
+    """An 800 x 800 sketchpad, the line written across it with a 3-8 px brush."""
+    return draw_on_canvas(strokes, (800, 800), rng.uniform(50, 90), int(rng.integers(3, 9)), rng)
+
+
+def wide_canvas(strokes, rng):
+    """A 1600 x 400 sketchpad with a 3-8 px brush and wide margins."""
+    return draw_on_canvas(strokes, (400, 1600), rng.uniform(60, 110), int(rng.integers(3, 9)), rng)
+
+
+def small_writing(strokes, rng):
+    """Writing about 35 px tall (x-height near 10 px) with a 2-3 px pen."""
+    return draw_on_canvas(strokes, None, rng.uniform(32, 40), int(rng.integers(2, 4)), rng)
+
+
+def large_writing(strokes, rng):
+    """Writing about 300 px tall with an 8-12 px marker."""
+    return draw_on_canvas(strokes, None, rng.uniform(260, 340), int(rng.integers(8, 13)), rng, margin=120)
+
+
+def rotated(strokes, rng):
+    """The clean image turned by 3-5 degrees either way, the corners filled with paper."""
+    image = clean(strokes, rng)
+    angle = rng.uniform(3, 5) * rng.choice([-1, 1])
+    h, w = image.shape
+    matrix = cv2.getRotationMatrix2D((w / 2, h / 2), angle, 1.0)
+    cos, sin = abs(matrix[0, 0]), abs(matrix[0, 1])
+    new_w, new_h = int(h * sin + w * cos), int(h * cos + w * sin)
+    matrix[0, 2] += (new_w - w) / 2
+    matrix[1, 2] += (new_h - h) / 2
+    return cv2.warpAffine(image, matrix, (new_w, new_h), flags=cv2.INTER_LINEAR, borderValue=255)
+
+
+def _on_paper(ink: np.ndarray, paper_rgb, ink_rgb, light: np.ndarray | float, noise: float, blur: float,
+              rng: np.random.Generator, jpeg: int | None = None) -> np.ndarray:
+    alpha = (ink.astype(np.float32) / 255.0)[..., None]
+    paper = np.asarray(paper_rgb, np.float32)[None, None, :] * np.asarray(light, np.float32)[..., None]
+    image = paper * (1 - alpha) + np.asarray(ink_rgb, np.float32)[None, None, :] * alpha
+    image = cv2.GaussianBlur(image, (0, 0), blur)
+    image = np.clip(image + rng.normal(0, noise, image.shape), 0, 255).astype(np.uint8)
+    if jpeg:
+        _, encoded = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, jpeg])
+        image = cv2.imdecode(encoded, cv2.IMREAD_UNCHANGED)
+    return image
+
+
+def off_white_paper(strokes, rng):
+    """Dark ink on cream paper, sensor noise and a slightly soft focus."""
+    ink = 255 - draw_on_canvas(strokes, None, rng.uniform(60, 90), int(rng.integers(3, 6)), rng)
+    paper = (rng.uniform(225, 240), rng.uniform(215, 230), rng.uniform(190, 210))
+    return _on_paper(ink, paper, (45, 45, 60), 1.0, noise=rng.uniform(6, 10), blur=rng.uniform(0.8, 1.4), rng=rng)
+
+
+def uneven_light_photo(strokes, rng):
+    """A phone photo: light falling off to under half on one side, a soft shadow, JPEG."""
+    ink = 255 - draw_on_canvas(strokes, None, rng.uniform(60, 90), int(rng.integers(3, 6)), rng, margin=60)
+    h, w = ink.shape
+    yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
+    direction = rng.uniform(0, 2 * math.pi)
+    ramp = (xx / w - 0.5) * math.cos(direction) + (yy / h - 0.5) * math.sin(direction)
+    light = 0.75 + 0.6 * ramp  # about 0.45 on the dark side, 1.05 on the bright one
+    cx, cy = rng.uniform(0, w), rng.uniform(0, h)
+    shadow = 1 - 0.25 * np.exp(-(((xx - cx) / (0.3 * w)) ** 2 + ((yy - cy) / (0.8 * h)) ** 2))
+    paper = (rng.uniform(210, 235),) * 3
+    return _on_paper(ink, paper, (30, 35, 70), light * shadow, noise=rng.uniform(3, 6), blur=rng.uniform(0.6, 1.2),
+                     rng=rng, jpeg=70)
+
+
+CASES: dict[str, Callable[[list[np.ndarray], np.random.Generator], np.ndarray]] = {
+    "clean": clean,
+    "square_canvas": square_canvas,
+    "wide_canvas": wide_canvas,
+    "small_writing": small_writing,
+    "large_writing": large_writing,
+    "rotated": rotated,
+    "off_white_paper": off_white_paper,
+    "uneven_light_photo": uneven_light_photo,
+}
+
+
+def stressed(strokes: list[np.ndarray], case: str, index: int, seed: int = 0) -> np.ndarray:
+    """Line ``index`` as an image of the given case; the same arguments give the same image."""
+    if case not in CASES:
+        raise ValueError(f"unknown case {case!r}; expected one of {tuple(CASES)}")
+    return CASES[case](strokes, np.random.default_rng([seed, 7919, index]))
