@@ -20,7 +20,6 @@ set folder), ``HTR_JOBS_DIR`` (where the running job is remembered, ``runs/``).
 from __future__ import annotations
 
 import html
-import io
 import math
 import os
 import time
@@ -159,67 +158,18 @@ def _validate(model, dataset, path, split, limit, look, decoder, beam_width, kee
 # --- pictures -----------------------------------------------------------------------------
 
 
-def row_name(label: str) -> str:
-    return {"<blank>": "blank", " ": "space"}.get(label, label)
-
-
-def shown_rows(probabilities: np.ndarray, min_prob: float = 0.05) -> list[int]:
-    """The blank, every class reaching ``min_prob`` somewhere, and every class on the best path."""
-    peaks = probabilities.max(axis=0)
-    rows = set(np.flatnonzero(peaks >= min_prob)) | set(probabilities.argmax(axis=1)) | {0}
-    return sorted(int(r) for r in rows)
-
-
 @st.cache_data(max_entries=64, show_spinner=False)
 def heatmap_png(probabilities: np.ndarray, image: np.ndarray, labels: tuple[str, ...], stride: int,
                 all_rows: bool = False) -> bytes:
     """The ink map over its C x T probability heatmap (pixel-aligned), best path marked, as PNG."""
-    import matplotlib
+    import cv2
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    from matplotlib.ticker import FuncFormatter
+    from htr.heatmap import render_heatmap
 
-    steps, classes = probabilities.shape
-    rows = list(range(classes)) if all_rows else shown_rows(probabilities)
-    width_px = steps * stride
-    ink = np.zeros((image.shape[0], width_px), np.float32)
-    ink[:, : min(width_px, image.shape[1])] = image[:, :width_px]
-    fig_w = float(np.clip(width_px / 55, 8, 30))
-    fig_h = 1.4 + 0.17 * len(rows) + 0.6
-    fig, (ax_img, ax_map) = plt.subplots(
-        2, 1, figsize=(fig_w, fig_h), dpi=100,
-        gridspec_kw={"height_ratios": [1.4, 0.17 * len(rows)], "hspace": 0.12},
-    )
-    ax_img.imshow(1 - ink, cmap="gray", vmin=0, vmax=1, aspect="auto", extent=(0, width_px, ink.shape[0], 0),
-                  interpolation="nearest")
-    ax_img.set_yticks([])
-    ax_img.set_ylabel("input", rotation=0, ha="right", va="center")
-    best = probabilities.argmax(axis=1)
-    # The decoded characters where they fire (repeats merged, blanks dropped), under their ink.
-    fires = [t for t in range(steps) if best[t] != 0 and (t == 0 or best[t] != best[t - 1])]
-    ax_img.set_xticks([t * stride + stride / 2 for t in fires])
-    ax_img.set_xticklabels(["␣" if labels[best[t]] == " " else labels[best[t]] for t in fires], fontsize=10)
-    ax_img.tick_params(axis="x", length=3, pad=1)
-    ax_img.set_xlim(0, width_px)
-
-    matrix = probabilities[:, rows].T
-    shown = ax_map.imshow(matrix, cmap="viridis", vmin=0, vmax=1, aspect="auto", interpolation="nearest",
-                          extent=(0, width_px, len(rows), 0))
-    ax_map.set_xlim(0, width_px)
-    ax_map.set_yticks(np.arange(len(rows)) + 0.5)
-    ax_map.set_yticklabels([row_name(labels[r]) for r in rows], fontsize=7)
-    position = {r: i for i, r in enumerate(rows)}
-    xs = np.arange(steps) * stride + stride / 2
-    ys = np.array([position[int(c)] + 0.5 for c in best])
-    ax_map.scatter(xs, ys, s=7, c="#ff3b30", marker="o", linewidths=0, label="best path")
-    ax_map.xaxis.set_major_formatter(FuncFormatter(lambda x, _: f"{x / stride:.0f}"))
-    ax_map.set_xlabel(f"timestep ({stride} input pixels each)")
-    fig.colorbar(shown, ax=[ax_img, ax_map], fraction=0.015, pad=0.01, label="P")
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", bbox_inches="tight")
-    plt.close(fig)
-    return buffer.getvalue()
+    picture = render_heatmap(probabilities, image, labels, stride, rows="all" if all_rows else "active",
+                             mark_best_path=True)
+    ok, encoded = cv2.imencode(".png", cv2.cvtColor(picture, cv2.COLOR_RGB2BGR))
+    return encoded.tobytes()
 
 
 def ink_picture(image: np.ndarray) -> np.ndarray:

@@ -36,9 +36,10 @@ def row_name(label: str) -> str:
 
 
 def _active_rows(probabilities: np.ndarray, min_prob: float, max_rows: int) -> list[int]:
-    """Rows worth showing: the blank and every class that ever reaches ``min_prob``."""
+    """Rows worth showing: the blank, every class on the best path or ever reaching ``min_prob``."""
     peaks = probabilities.max(axis=0)
-    rows = [c for c in range(1, probabilities.shape[1]) if peaks[c] >= min_prob]
+    on_path = set(probabilities.argmax(axis=1).tolist())
+    rows = [c for c in range(1, probabilities.shape[1]) if peaks[c] >= min_prob or c in on_path]
     if len(rows) > max_rows - 1:
         rows = sorted(sorted(rows, key=lambda c: -peaks[c])[: max_rows - 1])
     return [0] + rows
@@ -62,6 +63,7 @@ def render_heatmap(
     max_rows: int = 40,
     scale: int | None = None,
     colormap: int = cv2.COLORMAP_VIRIDIS,
+    mark_best_path: bool = False,
 ) -> np.ndarray:
     """The input image stacked over its T x C probability heatmap, as RGB uint8.
 
@@ -69,7 +71,8 @@ def render_heatmap(
     (1 = ink) the network read, ``labels`` the C row names. ``rows="active"`` keeps the
     blank and the characters whose probability ever reaches ``min_prob`` (at most
     ``max_rows``); ``"all"`` shows every class. ``scale`` enlarges every pixel (default:
-    2 unless that makes the picture wider than 2400 pixels).
+    2 unless that makes the picture wider than 2400 pixels). ``mark_best_path`` puts a red dot
+    in the cell of the most likely class at every timestep.
     """
     probabilities = np.asarray(probabilities, np.float32)
     image = np.asarray(image, np.float32)
@@ -108,6 +111,15 @@ def render_heatmap(
     canvas[top : top + photo.shape[0], _MARGIN:] = photo
     canvas[heat_y : heat_y + heat.shape[0], _MARGIN:] = heat
 
+    best = probabilities.argmax(axis=1)
+    if mark_best_path:
+        position = {c: i for i, c in enumerate(shown)}
+        radius = max(1, min(step_px, _ROW) // 4)
+        for t, c in enumerate(best):
+            if int(c) in position:
+                centre = (_MARGIN + t * step_px + step_px // 2, heat_y + position[int(c)] * _ROW + _ROW // 2)
+                cv2.circle(canvas, centre, radius, (255, 59, 48), -1, cv2.LINE_AA)
+
     # Left column: what each band is, and the character of each heatmap row.
     _put(canvas, "input", 6, photo.shape[0] // 2, 0.42, _MUTED)
     _put(canvas, "best", 6, strip_y + _STRIP // 2, 0.42, _MUTED)
@@ -116,7 +128,6 @@ def render_heatmap(
         _put(canvas, name, _MARGIN - 6 - cv2.getTextSize(name, _FONT, 0.36, 1)[0][0], heat_y + i * _ROW + _ROW // 2, 0.36)
 
     # The decoded characters where they fire (repeats merged, blanks dropped), over their columns.
-    best = probabilities.argmax(axis=1)
     previous = 0
     for t, c in enumerate(best):
         if c != 0 and c != previous:

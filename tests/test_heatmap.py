@@ -69,3 +69,19 @@ def test_recognition_heatmap_and_row_names():
     out = recognition_heatmap(r, scale=3)
     assert out.shape[1] == _MARGIN + 6 * 4 * 3
     assert row_name("<blank>") == "blank" and row_name(" ") == "space" and row_name("x") == "x"
+
+
+def test_best_path_marked_in_its_cells():
+    path = [0, 0, 2, 2, 0, 3, 0, 1, 0, 0]
+    probs = peaked(10, path)
+    plain = render_heatmap(probs, np.zeros((64, 40), np.float32), LABELS, rows="all", scale=2)
+    marked = render_heatmap(probs, np.zeros((64, 40), np.float32), LABELS, rows="all", scale=2, mark_best_path=True)
+    red = (marked[..., 0] > 200) & (marked[..., 1] < 120) & (marked[..., 2] < 120)
+    assert not ((plain[..., 0] > 200) & (plain[..., 1] < 120) & (plain[..., 2] < 120)).any()
+    ys, xs = np.nonzero(red)
+    steps = sorted(set((xs - _MARGIN) // 8))
+    assert steps == list(range(10))  # a dot at every timestep ...
+    # ... in the row of that timestep's class (12-pixel rows, blank first).
+    blank_y = np.mean(ys[(xs - _MARGIN) // 8 == 0])
+    for t, c in enumerate(path):
+        assert np.mean(ys[(xs - _MARGIN) // 8 == t]) - blank_y == pytest.approx(12 * c, abs=1)
