@@ -102,7 +102,7 @@ def prepare_set(lines: LineSet, height: int, max_width: int, look: str = "mixed"
     samples = lines.samples
     progress = Progress(len(samples), label)
     results: list = []
-    if processes and workers > 1 and len(samples) > 256:
+    if processes and workers > 1 and len(samples) > 1:
         size = 64
         indexed = list(enumerate(samples))
         chunks = [indexed[start : start + size] for start in range(0, len(indexed), size)]

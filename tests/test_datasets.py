@@ -149,3 +149,20 @@ def test_render_looks(ondb_validation):
     assert np.median(paper) < 253 and len(np.unique(paper)) > 50  # tinted, textured paper
     with pytest.raises(ValueError, match="unknown look"):
         render_strokes(strokes, "chalk")
+
+
+def test_rendering_in_processes_matches_threads(ondb_validation):
+    """Training renders in worker processes; the images are those the threaded path makes."""
+    from htr.datasets.base import LineSet
+
+    def subset():
+        return LineSet("validation", ondb_validation.samples[:10])
+
+    threaded = prepare_set(subset(), 64, 2048, seed=3, epoch=2, workers=2)
+    in_processes = prepare_set(subset(), 64, 2048, seed=3, epoch=2, workers=2, processes=True)
+    assert in_processes.texts == threaded.texts and len(threaded.images) == 10
+    for a, b in zip(threaded.images, in_processes.images):
+        assert a.shape == b.shape and b.dtype == np.float32
+        assert np.abs(a - b).max() <= 0.5 / 255 + 1e-6  # sent back as 8-bit
+    different_epoch = prepare_set(subset(), 64, 2048, seed=3, epoch=3, workers=2, processes=True)
+    assert any(a.shape != b.shape or not np.allclose(a, b) for a, b in zip(threaded.images, different_epoch.images))
