@@ -44,10 +44,17 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--resume", action="store_true", help="continue the run in --model-dir")
     t.add_argument("--init-from", metavar="MODEL_DIR",
                    help="fine-tune: start from this model folder's weights and architecture")
+    t.add_argument("--keep-checkpoints", type=int, default=5, metavar="N",
+                   help="keep the newest N epochs' checkpoints, for resuming and averaging (default 5)")
     t.add_argument("--schedule", choices=("plateau", "cosine"), default="plateau",
                    help="learning rate: halve on stalls (default), or cosine-anneal over --epochs/--max-minutes")
     t.add_argument("--lstm-units", type=int, help="LSTM units per direction (default 160)")
     t.add_argument("--conv-filters", help="comma-separated filters of the 5 conv layers (default 32,64,96,128,160)")
+
+    a = sub.add_parser("average", help="average the weights of a run's last epochs into a model folder")
+    a.add_argument("--run", required=True, help="training run folder (with checkpoints/)")
+    a.add_argument("--last", type=int, default=5, help="how many of the newest epochs (default 5)")
+    a.add_argument("--model-dir", required=True, help="where to write the averaged model")
 
     v = sub.add_parser("validate", help="print corpus-level CER and WER on a data set split")
     _add_data_args(v, "validation")
@@ -93,10 +100,21 @@ def cmd_train(args) -> int:
         max_minutes=args.max_minutes, workers=args.workers,
         command="python -m htr " + " ".join(shlex.quote(a) for a in sys.argv[1:]),
         architecture=_architecture(args), init_from=args.init_from, schedule=args.schedule,
+        keep_checkpoints=args.keep_checkpoints,
     )
     state = train(settings, resume=args.resume)
     print(f"done: {state['epoch']} epochs, best validation CER {state['best_cer']:.4f} "
           f"(epoch {state['best_epoch']}); model in {args.model_dir}")
+    return 0
+
+
+def cmd_average(args) -> int:
+    from htr.averaging import average_run
+
+    if args.last < 1:
+        raise SystemExit("error: --last must be at least 1")
+    out = average_run(args.run, args.last, args.model_dir)
+    print(f"averaged the last {args.last} epochs of {args.run} into {out}")
     return 0
 
 
@@ -162,7 +180,7 @@ def cmd_predict(args) -> int:
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        return {"train": cmd_train, "validate": cmd_validate, "predict": cmd_predict}[args.command](args)
+        return {"train": cmd_train, "average": cmd_average, "validate": cmd_validate, "predict": cmd_predict}[args.command](args)
     except HTRError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

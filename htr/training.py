@@ -61,6 +61,7 @@ class TrainSettings:
     # "plateau": halve the rate when validation stalls. "cosine": anneal from learning_rate
     # towards 1 % of it over --epochs or --max-minutes, whichever ends first.
     schedule: str = "plateau"
+    keep_checkpoints: int = 5
 
 
 def _write_atomic(path: Path, text: str) -> None:
@@ -70,10 +71,18 @@ def _write_atomic(path: Path, text: str) -> None:
 
 
 class Checkpoints:
-    """Numbered checkpoint folders plus an atomically replaced pointer to the newest."""
+    """Numbered checkpoint folders plus an atomically replaced pointer to the newest.
 
-    def __init__(self, folder: Path):
+    The newest ``keep`` epochs are kept, so their weights can be averaged (``htr average``).
+    """
+
+    def __init__(self, folder: Path, keep: int = 5):
         self.folder = folder
+        self.keep = max(1, keep)
+
+    def epochs(self) -> list[Path]:
+        """Complete checkpoint folders, oldest first."""
+        return sorted(p for p in self.folder.glob("epoch-*") if (p / STATE_FILE).is_file())
 
     def latest(self) -> Path | None:
         pointer = self.folder / "latest"
@@ -95,8 +104,9 @@ class Checkpoints:
         (staging / STATE_FILE).write_text(json.dumps(state, indent=1))
         os.replace(staging, target)
         _write_atomic(self.folder / "latest", target.name)
+        kept = [p for p in self.epochs() if p.name <= target.name][-self.keep :]
         for old in self.folder.glob("epoch-*"):
-            if old != target:
+            if old not in kept:
                 shutil.rmtree(old, ignore_errors=True)
         return target
 
@@ -220,11 +230,15 @@ def _load_split(settings: TrainSettings, split: str, limit: int | None, charset:
 
 
 def _export(model, config: ModelConfig, model_dir: Path) -> None:
+    export_weights(model.get_weights(), config, model_dir)
+
+
+def export_weights(weights: list, config: ModelConfig, model_dir: Path) -> None:
     """Weights only (no optimizer state), so the shipped file is as small as the model."""
     from htr.model import build_model
 
     bare = build_model(config)
-    bare.set_weights(model.get_weights())
+    bare.set_weights(weights)
     tmp = model_dir / (WEIGHTS_FILE + ".tmp.weights.h5")
     bare.save_weights(tmp)
     os.replace(tmp, model_dir / WEIGHTS_FILE)
@@ -259,12 +273,12 @@ def train(settings: TrainSettings, resume: bool = False, log=print) -> dict:
     if settings.schedule not in SCHEDULES:
         raise DataError(f"unknown schedule {settings.schedule!r}; expected one of {SCHEDULES}")
     model_dir = Path(settings.model_dir)
-    checkpoints = Checkpoints(model_dir / "checkpoints")
+    checkpoints = Checkpoints(model_dir / "checkpoints", settings.keep_checkpoints)
     if resume:
         model, state = checkpoints.load()
         saved = state["settings"]
         # The data, architecture and seed come from the run; length and budget may change.
-        for key in ("epochs", "max_minutes", "workers", "patience"):
+        for key in ("epochs", "max_minutes", "workers", "patience", "keep_checkpoints"):
             saved[key] = getattr(settings, key)
         settings = TrainSettings(**{k: v for k, v in saved.items() if k in TrainSettings.__dataclass_fields__})
         config = ModelConfig(**{**state["config"], "conv_filters": tuple(state["config"]["conv_filters"]),

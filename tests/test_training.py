@@ -110,3 +110,34 @@ def test_fine_tuning_from_a_folder_without_a_model_is_a_clear_error(tmp_path, fo
     done = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert done.returncode == 2
     assert "not a model folder" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_average_of_the_last_epochs(tmp_path, folder_dataset):
+    """Training keeps the newest N checkpoints; `average` writes their mean as a loadable model."""
+    import keras
+    import numpy as np
+
+    import htr.model  # noqa: F401
+    from htr import Recognizer
+
+    run = tmp_path / "run"
+    cmd = [sys.executable, "-m", "htr", "train", "--data", str(folder_dataset), "--model-dir", str(run),
+           *TRAIN_ARGS, "--keep-checkpoints", "2"]
+    done = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    kept = sorted(p.name for p in (run / "checkpoints").glob("epoch-*"))
+    assert kept == ["epoch-0002", "epoch-0003"]
+
+    out = tmp_path / "averaged"
+    average = [sys.executable, "-m", "htr", "average", "--run", str(run), "--last", "2", "--model-dir", str(out)]
+    done = subprocess.run(average, cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    pair = [keras.models.load_model(run / "checkpoints" / k / "model.keras", compile=False).get_weights() for k in kept]
+    averaged = Recognizer.load(out)
+    for mean, a, b in zip(averaged.model.get_weights(), *pair):
+        np.testing.assert_allclose(mean, (a + b) / 2, rtol=1e-5, atol=1e-6)
+    assert averaged.recognize(folder_dataset / "line00.png").probabilities.shape[1] == len(averaged.config.charset) + 1
+
+    too_many = subprocess.run(average[:-4] + ["--last", "3", "--model-dir", str(tmp_path / "x")], cwd=ROOT,
+                              capture_output=True, text=True, timeout=300)
+    assert too_many.returncode == 2 and "fewer than the 3 asked for" in too_many.stderr

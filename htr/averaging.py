@@ -1,0 +1,57 @@
+"""Averaging the weights of a run's last epochs into one model.
+
+Late in training, with a small learning rate, consecutive epochs sit around a minimum;
+their mean usually generalises better than any one of them (stochastic weight averaging).
+"""
+
+from pathlib import Path
+
+import numpy as np
+
+from htr.config import ModelConfig
+from htr.errors import DataError
+
+
+def checkpoint_files(run_dir: str | Path, last: int) -> list[Path]:
+    """The model files of the run's newest ``last`` complete checkpoints, oldest first."""
+    from htr.training import Checkpoints
+
+    folders = Checkpoints(Path(run_dir) / "checkpoints").epochs()
+    if len(folders) < last:
+        raise DataError(f"{run_dir} keeps {len(folders)} checkpoint(s), fewer than the {last} asked for "
+                        "(train with --keep-checkpoints N to keep more)")
+    return [folder / "model.keras" for folder in folders[-last:]]
+
+
+def average_weights(files: list[Path]) -> list[np.ndarray]:
+    """Element-wise mean of the weights (batch-norm statistics included) of saved models."""
+    import keras
+
+    import htr.model  # noqa: F401  registers the custom layers and loss
+
+    total = None
+    for path in files:
+        try:
+            weights = keras.models.load_model(path, compile=False).get_weights()
+        except Exception as exc:  # truncated or foreign files raise many kinds
+            raise DataError(f"cannot read checkpoint {path}: {exc}") from exc
+        if total is None:
+            total = [w.astype(np.float64) for w in weights]
+        elif [w.shape for w in weights] != [t.shape for t in total]:
+            raise DataError(f"{path} has another architecture than {files[0]}")
+        else:
+            total = [t + w for t, w in zip(total, weights)]
+    return [(t / len(files)).astype(np.float32) for t in total]
+
+
+def average_run(run_dir: str | Path, last: int, model_dir: str | Path) -> Path:
+    """Write ``model_dir`` (config + averaged weights) from the run's last ``last`` epochs."""
+    from htr.training import export_weights
+
+    run_dir, model_dir = Path(run_dir), Path(model_dir)
+    config = ModelConfig.load(run_dir)
+    files = checkpoint_files(run_dir, last)
+    config.training = {**config.training, "averaged_checkpoints": [f"{f.parent.name}/{f.name}" for f in files]}
+    model_dir.mkdir(parents=True, exist_ok=True)
+    export_weights(average_weights(files), config, model_dir)
+    return model_dir
