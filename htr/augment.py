@@ -7,6 +7,9 @@ from (seed, epoch, index), so a resumed run sees exactly the data an uninterrupt
 
 import math
 import multiprocessing
+import os
+import threading
+import time
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import dataclass
 
@@ -81,9 +84,21 @@ def _prepare_chunk(chunk: list[tuple[int, LineSample]], *args) -> list:
     return out
 
 
+def _exit_with_parent(parent: int) -> None:
+    """Worker initializer: end the worker if its parent dies (killed training leaves no orphans)."""
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(1.0)
+        os._exit(1)
+
+    threading.Thread(target=watch, daemon=True).start()
+
+
 def _process_pool(workers: int) -> ProcessPoolExecutor:
     # spawn, not fork: the parent may hold JAX/TensorFlow threads that a fork would copy mid-flight.
-    return ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"))
+    return ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"),
+                               initializer=_exit_with_parent, initargs=(os.getpid(),))
 
 
 def prepare_set(lines: LineSet, height: int, max_width: int, look: str = "mixed", seed: int = 0,

@@ -39,7 +39,7 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--val-split", default="validation")
     t.add_argument("--limit", type=int, help="use only the first N training lines")
     t.add_argument("--val-limit", type=int, help="use only the first N validation lines")
-    t.add_argument("--max-minutes", type=float, help="stop after the epoch that passes this budget")
+    t.add_argument("--max-minutes", type=float, help="the run's training-time budget: stop after the epoch that passes it (counted across resumes)")
     t.add_argument("--workers", type=int, default=os.cpu_count() or 2, help="processes rendering training images")
     t.add_argument("--resume", action="store_true", help="continue the run in --model-dir")
     t.add_argument("--init-from", metavar="MODEL_DIR",

@@ -37,11 +37,11 @@ def _geometry(strokes: list[np.ndarray], rng: np.random.Generator | None, ink_he
         x = x - slant * (y - ink_height)
         y = y + wobble * np.sin(2 * math.pi * x / period + phase)
         out.append(np.stack([x * cos - y * sin, x * sin + y * cos], axis=1))
-    # Pen-like strokes; in wide variety a quarter are thick, like a broad brush on small writing.
+    # Pen-like strokes; in wide variety a third are thick, like a broad brush on small writing.
     if rng is None:
         ratio = 0.045
-    elif wide and rng.random() < 0.25:
-        ratio = rng.uniform(0.08, 0.16)
+    elif wide and rng.random() < 0.35:
+        ratio = rng.uniform(0.08, 0.2)
     else:
         ratio = rng.uniform(0.025, 0.08)
     pen = ink_height * ratio

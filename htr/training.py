@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from htr.augment import TRAIN_LOOKS, prepare_set
-from htr.config import CONFIG_FILE, WEIGHTS_FILE, ModelConfig
+from htr.config import WEIGHTS_FILE, ModelConfig
 from htr.datasets import load_dataset
 from htr.errors import DataError
 from htr.evaluate import evaluate
@@ -314,7 +314,6 @@ def train(settings: TrainSettings, resume: bool = False, log=print) -> dict:
     val_lines.warn_skipped()
     log(f"{len(train_lines)} training lines, {len(val.images)} validation lines, "
         f"{model.count_params():,} parameters")
-    started = time.monotonic()
     skipped_warned = False
 
     def render(epoch: int):
@@ -364,8 +363,9 @@ def train(settings: TrainSettings, resume: bool = False, log=print) -> dict:
         if state["stale"] >= settings.patience:
             log(f"early stop: no better validation CER for {settings.patience} epochs")
             break
-        if settings.max_minutes and (time.monotonic() - started) / 60 >= settings.max_minutes:
-            log(f"time budget of {settings.max_minutes} min reached; continue with --resume")
+        if settings.max_minutes and state["train_seconds"] / 60 >= settings.max_minutes:
+            log(f"the run's time budget of {settings.max_minutes} min is spent; "
+                "continue with --resume and a larger --max-minutes")
             break
     prefetch.shutdown(wait=False, cancel_futures=True)
     return state
