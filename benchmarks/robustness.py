@@ -41,7 +41,7 @@ def main() -> None:
     samples = lines.samples[: args.lines]
     texts = [s.text for s in samples]
     print(f"{len(samples)} validation lines, decoder {args.decoder}, model {args.model_dir}")
-    print(f"{'case':<20} {'CER':>7} {'WER':>7} {'x clean':>8} {'s':>6}")
+    print(f"{'case':<27} {'CER':>7} {'WER':>7} {'x clean':>8} {'s':>6}")
     clean_cer = None
     for case in CASES:
         t0 = time.perf_counter()
@@ -58,7 +58,7 @@ def main() -> None:
         predictions = [r.text for r in recognizer.recognize_batch(images, args.decoder)]
         rates = error_rates(texts, predictions)
         clean_cer = rates.cer if clean_cer is None else clean_cer
-        print(f"{case:<20} {rates.cer:7.2%} {rates.wer:7.2%} {rates.cer / max(clean_cer, 1e-9):8.2f} "
+        print(f"{case:<27} {rates.cer:7.2%} {rates.wer:7.2%} {rates.cer / max(clean_cer, 1e-9):8.2f} "
               f"{time.perf_counter() - t0:6.1f}", flush=True)
 
 
