@@ -539,27 +539,15 @@ def build_demo() -> gr.Blocks:
             preprocess=False,  # the file is read here, so unreadable files get a clear message
             concurrency_id="model",
         )
-        upload = dict(fn=recognize_upload, inputs=[image, *settings], outputs=outputs, preprocess=False,
-                      api_visibility="private", concurrency_id="model")
+        # The page's own events: not part of the API, sharing the model's concurrency group.
+        page_only = dict(outputs=outputs, api_visibility="private", concurrency_id="model")
+        upload = dict(fn=recognize_upload, inputs=[image, *settings], preprocess=False, **page_only)
         gr.on([upload_button.click, image.upload], **upload)
         if examples is not None:
             examples.load_input_event.then(**upload)
-        draw_button.click(
-            recognize_sketch,
-            inputs=[sketch, *settings],
-            outputs=outputs,
-            api_visibility="private",
-            concurrency_id="model",
-        )
-        sketch.change(
-            recognize_sketch_live,
-            inputs=[sketch, *settings, live],
-            outputs=outputs,
-            trigger_mode="always_last",
-            show_progress="hidden",
-            api_visibility="private",
-            concurrency_id="model",
-        )
+        draw_button.click(recognize_sketch, inputs=[sketch, *settings], **page_only)
+        sketch.change(recognize_sketch_live, inputs=[sketch, *settings, live], trigger_mode="always_last",
+                      show_progress="hidden", **page_only)
         correct.change(lambda on: gr.update(visible=bool(on)), inputs=correct, outputs=corrected,
                        api_visibility="private", queue=False)
     # At most two recognitions run at once (all events share the "model" group); the rest wait in line.

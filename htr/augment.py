@@ -12,6 +12,7 @@ import threading
 import time
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import dataclass
+from functools import partial
 
 import cv2
 import numpy as np
@@ -75,7 +76,7 @@ def _prepare_one(sample: LineSample, index: int, look: str, seed: int, epoch: in
         return "unreadable or blank image"
 
 
-def _prepare_chunk(chunk: list[tuple[int, LineSample]], *args) -> list:
+def _prepare_chunk(args: tuple, chunk: list[tuple[int, LineSample]]) -> list:
     """A process's share: images travel back as uint8 (a quarter of the bytes of float32)."""
     out = []
     for index, sample in chunk:
@@ -122,7 +123,7 @@ def prepare_set(lines: LineSet, height: int, max_width: int, look: str = "mixed"
         indexed = list(enumerate(samples))
         chunks = [indexed[start : start + size] for start in range(0, len(indexed), size)]
         with _process_pool(workers) as pool:
-            for chunk_results in pool.map(_prepare_chunk, chunks, *[[a] * len(chunks) for a in args]):
+            for chunk_results in pool.map(partial(_prepare_chunk, args), chunks):
                 results.extend(r if isinstance(r, str) else r.astype(np.float32) / 255.0 for r in chunk_results)
                 progress.update(len(chunk_results))
     else:

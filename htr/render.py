@@ -14,14 +14,29 @@ import numpy as np
 LOOKS = ("canvas", "paper")
 
 
-def _geometry(strokes: list[np.ndarray], rng: np.random.Generator | None, ink_height: float,
-              wide: bool) -> tuple[list[np.ndarray], float]:
-    """Strokes transformed to pixel coordinates; returns them and the pen width."""
+def scale_strokes(strokes: list[np.ndarray], ink_height: float) -> list[np.ndarray]:
+    """Strokes in pixels, top-left at the origin, the line's robust height = ``ink_height``."""
     points = np.concatenate(strokes)
     lo = points.min(axis=0)
     # Whiteboard lines are ~ 5-10x taller than a letter's x-height; use a robust height.
     y_lo, y_hi = np.percentile(points[:, 1], [1, 99])
     scale = ink_height / max(1.0, y_hi - y_lo)
+    return [(stroke - lo) * scale for stroke in strokes]
+
+
+def draw_strokes(image: np.ndarray, strokes: list[np.ndarray], thickness: int, colour: int) -> None:
+    """Antialiased round-pen strokes (pixel coordinates, quarter-pixel precision) onto ``image``."""
+    supersample, shift = 4, 2  # cv2 fixed-point bits: coordinates in quarter pixels
+    polylines = [np.round(p * supersample).astype(np.int32).reshape(-1, 1, 2) for p in strokes]
+    cv2.polylines(image, polylines, False, colour, thickness, cv2.LINE_AA, shift)
+    for p in polylines:
+        if len(p) == 1:  # a dot
+            cv2.circle(image, tuple(int(v) for v in p[0, 0]), thickness * supersample // 2, colour, -1, cv2.LINE_AA, shift)
+
+
+def _geometry(strokes: list[np.ndarray], rng: np.random.Generator | None, ink_height: float,
+              wide: bool) -> tuple[list[np.ndarray], float]:
+    """Strokes transformed to pixel coordinates; returns them and the pen width."""
     slant = rng.uniform(-0.25, 0.25) if rng else 0.0
     stretch = rng.uniform(0.8, 1.25) if rng else 1.0
     max_angle = 5.0 if wide else 3.0
@@ -31,8 +46,7 @@ def _geometry(strokes: list[np.ndarray], rng: np.random.Generator | None, ink_he
     phase = rng.uniform(0, 2 * math.pi) if rng else 0.0
     cos, sin = math.cos(angle), math.sin(angle)
     out = []
-    for stroke in strokes:
-        xy = (stroke - lo) * scale
+    for xy in scale_strokes(strokes, ink_height):
         x, y = xy[:, 0] * stretch, xy[:, 1]
         x = x - slant * (y - ink_height)
         y = y + wobble * np.sin(2 * math.pi * x / period + phase)
@@ -71,15 +85,8 @@ def render_strokes(
     margin = pen + (rng.uniform(4, 30) if rng else 10)
     offset = allp.min(axis=0) - margin
     size = np.ceil(allp.max(axis=0) - offset + margin).astype(int)
-    supersample = 4
-    shift = 2  # cv2 fixed-point bits: coordinates in quarter pixels
-    canvas = np.zeros((size[1] * 1, size[0] * 1), np.uint8)
-    thickness = max(1, int(round(pen)))
-    polylines = [np.round((p - offset) * supersample).astype(np.int32).reshape(-1, 1, 2) for p in pts]
-    cv2.polylines(canvas, polylines, False, 255, thickness, cv2.LINE_AA, shift)
-    for p in polylines:
-        if len(p) == 1:  # a dot
-            cv2.circle(canvas, tuple(int(v) for v in p[0, 0]), thickness * supersample // 2, 255, -1, cv2.LINE_AA, shift)
+    canvas = np.zeros((size[1], size[0]), np.uint8)
+    draw_strokes(canvas, [p - offset for p in pts], max(1, int(round(pen))), 255)
     ink = canvas.astype(np.float32) / 255.0
     if look == "canvas":
         darkness = rng.uniform(0.8, 1.0) if rng else 1.0

@@ -13,16 +13,7 @@ from typing import Callable
 import cv2
 import numpy as np
 
-from htr.render import render_strokes
-
-
-def _scaled(strokes: list[np.ndarray], ink_height: float) -> list[np.ndarray]:
-    """Strokes in pixels, top-left at the origin, the line's robust height = ink_height."""
-    points = np.concatenate(strokes)
-    y_lo, y_hi = np.percentile(points[:, 1], [1, 99])
-    scale = ink_height / max(1.0, y_hi - y_lo)
-    lo = points.min(axis=0)
-    return [(s - lo) * scale for s in strokes]
+from htr.render import draw_strokes, render_strokes, scale_strokes
 
 
 def draw_on_canvas(strokes: list[np.ndarray], canvas: tuple[int, int] | None, ink_height: float, brush: int,
@@ -32,7 +23,7 @@ def draw_on_canvas(strokes: list[np.ndarray], canvas: tuple[int, int] | None, in
     The line is shrunk if it would not fit; it lands at a random place on the canvas. With
     ``canvas=None`` the canvas is the line's size plus ``margin`` on every side.
     """
-    pts = _scaled(strokes, ink_height)
+    pts = scale_strokes(strokes, ink_height)
     size = np.concatenate(pts).max(axis=0) + brush
     if canvas is None:
         canvas = (int(size[1]) + 2 * margin, int(size[0]) + 2 * margin)
@@ -43,11 +34,7 @@ def draw_on_canvas(strokes: list[np.ndarray], canvas: tuple[int, int] | None, in
     size = size * shrink
     offset = margin + rng.uniform(0, 1, 2) * np.maximum(0, room - size) + brush / 2
     image = np.full((height, width), 255, np.uint8)
-    polylines = [np.round((p + offset) * 4).astype(np.int32).reshape(-1, 1, 2) for p in pts]
-    cv2.polylines(image, polylines, False, 0, brush, cv2.LINE_AA, 2)
-    for p in polylines:
-        if len(p) == 1:
-            cv2.circle(image, tuple(int(v) for v in p[0, 0]), brush * 2, 0, -1, cv2.LINE_AA, 2)
+    draw_strokes(image, [p + offset for p in pts], brush, 0)
     return image
 
 

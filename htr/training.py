@@ -199,7 +199,6 @@ def _initial_model(settings: TrainSettings) -> tuple[ModelConfig, Path]:
     weights = source / WEIGHTS_FILE
     if not weights.is_file():
         raise ModelLoadError(f"{source} has no {WEIGHTS_FILE} to start from")
-    config.training = {}
     return config, weights
 
 
@@ -227,10 +226,6 @@ def _load_split(settings: TrainSettings, split: str, limit: int | None, charset:
     if not lines.samples:
         raise DataError(f"{settings.dataset} split {split!r} in {settings.data} has no usable lines")
     return lines
-
-
-def _export(model, config: ModelConfig, model_dir: Path) -> None:
-    export_weights(model.get_weights(), config, model_dir)
 
 
 def export_weights(weights: list, config: ModelConfig, model_dir: Path) -> None:
@@ -349,7 +344,7 @@ def train(settings: TrainSettings, resume: bool = False, log=print) -> dict:
         improved = state["best_cer"] is None or result.rates.cer < state["best_cer"]
         if improved:
             state.update(best_cer=result.rates.cer, best_wer=result.rates.wer, best_epoch=epoch + 1, stale=0)
-            _export(model, config, model_dir)
+            export_weights(model.get_weights(), config, model_dir)
         else:
             state["stale"] += 1
             if settings.schedule == "plateau" and state["stale"] % max(2, settings.patience // 3) == 0:
