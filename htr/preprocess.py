@@ -18,6 +18,8 @@ _MIN_SIDE = 4
 # Ink that is less than this much darker than its surrounding paper is not ink.
 _MIN_CONTRAST = 0.12
 PAD = 4  # pixels of empty border around the ink, after scaling
+# Lines tilted by less than this are left alone; more than _MAX_TILT is taken for intent.
+_MIN_TILT, _MAX_TILT = 2.0, 10.0
 
 
 def decode_image(data: bytes | np.ndarray, name: str) -> np.ndarray:
@@ -102,6 +104,31 @@ def _ink_box(mask: np.ndarray) -> tuple[int, int, int, int]:
     return int(x0), int(y0), int(x1), int(y1)
 
 
+def line_tilt(mask: np.ndarray) -> float:
+    """Degrees the line of ink rises to the right (its principal axis), 0 when unsure.
+
+    A written line is far wider than tall, so its ink's main axis follows the baseline;
+    slanted letters shear it only by their height over the line's length.
+    """
+    ys, xs = np.nonzero(mask)
+    if xs.size < 20:
+        return 0.0
+    cov = np.cov(np.stack([xs, ys]).astype(np.float64))
+    if cov[0, 0] < 9 * cov[1, 1]:  # not clearly a line (a word or two at most): do not guess
+        return 0.0
+    return -float(np.degrees(0.5 * np.arctan2(2 * cov[0, 1], cov[0, 0] - cov[1, 1])))
+
+
+def _level(ink: np.ndarray, tilt: float) -> np.ndarray:
+    """The ink map rotated by ``tilt`` degrees so its line runs level, on a canvas that holds it all."""
+    h, w = ink.shape
+    matrix = cv2.getRotationMatrix2D((w / 2, h / 2), -tilt, 1.0)
+    cos, sin = abs(matrix[0, 0]), abs(matrix[0, 1])
+    new_w, new_h = int(np.ceil(w * cos + h * sin)), int(np.ceil(h * cos + w * sin))
+    matrix[:, 2] += ((new_w - w) / 2, (new_h - h) / 2)
+    return cv2.warpAffine(ink, matrix, (new_w, new_h), flags=cv2.INTER_LINEAR, borderValue=0.0)
+
+
 def preprocess(image: np.ndarray, height: int = 64, max_width: int = 2048) -> np.ndarray:
     """Image of a line -> float32 (height, width) ink map; NoInkError if there is no ink."""
     gray = _shrink(to_gray(image))
@@ -115,6 +142,10 @@ def preprocess(image: np.ndarray, height: int = 64, max_width: int = 2048) -> np
     otsu, _ = cv2.threshold(ink8, 0, 255, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
     threshold = max(otsu / 255.0, _MIN_CONTRAST, 0.35 * peak)
     mask = ink > threshold
+    tilt = line_tilt(mask)
+    if _MIN_TILT <= abs(tilt) <= _MAX_TILT:
+        ink = _level(ink, tilt)
+        mask = ink > threshold
     x0, y0, x1, y1 = _ink_box(mask)
     crop = ink[y0:y1, x0:x1]
     # Contrast: the paper's residual noise to 0, typical stroke darkness to 1.

@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 
 from htr.errors import BadImageError, NoInkError
-from htr.preprocess import PAD, load_image, preprocess, to_gray
+from htr.preprocess import PAD, line_tilt, load_image, preprocess, to_gray
 
 
 def line_image(height=120, width=600, ink=20, paper=255):
@@ -52,6 +52,27 @@ def test_scale_and_margin_do_not_matter():
     big = np.full((800, 1600), 255, np.uint8)
     big[500:620, 300:900] = small
     assert abs(preprocess(big).shape[1] - preprocess(small).shape[1]) <= 2
+
+
+def rotated(image, degrees):
+    """``image`` turned ``degrees`` counter-clockwise on a white canvas that holds it all."""
+    h, w = image.shape
+    big = np.full((h + w, h + w), 255, np.uint8)
+    big[w // 2: w // 2 + h, h // 2: h // 2 + w] = image
+    matrix = cv2.getRotationMatrix2D(((h + w) / 2, (h + w) / 2), degrees, 1.0)
+    return cv2.warpAffine(big, matrix, big.shape[::-1], borderValue=255)
+
+
+@pytest.mark.parametrize("degrees", [-8, -4, 4, 8])
+def test_tilted_lines_are_levelled(degrees):
+    line = line_image(width=900)
+    tilted = rotated(line, degrees)
+    assert line_tilt(255 - tilted > 128) == pytest.approx(degrees, abs=1.0)
+    level, out = preprocess(line), preprocess(tilted)
+    # Levelled, the line is as long and short as the straight one, not a tall tilted box.
+    assert abs(out.shape[1] - level.shape[1]) <= 0.1 * level.shape[1]
+    straight_tilt = line_tilt(255 - line > 128)
+    assert abs(straight_tilt) < 1.0
 
 
 def test_uneven_light_and_grey_ink_are_normalised():
