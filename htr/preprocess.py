@@ -110,13 +110,12 @@ def line_tilt(mask: np.ndarray) -> float:
     A written line is far wider than tall, so its ink's main axis follows the baseline;
     slanted letters shear it only by their height over the line's length.
     """
-    ys, xs = np.nonzero(mask)
-    if xs.size < 20:
+    m = cv2.moments(mask.astype(np.uint8), binaryImage=True)  # central moments = pixel covariance
+    if m["m00"] < 20:
         return 0.0
-    cov = np.cov(np.stack([xs, ys]).astype(np.float64))
-    if cov[0, 0] < 9 * cov[1, 1]:  # not clearly a line (a word or two at most): do not guess
+    if m["mu20"] < 9 * m["mu02"]:  # not clearly a line (a word or two at most): do not guess
         return 0.0
-    return -float(np.degrees(0.5 * np.arctan2(2 * cov[0, 1], cov[0, 0] - cov[1, 1])))
+    return -float(np.degrees(0.5 * np.arctan2(2 * m["mu11"], m["mu20"] - m["mu02"])))
 
 
 def _level(ink: np.ndarray, tilt: float) -> np.ndarray:
