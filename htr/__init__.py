@@ -1,13 +1,14 @@
 """Handwritten text-line recognition: a CRNN trained with CTC on whole lines."""
 
 from htr.config import IAM_CHARSET, ModelConfig
-from htr.errors import BadImageError, DataError, ModelLoadError, NoInkError
+from htr.errors import BadImageError, BadInkError, DataError, ModelLoadError, NoInkError
 from htr.recognition import Alternative, Recognition
 
 __all__ = [
     "IAM_CHARSET",
     "Alternative",
     "BadImageError",
+    "BadInkError",
     "DataError",
     "ModelConfig",
     "ModelLoadError",

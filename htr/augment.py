@@ -22,6 +22,7 @@ from htr.errors import BadImageError
 from htr.preprocess import load_image, preprocess
 from htr.progress import Progress
 from htr.render import LOOKS, render_strokes
+from htr.scan_augment import augment_scan
 
 TRAIN_LOOKS = LOOKS + ("mixed",)
 
@@ -35,26 +36,20 @@ class Prepared:
     ids: list[str]
 
 
-def jitter_image(image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """Small rotation, shear and scale of a real image, padded with its own border colour."""
-    h, w = image.shape[:2]
-    angle = rng.uniform(-5, 5)
-    shear = rng.uniform(-0.2, 0.2)
-    scale = rng.uniform(0.9, 1.1)
-    matrix = cv2.getRotationMatrix2D((w / 2, h / 2), angle, scale)
-    matrix[0, 1] += shear
-    matrix[0, 2] -= shear * h / 2
-    return cv2.warpAffine(image, matrix, (w, h), borderMode=cv2.BORDER_REPLICATE)
-
-
 def sample_image(sample: LineSample, look: str, rng: np.random.Generator | None) -> np.ndarray:
-    """The raw image of a sample: rendered strokes or the image file (jittered if rng)."""
+    """The raw image of a sample: rendered strokes or the image file (augmented if rng).
+
+    In training, a sixth of the mixed-look renderings go through the scan augmentation too,
+    so the renderer's lines also look like binarised or grey scans with neighbour fragments.
+    """
     if sample.strokes is not None:
         if look == "mixed":
             look = "canvas" if rng is None or rng.random() < 0.5 else "paper"
+            if rng is not None and rng.random() < 1 / 6:
+                return augment_scan(render_strokes(sample.strokes, "canvas", rng, wide=True), rng)
         return render_strokes(sample.strokes, look, rng, wide=rng is not None)
     image = load_image(sample.path)
-    return jitter_image(image, rng) if rng is not None else image
+    return augment_scan(image, rng) if rng is not None else image
 
 
 def _prepare_one(sample: LineSample, index: int, look: str, seed: int, epoch: int, augment: bool,

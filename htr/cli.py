@@ -26,7 +26,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     t = sub.add_parser("train", help="train a model from scratch, or resume an interrupted run")
     t.add_argument("--dataset", choices=DATASETS, default="iam-ondb")
-    t.add_argument("--data", required=True, help="data set folder")
+    t.add_argument("--data", help="data set folder (or give --source, once per data set)")
+    t.add_argument("--source", action="append", metavar="KEY=VALUE,...",
+                   help="a data set to train on, repeatable: dataset=iam,data=PATH[,train=SPLIT][,val=SPLIT]"
+                        "[,share=X][,name=NAME][,val_limit=N]. Each source gives share/sum(shares) of every "
+                        "epoch and is validated on its own; the best model has the lowest mean of their CERs")
+    t.add_argument("--epoch-lines", type=int, metavar="N",
+                   help="training lines per epoch when mixing sources (default: all lines of all sources)")
     t.add_argument("--model-dir", required=True, help="run folder: best model, history, checkpoints")
     t.add_argument("--epochs", type=int, default=60)
     t.add_argument("--batch-size", type=int, default=32)
@@ -66,8 +72,10 @@ def build_parser() -> argparse.ArgumentParser:
     v.add_argument("--correct", action="store_true", help="also score the spelling-corrected text")
     v.add_argument("--json", action="store_true", help="print one JSON object")
 
-    p = sub.add_parser("predict", help="recognise images of text lines")
-    p.add_argument("images", nargs="+", help="image files")
+    p = sub.add_parser("predict", help="recognise images of text lines, or pen strokes",
+                       description="Read each file: an image of one line of handwriting (PNG, JPEG, TIFF, "
+                                   "BMP, WebP ...), or digital ink (W3C InkML .inkml, IAM On-Line .xml).")
+    p.add_argument("images", nargs="+", metavar="FILE", help="image, .inkml or IAM On-Line .xml files")
     p.add_argument("--model-dir", default=str(DEFAULT_MODEL))
     p.add_argument("--decoder", choices=DECODERS, default="best")
     p.add_argument("--beam-width", type=int, default=16)
@@ -90,17 +98,22 @@ def _architecture(args) -> dict:
 
 
 def cmd_train(args) -> int:
-    from htr.training import TrainSettings, train
+    from dataclasses import asdict
 
+    from htr.training import Source, TrainSettings, train
+
+    if not args.data and not args.source and not args.resume:
+        raise SystemExit("error: give --data (one data set) or --source (one or more)")
+    sources = [asdict(Source.parse(text)) for text in args.source or []]
     settings = TrainSettings(
-        dataset=args.dataset, data=args.data, model_dir=args.model_dir, epochs=args.epochs,
+        dataset=args.dataset, data=args.data or "", model_dir=args.model_dir, epochs=args.epochs,
         batch_size=args.batch_size, height=args.height, learning_rate=args.learning_rate,
         patience=args.patience, seed=args.seed, look=args.look, train_split=args.train_split,
         val_split=args.val_split, limit=args.limit, val_limit=args.val_limit,
         max_minutes=args.max_minutes, workers=args.workers,
         command="python -m htr " + " ".join(shlex.quote(a) for a in sys.argv[1:]),
         architecture=_architecture(args), init_from=args.init_from, schedule=args.schedule,
-        keep_checkpoints=args.keep_checkpoints,
+        keep_checkpoints=args.keep_checkpoints, sources=sources, epoch_lines=args.epoch_lines,
     )
     state = train(settings, resume=args.resume)
     print(f"done: {state['epoch']} epochs, best validation CER {state['best_cer']:.4f} "
@@ -155,11 +168,17 @@ def cmd_validate(args) -> int:
 def cmd_predict(args) -> int:
     from htr.recognizer import Recognizer
 
+    from htr.ink import is_ink_file, load_ink
+
     recognizer = Recognizer.load(args.model_dir)
     failed = 0
     for path in args.images:
         try:
-            result = recognizer.recognize(path, args.decoder, args.beam_width, args.top_k, args.correct)
+            if is_ink_file(path):
+                result = recognizer.recognize_strokes(load_ink(path), args.decoder, args.beam_width, args.top_k,
+                                                      args.correct)
+            else:
+                result = recognizer.recognize(path, args.decoder, args.beam_width, args.top_k, args.correct)
         except HTRError as exc:
             failed += 1
             if args.json:

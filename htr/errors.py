@@ -19,3 +19,7 @@ class ModelLoadError(HTRError):
 
 class DataError(HTRError):
     """A data set folder or file is missing or not in the expected format."""
+
+
+class BadInkError(BadImageError):
+    """Pen strokes (JSON, InkML, IAM On-Line XML) that cannot be read as a drawing."""

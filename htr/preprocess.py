@@ -104,6 +104,46 @@ def _ink_box(mask: np.ndarray) -> tuple[int, int, int, int]:
     return int(x0), int(y0), int(x1), int(y1)
 
 
+def core_band(mask: np.ndarray) -> tuple[int, int]:
+    """Rows of the line's body (its x-height zone): the densest run of ink rows.
+
+    Ascenders and descenders, and bits of neighbouring lines, are sparse rows above and below.
+    """
+    profile = mask.sum(axis=1).astype(np.float32)
+    window = max(3, mask.shape[0] // 25) | 1
+    profile = cv2.blur(profile.reshape(-1, 1), (1, window)).ravel()
+    peak = int(np.argmax(profile))
+    dense = profile >= 0.5 * profile[peak]
+    top, bottom = peak, peak
+    while top > 0 and dense[top - 1]:
+        top -= 1
+    while bottom < len(dense) - 1 and dense[bottom + 1]:
+        bottom += 1
+    return top, bottom + 1
+
+
+def neighbour_fragments(mask: np.ndarray) -> np.ndarray:
+    """Ink of the lines above and below that a tight crop of a page keeps at its edges.
+
+    A piece of ink that touches the top or bottom edge of the image without reaching the
+    line's body belongs to a neighbouring line: its descenders or ascenders. Our own
+    ascenders and descenders are joined to letters in the body, so they stay.
+    """
+    h = mask.shape[0]
+    n, labels, stats, _ = cv2.connectedComponentsWithStats(mask.astype(np.uint8), connectivity=8)
+    if n <= 2:
+        return np.zeros_like(mask, dtype=bool)
+    top, bottom = core_band(mask)
+    y0 = stats[1:, cv2.CC_STAT_TOP]
+    y1 = y0 + stats[1:, cv2.CC_STAT_HEIGHT]
+    at_edge = (y0 <= 1) | (y1 >= h - 1)
+    outside_body = (y1 <= top) | (y0 >= bottom)
+    fragments = np.flatnonzero(at_edge & outside_body) + 1
+    if fragments.size == 0:
+        return np.zeros_like(mask, dtype=bool)
+    return np.isin(labels, fragments)
+
+
 def line_tilt(mask: np.ndarray) -> float:
     """Degrees the line of ink rises to the right (its principal axis), 0 when unsure.
 
@@ -141,6 +181,12 @@ def preprocess(image: np.ndarray, height: int = 64, max_width: int = 2048) -> np
     otsu, _ = cv2.threshold(ink8, 0, 255, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
     threshold = max(otsu / 255.0, _MIN_CONTRAST, 0.35 * peak)
     mask = ink > threshold
+    fragments = neighbour_fragments(mask)
+    if fragments.any():
+        # Dilated a little: the fragments' soft (antialiased or blurred) rims go too.
+        fragments = cv2.dilate(fragments.astype(np.uint8), np.ones((3, 3), np.uint8)).astype(bool)
+        ink = np.where(fragments, 0.0, ink).astype(np.float32)
+        mask &= ~fragments
     tilt = line_tilt(mask)
     if _MIN_TILT <= abs(tilt) <= _MAX_TILT:
         ink = _level(ink, tilt)

@@ -100,6 +100,13 @@ class Recognizer:
                   correct: bool = False) -> Recognition:
         return self.recognize_batch([image], decoder, beam_width, top_k, correct)[0]
 
+    def recognize_strokes(self, strokes, decoder: str = "best", beam_width: int = 16, top_k: int = 5,
+                          correct: bool = False) -> Recognition:
+        """Read pen strokes (arrays of x, y[, t] points, y down; any scale), rendered as in training."""
+        from htr.ink import render_ink
+
+        return self.recognize(render_ink(strokes), decoder, beam_width, top_k, correct)
+
     def recognize_batch(self, images: Iterable[ImageLike], decoder: str = "best", beam_width: int = 16,
                         top_k: int = 5, correct: bool = False, batch_size: int = 16) -> list[Recognition]:
         """Recognise many lines; errors in preparing any image raise before the model runs."""

@@ -24,14 +24,19 @@ def scale_strokes(strokes: list[np.ndarray], ink_height: float) -> list[np.ndarr
     return [(stroke - lo) * scale for stroke in strokes]
 
 
-def draw_strokes(image: np.ndarray, strokes: list[np.ndarray], thickness: int, colour: int) -> None:
-    """Antialiased round-pen strokes (pixel coordinates, quarter-pixel precision) onto ``image``."""
+def draw_strokes(image: np.ndarray, strokes: list[np.ndarray], thickness: int, colour: int,
+                 antialias: bool = True) -> None:
+    """Round-pen strokes (pixel coordinates, quarter-pixel precision) onto ``image``.
+
+    ``antialias=False`` draws hard two-level edges, as a browser sketchpad hands them over.
+    """
     supersample, shift = 4, 2  # cv2 fixed-point bits: coordinates in quarter pixels
+    line_type = cv2.LINE_AA if antialias else cv2.LINE_8
     polylines = [np.round(p * supersample).astype(np.int32).reshape(-1, 1, 2) for p in strokes]
-    cv2.polylines(image, polylines, False, colour, thickness, cv2.LINE_AA, shift)
+    cv2.polylines(image, polylines, False, colour, thickness, line_type, shift)
     for p in polylines:
         if len(p) == 1:  # a dot
-            cv2.circle(image, tuple(int(v) for v in p[0, 0]), thickness * supersample // 2, colour, -1, cv2.LINE_AA, shift)
+            cv2.circle(image, tuple(int(v) for v in p[0, 0]), thickness * supersample // 2, colour, -1, line_type, shift)
 
 
 def _geometry(strokes: list[np.ndarray], rng: np.random.Generator | None, ink_height: float,
@@ -77,24 +82,33 @@ def render_strokes(
     """
     if look not in LOOKS:
         raise ValueError(f"unknown look {look!r}; expected one of {LOOKS}")
+    # A quarter of wide canvas renderings imitate a sketchpad: any size from 20 to 300 px,
+    # a fixed 1-12 px brush, hard-edged (aliased) strokes in one grey.
+    sketch = wide and look == "canvas" and rng is not None and rng.random() < 0.25
     if ink_height is None:
-        low, high = (30, 140) if wide else (40, 110)
-        ink_height = rng.uniform(low, high) if rng else 70.0
+        low, high = (20, 300) if sketch else (30, 140) if wide else (40, 110)
+        ink_height = (math.exp(rng.uniform(math.log(low), math.log(high))) if sketch
+                      else rng.uniform(low, high) if rng else 70.0)
     pts, pen = _geometry(strokes, rng, ink_height, wide)
+    antialias = True
+    if sketch:
+        pen = float(rng.integers(1, 13))
+        pen = min(pen, max(1.0, 0.22 * ink_height))
+        antialias = rng.random() < 0.4
     allp = np.concatenate(pts)
     margin = pen + (rng.uniform(4, 30) if rng else 10)
     offset = allp.min(axis=0) - margin
     size = np.ceil(allp.max(axis=0) - offset + margin).astype(int)
     canvas = np.zeros((size[1], size[0]), np.uint8)
-    draw_strokes(canvas, [p - offset for p in pts], max(1, int(round(pen))), 255)
+    draw_strokes(canvas, [p - offset for p in pts], max(1, int(round(pen))), 255, antialias)
     ink = canvas.astype(np.float32) / 255.0
     if look == "canvas":
         darkness = rng.uniform(0.8, 1.0) if rng else 1.0
         return np.clip(255.0 * (1.0 - darkness * ink), 0, 255).astype(np.uint8)
-    return _paper(ink, rng if rng is not None else np.random.default_rng(0))
+    return photographed_paper(ink, rng if rng is not None else np.random.default_rng(0))
 
 
-def _paper(ink: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+def photographed_paper(ink: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     """Composite ink onto a photographed-paper background."""
     h, w = ink.shape
     paper = np.array([rng.uniform(200, 250)] * 3, np.float32) + rng.normal(0, 6, 3).astype(np.float32)

@@ -24,7 +24,7 @@ import numpy as np
 
 from htr.augment import TRAIN_LOOKS, prepare_set
 from htr.config import WEIGHTS_FILE, ModelConfig
-from htr.datasets import load_dataset
+from htr.datasets import LineSet, load_dataset
 from htr.errors import DataError
 from htr.evaluate import evaluate
 
@@ -33,6 +33,42 @@ METADATA_FILE = "metadata.json"
 STATE_FILE = "state.json"
 SCHEDULES = ("plateau", "cosine")
 HISTORY_FIELDS = ("epoch", "loss", "val_cer", "val_wer", "seconds", "learning_rate")
+SOURCE_KEYS = ("dataset", "data", "train", "val", "share", "name", "val_limit")
+
+
+@dataclass
+class Source:
+    """One data set in a run: its splits, its share of every epoch and its name in the history."""
+
+    dataset: str
+    data: str
+    train: str = "train"
+    val: str = "validation"
+    share: float = 1.0
+    name: str = ""
+    val_limit: int | None = None
+
+    def __post_init__(self):
+        self.name = self.name or self.dataset
+        self.share = float(self.share)
+        if not self.share > 0:
+            raise DataError(f"source {self.name}: share must be positive, got {self.share}")
+        if self.val_limit is not None:
+            self.val_limit = int(self.val_limit)
+
+    @classmethod
+    def parse(cls, text: str) -> "Source":
+        """``dataset=iam,data=PATH,train=SPLIT,val=SPLIT,share=0.5,name=real,val_limit=N``."""
+        fields_ = {}
+        for part in text.split(","):
+            key, sep, value = part.partition("=")
+            key = key.strip().replace("-", "_")
+            if not sep or key not in SOURCE_KEYS:
+                raise DataError(f"bad --source {text!r}: expected key=value pairs with keys {', '.join(SOURCE_KEYS)}")
+            fields_[key] = value.strip()
+        if "dataset" not in fields_ or "data" not in fields_:
+            raise DataError(f"bad --source {text!r}: dataset= and data= are required")
+        return cls(**fields_)
 
 
 @dataclass
@@ -62,6 +98,15 @@ class TrainSettings:
     # towards 1 % of it over --epochs or --max-minutes, whichever ends first.
     schedule: str = "plateau"
     keep_checkpoints: int = 5
+    # Several data sets at once (dicts of Source fields); empty = the one named by dataset/data.
+    sources: list = field(default_factory=list)
+    # Lines per epoch when mixing sources (default: all lines of all sources).
+    epoch_lines: int | None = None
+
+    def source_list(self) -> list[Source]:
+        if self.sources:
+            return [s if isinstance(s, Source) else Source(**s) for s in self.sources]
+        return [Source(self.dataset, self.data, self.train_split, self.val_split)]
 
 
 def _write_atomic(path: Path, text: str) -> None:
@@ -181,6 +226,34 @@ def make_batches(images, labels, batch_size: int, seed: int, epoch: int, stride:
     return _Batches()
 
 
+def epoch_mix(sizes: list[int], shares: list[float], epoch_lines: int | None, seed: int,
+              epoch: int) -> list[list[int]]:
+    """Which lines of each source an epoch trains on.
+
+    Each source gives ``share / sum(shares)`` of the epoch. A source walks through shuffled
+    passes of its own lines (a new order per pass), so every line is seen equally often
+    whatever its share; the choice depends only on (seed, epoch), so resuming repeats it.
+    One source with no epoch size set trains on all its lines, in order, every epoch.
+    """
+    if len(sizes) == 1 and not epoch_lines:
+        return [list(range(sizes[0]))]
+    total = epoch_lines or sum(sizes)
+    picks = []
+    for number, (size, share) in enumerate(zip(sizes, shares, strict=True)):
+        count = max(1, round(total * share / sum(shares)))
+        start = epoch * count
+        chosen: list[int] = []
+        cycle = start // size
+        position = start % size
+        while len(chosen) < count:
+            order = np.random.default_rng([seed, number, cycle]).permutation(size)
+            take = order[position : position + count - len(chosen)]
+            chosen.extend(int(i) for i in take)
+            cycle, position = cycle + 1, 0
+        picks.append(chosen)
+    return picks
+
+
 def _cosine_rate(settings: TrainSettings, epoch: int, seconds_so_far: float) -> float:
     """The rate for the coming epoch: cosine from the start rate down to 1 % of it."""
     done = epoch / max(1, settings.epochs)
@@ -218,14 +291,22 @@ def _run_epoch(model, batches, label: str) -> float:
     return total / max(1, len(batches))
 
 
-def _load_split(settings: TrainSettings, split: str, limit: int | None, charset: str):
-    lines = load_dataset(settings.dataset, settings.data, split, progress=True)
+def _load_split(source: Source, split: str, limit: int | None, charset: str):
+    lines = load_dataset(source.dataset, source.data, split, progress=True)
     lines.filter_charset(charset)
     if limit:
         lines.samples = lines.samples[:limit]
     if not lines.samples:
-        raise DataError(f"{settings.dataset} split {split!r} in {settings.data} has no usable lines")
+        raise DataError(f"{source.dataset} split {split!r} in {source.data} has no usable lines")
     return lines
+
+
+def history_fields(sources: list[Source]) -> tuple[str, ...]:
+    """The history's columns: with several sources, each one's validation CER and WER too."""
+    if len(sources) == 1:
+        return HISTORY_FIELDS
+    per_source = tuple(f"val_{rate}_{s.name}" for s in sources for rate in ("cer", "wer"))
+    return HISTORY_FIELDS + per_source
 
 
 def export_weights(weights: list, config: ModelConfig, model_dir: Path) -> None:
@@ -240,9 +321,9 @@ def export_weights(weights: list, config: ModelConfig, model_dir: Path) -> None:
     config.save(model_dir)
 
 
-def _write_history(model_dir: Path, history: list[dict]) -> None:
+def _write_history(model_dir: Path, history: list[dict], fields: tuple[str, ...] = HISTORY_FIELDS) -> None:
     buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=HISTORY_FIELDS)
+    writer = csv.DictWriter(buffer, fieldnames=fields)
     writer.writeheader()
     writer.writerows(history)
     _write_atomic(model_dir / HISTORY_FILE, buffer.getvalue())
@@ -302,19 +383,34 @@ def train(settings: TrainSettings, resume: bool = False, log=print) -> dict:
     state["config"] = {**asdict(config), "training": {}}
     model_dir.mkdir(parents=True, exist_ok=True)
 
-    train_lines = _load_split(settings, settings.train_split, settings.limit, config.charset)
-    val_lines = _load_split(settings, settings.val_split, settings.val_limit, config.charset)
-    val = prepare_set(val_lines, config.height, config.max_width, settings.look, settings.seed, augment=False,
-                      workers=settings.workers, label="preparing validation lines", min_stride=config.time_stride)
-    val_lines.warn_skipped()
-    log(f"{len(train_lines)} training lines, {len(val.images)} validation lines, "
-        f"{model.count_params():,} parameters")
+    sources = settings.source_list()
+    names = [source.name for source in sources]
+    if len(set(names)) != len(names):
+        raise DataError(f"sources need distinct names, got {names}: add name=... to --source")
+    train_sets = [_load_split(source, source.train, settings.limit, config.charset) for source in sources]
+    val_sets = []
+    for source in sources:
+        val_lines = _load_split(source, source.val, source.val_limit or settings.val_limit, config.charset)
+        val_sets.append(prepare_set(val_lines, config.height, config.max_width, settings.look, settings.seed,
+                                    augment=False, workers=settings.workers,
+                                    label=f"preparing {source.name} validation lines", min_stride=config.time_stride))
+        val_lines.warn_skipped()
+    sizes = [len(lines) for lines in train_sets]
+    log(", ".join(f"{source.name}: {n} training lines (share {source.share:g}), {len(v.images)} validation lines"
+                  for source, n, v in zip(sources, sizes, val_sets))
+        + f"; {model.count_params():,} parameters")
+    if len(sources) > 1:
+        log("best model: the lowest mean of the sources' validation CERs")
+    fields = history_fields(sources)
     skipped_warned = False
 
     def render(epoch: int):
-        return prepare_set(train_lines, config.height, config.max_width, settings.look, settings.seed, epoch,
-                           augment=True, workers=settings.workers, label=f"epoch {epoch + 1}: rendering",
-                           min_stride=config.time_stride, processes=True)
+        picks = epoch_mix(sizes, [source.share for source in sources], settings.epoch_lines, settings.seed, epoch)
+        mixed = LineSet("training", [lines.samples[i] for lines, chosen in zip(train_sets, picks) for i in chosen])
+        prepared = prepare_set(mixed, config.height, config.max_width, settings.look, settings.seed, epoch,
+                               augment=True, workers=settings.workers, label=f"epoch {epoch + 1}: rendering",
+                               min_stride=config.time_stride, processes=True)
+        return prepared, mixed
 
     # Render the next epoch's images while the current epoch trains.
     prefetch = ThreadPoolExecutor(1)
@@ -322,11 +418,13 @@ def train(settings: TrainSettings, resume: bool = False, log=print) -> dict:
     while state["epoch"] < settings.epochs:
         epoch = state["epoch"]
         t0 = time.monotonic()
-        data = upcoming.result()
+        data, mixed = upcoming.result()
         if epoch + 1 < settings.epochs:
             upcoming = prefetch.submit(render, epoch + 1)
         if not skipped_warned:
-            train_lines.warn_skipped()
+            for lines in train_sets:
+                lines.warn_skipped()
+            mixed.warn_skipped()
             skipped_warned = True
         labels = [config.encode(t) for t in data.texts]
         batches = make_batches(data.images, labels, settings.batch_size, settings.seed, epoch, config.time_stride)
@@ -334,16 +432,22 @@ def train(settings: TrainSettings, resume: bool = False, log=print) -> dict:
             state["learning_rate"] = _cosine_rate(settings, epoch, state["train_seconds"])
         model.optimizer.learning_rate.assign(state["learning_rate"])
         loss = _run_epoch(model, batches, f"epoch {epoch + 1}/{settings.epochs}")
-        result = evaluate(model, config, val.images, val.texts, val.ids, progress=False)
+        results = [evaluate(model, config, v.images, v.texts, v.ids, progress=False).rates for v in val_sets]
+        cer = float(np.mean([r.cer for r in results]))
+        wer = float(np.mean([r.wer for r in results]))
         seconds = time.monotonic() - t0
         state["train_seconds"] += seconds
-        row = {"epoch": epoch + 1, "loss": round(loss, 4), "val_cer": round(result.rates.cer, 5),
-               "val_wer": round(result.rates.wer, 5), "seconds": round(seconds, 1),
+        row = {"epoch": epoch + 1, "loss": round(loss, 4), "val_cer": round(cer, 5),
+               "val_wer": round(wer, 5), "seconds": round(seconds, 1),
                "learning_rate": state["learning_rate"]}
+        if len(sources) > 1:
+            for source, rates in zip(sources, results):
+                row[f"val_cer_{source.name}"] = round(rates.cer, 5)
+                row[f"val_wer_{source.name}"] = round(rates.wer, 5)
         state["history"].append(row)
-        improved = state["best_cer"] is None or result.rates.cer < state["best_cer"]
+        improved = state["best_cer"] is None or cer < state["best_cer"]
         if improved:
-            state.update(best_cer=result.rates.cer, best_wer=result.rates.wer, best_epoch=epoch + 1, stale=0)
+            state.update(best_cer=cer, best_wer=wer, best_epoch=epoch + 1, stale=0)
             export_weights(model.get_weights(), config, model_dir)
         else:
             state["stale"] += 1
@@ -351,10 +455,13 @@ def train(settings: TrainSettings, resume: bool = False, log=print) -> dict:
                 state["learning_rate"] = max(1e-5, state["learning_rate"] * 0.5)
         state["epoch"] = epoch + 1
         checkpoints.save(model, state)
-        _write_history(model_dir, state["history"])
-        _write_metadata(model_dir, settings, state, len(train_lines), len(val.images))
-        log(f"epoch {epoch + 1}/{settings.epochs}: loss {loss:.3f}  val CER {result.rates.cer:.4f}  "
-            f"WER {result.rates.wer:.4f}  {seconds:.0f}s{'  (best, saved)' if improved else ''}")
+        _write_history(model_dir, state["history"], fields)
+        _write_metadata(model_dir, settings, state, sum(sizes), sum(len(v.images) for v in val_sets))
+        per_source = ""
+        if len(sources) > 1:
+            per_source = "  (" + ", ".join(f"{s.name} {r.cer:.4f}" for s, r in zip(sources, results)) + ")"
+        log(f"epoch {epoch + 1}/{settings.epochs}: loss {loss:.3f}  val CER {cer:.4f}{per_source}  "
+            f"WER {wer:.4f}  {seconds:.0f}s{'  (best, saved)' if improved else ''}")
         if state["stale"] >= settings.patience:
             log(f"early stop: no better validation CER for {settings.patience} epochs")
             break
@@ -371,10 +478,8 @@ def _write_metadata(model_dir: Path, settings: TrainSettings, state: dict, n_tra
     existing = json.loads(path.read_text()) if path.is_file() else {}
     existing["training"] = {
         "command": settings.command,
-        "dataset": settings.dataset,
-        "data": settings.data,
-        "train_split": settings.train_split,
-        "val_split": settings.val_split,
+        "sources": [asdict(source) for source in settings.source_list()],
+        "epoch_lines": settings.epoch_lines,
         "train_lines": n_train,
         "val_lines": n_val,
         "look": settings.look,
