@@ -1,21 +1,31 @@
-"""Handwriting recognition demo: draw or upload one line of handwriting and read it back.
+"""Handwriting recognition demo: write or upload one line of handwriting and read it back.
 
     python app.py                       # http://127.0.0.1:7860
     python app.py --host 0.0.0.0 --port 8080
 
 GRADIO_SERVER_NAME / GRADIO_SERVER_PORT set the address too (the flags win). HTR_MODEL_DIR
-picks another model folder (default: ./model). The named endpoint ``/recognize`` takes an
-image file first, then decoder, beam width, top-k and spelling correction, and returns the
-text first, then the corrected text, confidence, alternatives, heatmap and a status line:
+picks another model folder (default: ./model).
+
+The Draw tab's canvas records pen strokes (assets/sketchpad.js) and the server reads the
+strokes themselves, rendered the way the model's training lines are, so neither the size of
+the screen nor the pen chosen changes what the model sees.
+
+Two named endpoints take the input first, then decoder, beam width, top-k and spelling
+correction, and return the text first, then the corrected text, confidence, alternatives,
+heatmap and a status line: ``/recognize`` an image file, ``/recognize_strokes`` pen strokes
+as JSON, ``{"strokes": [[[x, y, t], ...], ...]}``:
 
     from gradio_client import Client, handle_file
-    Client("http://127.0.0.1:7860").predict(handle_file("line.png"), api_name="/recognize")
+    client = Client("http://127.0.0.1:7860")
+    client.predict(handle_file("line.png"), api_name="/recognize")
+    client.predict('{"strokes": [[[0, 0, 0], [10, 30, 16]]]}', api_name="/recognize_strokes")
 """
 
 from __future__ import annotations
 
 import argparse
 import hashlib
+import json
 import logging
 import math
 import os
@@ -23,6 +33,8 @@ import tempfile
 import threading
 import time
 import warnings
+from collections import OrderedDict
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -38,9 +50,11 @@ import PIL.ImageOps  # noqa: E402
 from gradio.utils import get_upload_folder  # noqa: E402
 
 from htr.decode import DECODERS  # noqa: E402
-from htr.errors import BadImageError, NoInkError  # noqa: E402
+from htr.errors import BadImageError, BadInkError, NoInkError  # noqa: E402
 from htr.heatmap import recognition_heatmap  # noqa: E402
-from htr.preprocess import to_gray  # noqa: E402
+from htr.ink import ink_shape, strokes_from_json  # noqa: E402
+from htr.preprocess import ink_map, to_gray  # noqa: E402
+from htr.recognizer import confidence_from_score  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent
 MODEL_DIR = Path(os.environ.get("HTR_MODEL_DIR", ROOT / "model"))
@@ -54,7 +68,6 @@ DEFAULT_PORT = 7860
 MAX_PIXELS = 100_000_000
 WORK_SIDE = 2400
 _MIN_RANGE = 0.04  # an image whose grey levels span less than this is one uniform colour
-CANVAS_SIZE = (1200, 260)  # width, height: room for one line of writing
 MAX_BEAM = 64
 MAX_TOP_K = 10
 ALTERNATIVE_COLUMNS = ["#", "text", "log-prob", "prob"]
@@ -183,31 +196,6 @@ def read_image(value: Any) -> np.ndarray:
     raise BadImageError(f"not an image: got {type(value).__name__}")
 
 
-def sketch_image(sketch: Any) -> np.ndarray | None:
-    """The drawing in a Sketchpad value ({background, layers, composite}); None if nothing is drawn."""
-    if sketch is None:
-        return None
-    if not isinstance(sketch, dict):
-        return read_image(sketch)
-    composite = sketch.get("composite")
-    if composite is not None:
-        return read_image(composite)
-    layers = [read_image(layer) for layer in (sketch.get("layers") or []) if layer is not None]
-    background = sketch.get("background")
-    if not layers:
-        return None if background is None else read_image(background)
-    # No composite sent: paint the layers over the background (or white paper) ourselves.
-    h, w = layers[0].shape[:2]
-    paper = np.full((h, w, 3), 255.0, np.float32)
-    if background is not None:
-        paper = _rgb(read_image(background), (h, w))
-    for layer in layers:
-        rgba = _rgba(layer, (h, w))
-        alpha = rgba[..., 3:4] / 255.0
-        paper = paper * (1 - alpha) + rgba[..., :3] * alpha
-    return paper.astype(np.uint8)
-
-
 def _to_uint8(image: np.ndarray) -> np.ndarray:
     if image.dtype == np.uint8:
         return image
@@ -215,23 +203,6 @@ def _to_uint8(image: np.ndarray) -> np.ndarray:
         return (image.astype(np.float32) * 255.0 / np.iinfo(image.dtype).max).astype(np.uint8)
     img = image.astype(np.float32)
     return np.clip(img * (255.0 if img.max() <= 1.0 else 1.0), 0, 255).astype(np.uint8)
-
-
-def _rgba(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
-    image = _to_uint8(image)
-    if image.ndim == 2:
-        image = np.dstack([image] * 3 + [np.full_like(image, 255)])
-    elif image.shape[2] == 3:
-        image = np.dstack([image, np.full(image.shape[:2], 255, np.uint8)])
-    if image.shape[:2] != size:
-        image = cv2.resize(image, (size[1], size[0]), interpolation=cv2.INTER_AREA)
-    return image.astype(np.float32)
-
-
-def _rgb(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
-    rgba = _rgba(image, size)
-    alpha = rgba[..., 3:4] / 255.0
-    return rgba[..., :3] * alpha + 255.0 * (1 - alpha)
 
 
 def _ink_from_alpha(image: np.ndarray) -> np.ndarray | None:
@@ -280,7 +251,17 @@ def friendly(exc: BadImageError) -> str:
             "No handwriting found: the image looks blank or too faint. "
             "Draw or upload one line of dark writing on a light background."
         )
-    text = str(exc).strip() or "this image could not be read"
+    return _sentence(str(exc).strip() or "this image could not be read")
+
+
+def friendly_ink(exc: BadImageError) -> str:
+    """A message for people about pen strokes sent for reading."""
+    if isinstance(exc, NoInkError):
+        return "No strokes received: the drawing is empty. Write one line of handwriting first."
+    return _sentence(str(exc).strip() or "these strokes could not be read")
+
+
+def _sentence(text: str) -> str:
     return text[0].upper() + text[1:] + ("" if text.endswith(".") else ".")
 
 
@@ -305,11 +286,135 @@ def empty_outputs(status: str) -> tuple:
 
 
 def alternatives_table(recognition) -> pd.DataFrame:
+    """Rank, text, log-probability and per-character probability of each reading.
+
+    The probability is the one the confidence is made of (the geometric mean over the
+    characters and the line end), so the first row's equals the confidence; the whole-line
+    probability, exp(log-prob), is tiny for any line of some length and says little.
+    """
     rows = [
-        [rank, alt.text, round(float(alt.score), 3), round(math.exp(float(alt.score)), 4)]
+        [rank, alt.text, round(float(alt.score), 3), round(confidence_from_score(float(alt.score), len(alt.text)), 4)]
         for rank, alt in enumerate(recognition.alternatives, start=1)
     ]
     return pd.DataFrame(rows, columns=ALTERNATIVE_COLUMNS)
+
+
+def _with_hints(status: str, hints: list[str]) -> str:
+    return status + "".join(f"\n\n⚠️ {hint}" for hint in hints)
+
+
+def _outputs(r, elapsed: float, decoder: str, hints: list[str]) -> tuple:
+    """The six outputs of a reading: text, corrected text, confidence, alternatives, heatmap, status."""
+    heatmap = save_png(recognition_heatmap(r), "heatmap.png")
+    corrected = r.corrected if r.corrected is not None else ""
+    status = f"Read with {DECODER_NAMES[decoder]} in {elapsed * 1000:.0f} ms."
+    if not r.text.strip():
+        status = "The model read no characters here; try writing larger and clearer, on one line."
+    return (r.text, corrected, round(float(r.confidence), 4), alternatives_table(r), heatmap,
+            _with_hints(status, hints))
+
+
+# ---------------------------------------------------------------------------
+# Hints: input the model can read, but not well.
+
+SEVERAL_LINES_HINT = (
+    "**This looks like {lines} lines of writing.** The recognizer reads one line at a time: "
+    "write (or crop the picture to) a single line."
+)
+BLOB_HINT = (
+    "**The strokes run into each other** (scribbled over, or a very thick pen on small writing): "
+    "write the letters apart, with a thinner pen."
+)
+SMALL_DRAWING_HINT = "**The writing is very small** (about {height} pixels tall): write larger for a better reading."
+SMALL_IMAGE_HINT = (
+    "**The writing is very small in this picture** (about {height} pixels tall): "
+    "a closer photo or a higher-resolution scan reads better."
+)
+SMALL_DRAWING_PX = 24  # drawn lines shorter than this lose detail to the pointer's pixel grid
+SMALL_IMAGE_PX = 20  # the body of the line (lower-case letters) in an image, in pixels
+_HINT_SIDE = 1200  # images are looked at this size (long side) for hints
+
+
+def drawing_hints(strokes: list[np.ndarray], pen: float = 0.0, on_screen: bool = False) -> list[str]:
+    """Hints for a drawing: several lines, a blot of ink, and (on screen) very small writing."""
+    shape = ink_shape(strokes, pen)
+    hints = []
+    if shape.lines > 1:
+        hints.append(SEVERAL_LINES_HINT.format(lines=shape.lines))
+    if shape.blob:
+        hints.append(BLOB_HINT)
+    if on_screen and shape.height < SMALL_DRAWING_PX:
+        hints.append(SMALL_DRAWING_HINT.format(height=max(1, round(shape.height))))
+    return hints
+
+
+def ink_bands(image: np.ndarray) -> tuple[list[tuple[int, int, float, int]], float]:
+    """Bands of ink rows in an image, largest share first: (top, bottom, share, body height).
+
+    Rows holding ink are grouped into runs; runs closer than a fifth of the tallest are one
+    band (dots, accents and descenders belong to their line). Returns the bands and the
+    scale the image was looked at (positions and heights are in that scale).
+    """
+    gray = to_gray(image)
+    scale = min(1.0, _HINT_SIDE / max(gray.shape))
+    if scale < 1:
+        size = (max(1, round(gray.shape[1] * scale)), max(1, round(gray.shape[0] * scale)))
+        gray = cv2.resize(gray, size, interpolation=cv2.INTER_AREA)
+    ink = ink_map(gray)
+    peak = float(np.percentile(ink, 99.9))
+    if peak < 0.12:
+        return [], scale
+    otsu, _ = cv2.threshold(np.clip(ink * 255, 0, 255).astype(np.uint8), 0, 255, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
+    mask = ink > max(otsu / 255.0, 0.12, 0.35 * peak)
+    profile = mask.sum(axis=1).astype(np.float64)
+    if profile.sum() == 0:
+        return [], scale
+    rows = np.flatnonzero(profile > max(1.0, 0.02 * profile.max()))
+    runs: list[list[int]] = []
+    for row in rows:
+        if runs and row == runs[-1][1] + 1:
+            runs[-1][1] = row
+        else:
+            runs.append([row, row])
+    tallest = max(b - a + 1 for a, b in runs)
+    merged = [runs[0]]
+    for a, b in runs[1:]:
+        if a - merged[-1][1] - 1 < 0.2 * tallest:
+            merged[-1][1] = b
+        else:
+            merged.append([a, b])
+    total = profile.sum()
+    bands = []
+    for a, b in merged:
+        part = profile[a : b + 1]
+        # the body: the densest rows, where the lower-case letters are
+        body = int((part >= 0.5 * part.max()).sum())
+        bands.append((a, b + 1, float(part.sum() / total), body))
+    bands.sort(key=lambda band: -band[2])
+    return bands, scale
+
+
+def image_hints(image: np.ndarray) -> list[str]:
+    """Hints for an uploaded image: several lines of writing, or writing too small to read well."""
+    try:
+        bands, scale = ink_bands(image)
+    except BadImageError:
+        return []
+    if not bands:
+        return []
+    hints = []
+    tallest = max(b - a for a, b, _, _ in bands)
+    lines = [band for band in bands if band[2] >= 0.12 and band[1] - band[0] >= 0.3 * tallest]
+    if len(lines) > 1:
+        hints.append(SEVERAL_LINES_HINT.format(lines=len(lines)))
+    body = bands[0][3] / scale
+    if body < SMALL_IMAGE_PX / 3:
+        hints.append(SMALL_IMAGE_HINT.format(height=max(1, round(3 * body))))
+    return hints
+
+
+# ---------------------------------------------------------------------------
+# Reading images.
 
 
 def read_line(image: np.ndarray, decoder: str, beam_width: int, top_k: int, correct: bool) -> tuple:
@@ -323,20 +428,16 @@ def read_line(image: np.ndarray, decoder: str, beam_width: int, top_k: int, corr
             raise NoInkError("the image is one uniform colour")
         return rec.recognize(array, decoder=decoder, beam_width=beam_width, top_k=top_k, correct=bool(correct))
 
+    used = image
     try:
         r = run(image)
     except NoInkError:
-        ink = _ink_from_alpha(image)
-        if ink is None:
+        used = _ink_from_alpha(image)
+        if used is None:
             raise
-        r = run(ink)
+        r = run(used)
     elapsed = time.perf_counter() - start
-    heatmap = save_png(recognition_heatmap(r), "heatmap.png")
-    corrected = r.corrected if r.corrected is not None else ""
-    status = f"Read with {DECODER_NAMES[decoder]} in {elapsed * 1000:.0f} ms."
-    if not r.text.strip():
-        status = "The model read no characters here; try writing larger and clearer, on one line."
-    return r.text, corrected, round(float(r.confidence), 4), alternatives_table(r), heatmap, status
+    return _outputs(r, elapsed, decoder, image_hints(used))
 
 
 def recognize(image: Any, decoder: str = "beam", beam_width: int = 16, top_k: int = 5, correct: bool = False) -> tuple:
@@ -359,50 +460,251 @@ def recognize(image: Any, decoder: str = "beam", beam_width: int = 16, top_k: in
                        print_exception=False) from None
 
 
-def recognize_upload(image: Any, decoder: str = "beam", beam_width: int = 16, top_k: int = 5,
-                     correct: bool = False) -> tuple:
+# ---------------------------------------------------------------------------
+# Reading pen strokes.
+
+EMPTY_DRAWING = '{"seq": 0, "strokes": []}'
+MAX_DRAWING_CHARS = 8_000_000  # JSON text: far above htr.ink's point limit at any precision
+
+
+@dataclass
+class Drawing:
+    """What the writing surface (or an API caller) sends: strokes, its version and pen width."""
+
+    strokes: list[np.ndarray]
+    seq: int = 0
+    pen: float = 0.0
+
+
+def _json_object(value: Any) -> Any:
+    """The drawing's JSON decoded (a dict or a bare list of strokes); BadInkError/NoInkError."""
+    if value is None:
+        raise NoInkError("no strokes received")
+    if isinstance(value, bytes):
+        value = value.decode("utf-8", "replace")
+    if isinstance(value, str):
+        if not value.strip():
+            raise NoInkError("no strokes received")
+        if len(value) > MAX_DRAWING_CHARS:
+            raise BadInkError(f"the drawing is too large ({len(value):,} characters of JSON; "
+                              f"at most {MAX_DRAWING_CHARS:,})")
+        try:
+            return json.loads(value)
+        except ValueError as exc:
+            raise BadInkError(f'strokes are not valid JSON ({exc}); send {{"strokes": [[[x, y, t], ...], ...]}}') from None
+    return value
+
+
+def _number(value: Any, low: float, high: float) -> float:
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return 0.0
+    return min(max(number, low), high) if math.isfinite(number) else 0.0
+
+
+def parse_drawing(value: Any) -> Drawing:
+    """A drawing as JSON (``{"strokes": [[[x, y, t], ...], ...]}``, a bare stroke list, or decoded).
+
+    Raises NoInkError for an empty drawing and BadInkError for anything that is not strokes.
+    """
+    data = _json_object(value)
+    if not isinstance(data, (dict, list, tuple)):
+        raise BadInkError(f'expected {{"strokes": [[[x, y, t], ...], ...]}}, got {type(data).__name__}')
+    seq = int(_number(data.get("seq"), 0, 2**53)) if isinstance(data, dict) else 0
+    pen = _number(data.get("pen"), 0, 200) if isinstance(data, dict) else 0.0
+    return Drawing(strokes_from_json(data), seq, pen)
+
+
+def drawing_seq(value: Any) -> int:
+    """The version number the writing surface put in its JSON (0 if there is none)."""
+    try:
+        data = _json_object(value)
+    except BadImageError:
+        return 0
+    return int(_number(data.get("seq"), 0, 2**53)) if isinstance(data, dict) else 0
+
+
+def read_strokes(drawing: Drawing, decoder: str, beam_width: int, top_k: int, correct: bool,
+                 on_screen: bool = False) -> tuple:
+    """Recognise a drawing from its strokes (rendered as the model's training lines are)."""
+    rec = get_recognizer()
+    start = time.perf_counter()
+    r = rec.recognize_strokes(drawing.strokes, decoder=decoder, beam_width=beam_width, top_k=top_k,
+                              correct=bool(correct))
+    elapsed = time.perf_counter() - start
+    return _outputs(r, elapsed, decoder, drawing_hints(drawing.strokes, drawing.pen, on_screen))
+
+
+def recognize_strokes(strokes: Any, decoder: str = "beam", beam_width: int = 16, top_k: int = 5,
+                      correct: bool = False) -> tuple:
+    """The ``/recognize_strokes`` endpoint: pen strokes of one handwritten line, as JSON.
+
+    ``strokes`` is ``{"strokes": [[[x, y, t], ...], ...]}`` (y down, any scale; t optional).
+    Returns what ``/recognize`` does; unusable input raises ``gr.Error`` saying what to do.
+    """
+    decoder, beam_width, top_k = _settings(decoder, beam_width, top_k)
+    try:
+        return read_strokes(parse_drawing(strokes), decoder, beam_width, top_k, correct)
+    except BadImageError as exc:
+        raise gr.Error(friendly_ink(exc), title="Can't read this drawing", print_exception=False) from None
+    except gr.Error:
+        raise
+    except Exception:
+        log.exception("recognition of strokes failed")
+        raise gr.Error("Something went wrong while reading these strokes. Please try again.",
+                       print_exception=False) from None
+
+
+# ---------------------------------------------------------------------------
+# The page's own events (not part of the API).
+
+
+class LatestReply:
+    """Per browser session and result area: a reply is dropped once a later request's is shown.
+
+    Reads of one area can overlap (a live read, the button, a changed setting); whichever
+    finishes last must not put an older drawing's text over a newer one's.
+    """
+
+    def __init__(self, sessions: int = 4096):
+        self._lock = threading.Lock()
+        self._issued: OrderedDict[tuple, int] = OrderedDict()
+        self._shown: dict[tuple, int] = {}
+        self._sessions = sessions
+
+    def begin(self, key: tuple) -> int:
+        with self._lock:
+            ticket = self._issued.pop(key, 0) + 1
+            self._issued[key] = ticket
+            while len(self._issued) > self._sessions:
+                old, _ = self._issued.popitem(last=False)
+                self._shown.pop(old, None)
+            return ticket
+
+    def show(self, key: tuple, ticket: int) -> bool:
+        """True if this reply may be shown (no later request's reply was shown already)."""
+        with self._lock:
+            if self._shown.get(key, 0) > ticket:
+                return False
+            self._shown[key] = ticket
+            return True
+
+
+_latest = LatestReply()
+
+
+def _latest_only(area: str, request: gr.Request | None, read, n_outputs: int) -> tuple:
+    """Run ``read`` and return its outputs, or skips if a later read of the area was shown first."""
+    session = getattr(request, "session_hash", None) if request is not None else None
+    if session is None:
+        return read()
+    key = (session, area)
+    ticket = _latest.begin(key)
+    outputs = read()
+    if not _latest.show(key, ticket):
+        return tuple(gr.skip() for _ in range(n_outputs))
+    return outputs
+
+
+EMPTY_CANVAS_STATUS = "Write one line of handwriting on the canvas; it is read as you write."
+
+
+def _read_drawing_page(value: Any, decoder: Any, beam_width: Any, top_k: Any, correct: Any,
+                       explicit: bool) -> tuple:
+    """The Draw tab's outputs for a drawing, plus the version read; problems become a status line."""
+    seq = str(drawing_seq(value))
+    decoder, beam_width, top_k = _settings(decoder, beam_width, top_k)
+    try:
+        drawing = parse_drawing(value)
+        outputs = read_strokes(drawing, decoder, beam_width, top_k, correct, on_screen=True)
+        if explicit and outputs[-1].count("⚠️"):
+            gr.Warning(outputs[-1].split("⚠️", 1)[1].replace("**", "").strip(), title="Hint")
+        return (*outputs, seq)
+    except NoInkError:
+        if explicit:
+            gr.Warning("The canvas is empty: write a line of text on it first.", title="Nothing to read")
+        return (*empty_outputs(EMPTY_CANVAS_STATUS), seq)
+    except BadImageError as exc:
+        if explicit:
+            gr.Warning(friendly_ink(exc), title="Can't read this drawing")
+        return (*empty_outputs(friendly_ink(exc)), seq)
+    except Exception:
+        log.exception("recognition of a drawing failed")
+        message = "Something went wrong while reading the drawing. Please try again."
+        if explicit:
+            gr.Warning(message)
+        return (*empty_outputs(message), seq)
+
+
+def read_drawing(value: Any, decoder: Any = "beam", beam_width: Any = 16, top_k: Any = 5, correct: Any = False,
+                 request: gr.Request = None) -> tuple:
+    """'Recognise drawing': read the canvas now; an empty canvas or a hint also gets a toast."""
+    return _latest_only("draw", request, lambda: _read_drawing_page(value, decoder, beam_width, top_k, correct, True),
+                        N_DRAW_OUTPUTS)
+
+
+def read_drawing_live(value: Any, decoder: Any = "beam", beam_width: Any = 16, top_k: Any = 5,
+                      correct: Any = False, request: gr.Request = None) -> tuple:
+    """A read the canvas asks for while the user writes (or clears): a status line, no toasts."""
+    return _latest_only("draw", request, lambda: _read_drawing_page(value, decoder, beam_width, top_k, correct, False),
+                        N_DRAW_OUTPUTS)
+
+
+def reread_drawing(value: Any, decoder: Any = "beam", beam_width: Any = 16, top_k: Any = 5, correct: Any = False,
+                   request: gr.Request = None) -> tuple:
+    """A setting changed: read the drawing again with it (nothing to do on an empty canvas)."""
+    try:
+        parse_drawing(value)
+    except BadImageError:
+        return tuple(gr.skip() for _ in range(N_DRAW_OUTPUTS))
+    return read_drawing_live(value, decoder, beam_width, top_k, correct, request)
+
+
+def recognize_upload(image: Any, decoder: Any = "beam", beam_width: Any = 16, top_k: Any = 5, correct: Any = False,
+                     request: gr.Request = None) -> tuple:
     """The Upload tab: like ``recognize``, but problems become a warning and a status line."""
+    def read() -> tuple:
+        if image is None:
+            message = "Upload, paste or photograph one line of handwriting, or click an example."
+            gr.Warning(message, title="No image yet")
+            return empty_outputs(message)
+        try:
+            outputs = recognize(image, decoder, beam_width, top_k, correct)
+        except gr.Error as exc:
+            gr.Warning(exc.message, title="Can't read this image")
+            return empty_outputs(exc.message)
+        if "⚠️" in outputs[-1]:
+            gr.Warning(outputs[-1].split("⚠️", 1)[1].replace("**", "").strip(), title="Hint")
+        return outputs
+
+    return _latest_only("upload", request, read, N_OUTPUTS)
+
+
+def reread_upload(image: Any, decoder: Any = "beam", beam_width: Any = 16, top_k: Any = 5, correct: Any = False,
+                  request: gr.Request = None) -> tuple:
+    """A setting changed: read the uploaded image again with it (nothing to do without one)."""
     if image is None:
-        message = "Upload, paste or photograph one line of handwriting, or click an example."
-        gr.Warning(message, title="No image yet")
-        return empty_outputs(message)
+        return tuple(gr.skip() for _ in range(N_OUTPUTS))
+    return _latest_only("upload", request, lambda: _reread_image(image, decoder, beam_width, top_k, correct),
+                        N_OUTPUTS)
+
+
+def _reread_image(image: Any, decoder: Any, beam_width: Any, top_k: Any, correct: Any) -> tuple:
     try:
         return recognize(image, decoder, beam_width, top_k, correct)
     except gr.Error as exc:
-        gr.Warning(exc.message, title="Can't read this image")
         return empty_outputs(exc.message)
 
 
-def recognize_sketch(sketch: Any, decoder: str = "beam", beam_width: int = 16, top_k: int = 5,
-                     correct: bool = False, live: bool = False) -> tuple:
-    """Read the sketchpad. Problems become a status line (and a toast, unless live)."""
-    decoder, beam_width, top_k = _settings(decoder, beam_width, top_k)
-    try:
-        image = sketch_image(sketch)
-        if image is None:
-            raise NoInkError("nothing drawn yet")
-        return read_line(image, decoder, beam_width, top_k, correct)
-    except NoInkError:
-        message = "Draw one line of handwriting on the canvas, then press **Recognise drawing**."
-        if not live:
-            gr.Warning("The canvas is empty: write a line of text on it first.", title="Nothing to read")
-        return empty_outputs(message)
-    except BadImageError as exc:
-        if not live:
-            gr.Warning(friendly(exc), title="Can't read this drawing")
-        return empty_outputs(friendly(exc))
-    except Exception:
-        log.exception("recognition of a drawing failed")
-        if not live:
-            gr.Warning("Something went wrong while reading the drawing. Please try again.")
-        return empty_outputs("Something went wrong while reading the drawing. Please try again.")
+def clear_upload(request: gr.Request = None) -> tuple:
+    """The picture was removed: so is its reading."""
+    return _latest_only("upload", request, lambda: empty_outputs(UPLOAD_STATUS), N_OUTPUTS)
 
 
-def recognize_sketch_live(sketch: Any, decoder: str, beam_width: int, top_k: int, correct: bool, live: bool) -> tuple:
-    """Recognition as the user draws (when 'Recognise as I draw' is on)."""
-    if not live:
-        return tuple(gr.skip() for _ in range(6))
-    return recognize_sketch(sketch, decoder, beam_width, top_k, correct, live=True)
+N_OUTPUTS = 6
+N_DRAW_OUTPUTS = N_OUTPUTS + 1  # and the version of the drawing that was read
+UPLOAD_STATUS = "Upload, paste or photograph one line of handwriting, or click an example."
 
 
 # ---------------------------------------------------------------------------
@@ -411,8 +713,8 @@ def recognize_sketch_live(sketch: Any, decoder: str, beam_width: int, top_k: int
 DESCRIPTION = """\
 # Handwriting recognition
 Write **one line** of text on the canvas (or upload a photo or scan of one line) and the model
-reads it: a convolutional-recurrent network trained with CTC on real handwriting. Under the input,
-see what the network saw and how sure it was of each character, step by step.
+reads it as you write: a convolutional-recurrent network trained with CTC on real handwriting. Under
+the result, see what the network saw and how sure it was of each character, step by step.
 """
 
 CORRECTION_NOTE = (
@@ -426,48 +728,91 @@ HEATMAP_NOTE = (
     "probability of each character (rows) at that moment; *blank* is CTC's \"no new character\"."
 )
 
-CSS = """
-#sketch canvas { cursor: crosshair; }
-#examples .gallery { flex-direction: column; align-items: stretch; }
-#examples .gallery-item .container { width: 100%; height: auto; max-width: none; max-height: none; }
-#examples .gallery-item img { width: 100%; height: 56px; object-fit: contain; background: white; }
-"""
+ALTERNATIVES_LABEL = "Top alternatives (prob: per-character probability, as the confidence)"
+
+# Pen sizes offered on the canvas, in CSS pixels: for the eye only (the strokes are read).
+PEN_SIZES = {"Fine": 2, "Medium": 4, "Bold": 8, "Marker": 16}
+DEFAULT_PEN = 4
+
+ACK_JS = "watch('value', () => window.dispatchEvent(new CustomEvent('htr-draw-answer', { detail: props.value })));"
+
+
+def pad_html() -> str:
+    """The writing surface's markup: pen sizes, undo, clear, the reading state and the canvas."""
+    pens = "".join(
+        f'<button type="button" class="htr-pen" data-pen="{size}" aria-pressed="{str(size == DEFAULT_PEN).lower()}" '
+        f'title="{name} pen ({size} px)" aria-label="{name} pen"><span style="height:{min(size, 14)}px"></span></button>'
+        for name, size in PEN_SIZES.items()
+    )
+    return (
+        f'<div class="htr-pad htr-empty" data-pen="{DEFAULT_PEN}" data-state="idle" data-seq="0" data-answered="0">'
+        f'<div class="htr-pad-bar"><div class="htr-pens" role="group" aria-label="Pen size">{pens}</div>'
+        '<button type="button" class="htr-undo" title="Undo the last stroke" disabled>Undo</button>'
+        '<button type="button" class="htr-clear" title="Clear the canvas" disabled>Clear</button>'
+        '<span class="htr-pad-state" role="status" aria-live="polite"></span></div>'
+        '<div class="htr-surface"><canvas aria-label="Writing area: write one line of text"></canvas>'
+        '<div class="htr-placeholder">Write one line here with a mouse, a pen or a finger</div></div></div>'
+    )
 
 
 def example_files() -> list[str]:
     return [str(p) for p in sorted(ASSETS.glob("example-*.png"))]
 
 
-def blank_canvas() -> dict:
-    white = np.full((CANVAS_SIZE[1], CANVAS_SIZE[0], 3), 255, np.uint8)
-    return {"background": white, "layers": [], "composite": None}
+@dataclass
+class ResultArea:
+    """One tab's outputs, in the order the handlers return them."""
+
+    text: gr.Textbox
+    corrected: gr.Textbox
+    confidence: gr.Number
+    alternatives: gr.Dataframe
+    heatmap: gr.Image
+    status: gr.Markdown
+
+    @property
+    def outputs(self) -> list:
+        return [self.text, self.corrected, self.confidence, self.alternatives, self.heatmap, self.status]
+
+
+def result_area(prefix: str, status: str) -> ResultArea:
+    """Text, confidence and status right under the input; the heatmap and alternatives below."""
+    with gr.Column(elem_id=f"{prefix}-result", elem_classes=["result"]):
+        with gr.Row(equal_height=True):
+            text = gr.Textbox(label="Recognised text", elem_id=f"{prefix}-text", interactive=False, buttons=["copy"],
+                              scale=4, min_width=180)
+            confidence = gr.Number(label="Confidence (0 to 1)", elem_id=f"{prefix}-confidence", precision=3,
+                                   interactive=False, scale=1, min_width=110)
+        corrected = gr.Textbox(label="Spelling-corrected text", elem_id=f"{prefix}-corrected", interactive=False,
+                               visible=False, buttons=["copy"])
+        status_md = gr.Markdown(status, elem_id=f"{prefix}-status")
+        with gr.Accordion("What the network saw", open=True, elem_id=f"{prefix}-details"):
+            heatmap = gr.Image(label="CTC probability heatmap", elem_id=f"{prefix}-heatmap", type="filepath",
+                               format="png", interactive=False, buttons=["download", "fullscreen"],
+                               elem_classes=["heatmap-scroll"])
+            gr.Markdown(HEATMAP_NOTE)
+            alternatives = gr.Dataframe(headers=ALTERNATIVE_COLUMNS, datatype=["number", "str", "number", "number"],
+                                        label=ALTERNATIVES_LABEL, elem_id=f"{prefix}-alternatives",
+                                        interactive=False, wrap=True)
+    return ResultArea(text, corrected, confidence, alternatives, heatmap, status_md)
 
 
 def build_demo() -> gr.Blocks:
     # Uploads and heatmaps older than an hour are removed from Gradio's cache every 30 minutes.
     with gr.Blocks(title="Handwriting recognition", delete_cache=(1800, 3600)) as demo:
-        gr.Markdown(DESCRIPTION)
+        gr.Markdown(DESCRIPTION, elem_id="intro")
         with gr.Tabs():
             with gr.Tab("Draw", id="draw"):
-                sketch = gr.Sketchpad(
-                    value=blank_canvas(),
-                    label="Write one line here (pen size and colour: toolbar on the left)",
-                    elem_id="sketch",
-                    type="numpy",
-                    image_mode="RGBA",
-                    canvas_size=CANVAS_SIZE,
-                    fixed_canvas=True,
-                    brush=gr.Brush(default_size=3, colors=["#111111", "#1e3a8a", "#4b5563"], color_mode="fixed"),
-                    eraser=gr.Eraser(default_size=12),
-                    layers=False,
-                    transforms=(),
-                    buttons=["download"],
-                    height=340,
-                )
-                with gr.Row():
+                pad = gr.HTML(value=EMPTY_DRAWING, html_template=pad_html(), js_on_load=PAD_JS,
+                              apply_default_css=False, elem_id="pad")
+                with gr.Row(elem_id="draw-actions"):
                     draw_button = gr.Button("Recognise drawing", variant="primary", elem_id="recognise-drawing",
-                                            scale=3)
-                    live = gr.Checkbox(value=True, label="Recognise as I draw", elem_id="live", scale=1)
+                                            scale=3, min_width=160)
+                    live = gr.Checkbox(value=True, label="Recognise as I draw", elem_id="live", scale=1,
+                                       min_width=160)
+                draw = result_area("draw", EMPTY_CANVAS_STATUS)
+                # The version of the drawing each reply belongs to, for the canvas's reading state.
+                ack = gr.HTML(value="0", html_template="", js_on_load=ACK_JS, visible="hidden", elem_id="draw-ack")
             with gr.Tab("Upload", id="upload"):
                 with gr.Row():
                     with gr.Column(scale=3):
@@ -490,71 +835,68 @@ def build_demo() -> gr.Blocks:
                             api_visibility="private",
                             examples_per_page=8,
                         ) if files else None
-        with gr.Row(equal_height=True):
-            text = gr.Textbox(label="Recognised text", elem_id="text", interactive=False, buttons=["copy"], scale=4)
-            confidence = gr.Number(label="Confidence (0 to 1)", elem_id="confidence", precision=3,
-                                   interactive=False, scale=1, min_width=120)
-        corrected = gr.Textbox(label="Spelling-corrected text", elem_id="corrected", interactive=False,
-                               visible=False, buttons=["copy"])
-        status = gr.Markdown("Draw or upload a line of handwriting.", label="Status", elem_id="status")
-        heatmap = gr.Image(
-            label="CTC probability heatmap",
-            elem_id="heatmap",
-            type="filepath",
-            format="png",
-            interactive=False,
-            buttons=["download", "fullscreen"],
-        )
-        gr.Markdown(HEATMAP_NOTE, elem_id="heatmap-note")
-        with gr.Row(equal_height=False):
-            with gr.Column(scale=3):
-                alternatives = gr.Dataframe(
-                    headers=ALTERNATIVE_COLUMNS,
-                    datatype=["number", "str", "number", "number"],
-                    label="Top alternatives",
-                    elem_id="alternatives",
-                    interactive=False,
-                    wrap=True,
-                )
-            with gr.Column(scale=2):
-                with gr.Accordion("Decoding", open=True):
-                    decoder = gr.Radio(DECODER_CHOICES, value="beam", label="Decoder", elem_id="decoder")
-                    beam_width = gr.Slider(1, MAX_BEAM, value=16, step=1, label="Beam width", elem_id="beam-width")
-                    top_k = gr.Slider(1, MAX_TOP_K, value=5, step=1, label="Alternatives (top-k)", elem_id="top-k")
-                    correct = gr.Checkbox(value=False, label="Spelling correction", elem_id="correct")
-                    gr.Markdown(CORRECTION_NOTE)
+                upload = result_area("upload", UPLOAD_STATUS)
+        with gr.Accordion("Decoding", open=True, elem_id="decoding"):
+            with gr.Row():
+                decoder = gr.Radio(DECODER_CHOICES, value="beam", label="Decoder", elem_id="decoder")
+                beam_width = gr.Slider(1, MAX_BEAM, value=16, step=1, label="Beam width", elem_id="beam-width")
+                top_k = gr.Slider(1, MAX_TOP_K, value=5, step=1, label="Alternatives (top-k)", elem_id="top-k")
+            correct = gr.Checkbox(value=False, label="Spelling correction", elem_id="correct")
+            gr.Markdown(CORRECTION_NOTE)
 
-        outputs = [text, corrected, confidence, alternatives, heatmap, status]
         settings = [decoder, beam_width, top_k, correct]
+        draw_outputs = [*draw.outputs, ack]
 
-        # The public API: /recognize raises gr.Error on unusable input, so clients get a clear message.
-        # It hangs on a hidden trigger; the page itself uses recognize_upload, which warns instead.
+        # The public API, on hidden triggers: both raise gr.Error on unusable input, so clients
+        # get a clear message. The page itself uses the handlers below, which warn instead.
         api_trigger = gr.Button(visible=False, elem_id="api-trigger")
         api_trigger.click(
             recognize,
             inputs=[image, *settings],
-            outputs=outputs,
+            outputs=upload.outputs,
             api_name="recognize",
             api_description="Read one line of handwriting from an image file.",
             preprocess=False,  # the file is read here, so unreadable files get a clear message
             concurrency_id="model",
         )
+        strokes_json = gr.Textbox(visible=False, label="strokes", elem_id="api-strokes")
+        strokes_trigger = gr.Button(visible=False, elem_id="api-strokes-trigger")
+        strokes_trigger.click(
+            recognize_strokes,
+            inputs=[strokes_json, *settings],
+            outputs=draw.outputs,
+            api_name="recognize_strokes",
+            api_description='Read one line of handwriting from pen strokes: JSON {"strokes": [[[x, y, t], ...], ...]}.',
+            concurrency_id="model",
+        )
+
         # The page's own events: not part of the API, sharing the model's concurrency group.
-        page_only = dict(outputs=outputs, api_visibility="private", concurrency_id="model")
-        upload = dict(fn=recognize_upload, inputs=[image, *settings], preprocess=False, **page_only)
-        gr.on([upload_button.click, image.upload], **upload)
+        # "always_last": while a read runs, further triggers collapse into one read of the latest input.
+        page = dict(api_visibility="private", concurrency_id="model", trigger_mode="always_last")
+        pad.submit(read_drawing_live, inputs=[pad, *settings], outputs=draw_outputs, show_progress="hidden", **page)
+        draw_button.click(read_drawing, inputs=[pad, *settings], outputs=draw_outputs, show_progress="minimal",
+                          **page)
+        upload_read = dict(fn=recognize_upload, inputs=[image, *settings], outputs=upload.outputs, preprocess=False,
+                           show_progress="minimal", **page)
+        gr.on([upload_button.click, image.upload], **upload_read)
         if examples is not None:
-            examples.load_input_event.then(**upload)
-        draw_button.click(recognize_sketch, inputs=[sketch, *settings], **page_only)
-        sketch.change(recognize_sketch_live, inputs=[sketch, *settings, live], trigger_mode="always_last",
-                      show_progress="hidden", **page_only)
-        correct.change(lambda on: gr.update(visible=bool(on)), inputs=correct, outputs=corrected,
-                       api_visibility="private", queue=False)
+            examples.load_input_event.then(**upload_read)
+        image.clear(clear_upload, outputs=upload.outputs, **page)
+        # A changed setting reads the current drawing and picture again.
+        changed = [decoder.change, correct.change, beam_width.release, top_k.release]
+        gr.on(changed, reread_drawing, inputs=[pad, *settings], outputs=draw_outputs, show_progress="minimal",
+              **page)
+        gr.on(changed, reread_upload, inputs=[image, *settings], outputs=upload.outputs, preprocess=False,
+              show_progress="minimal", **page)
+        correct.change(lambda on: (gr.update(visible=bool(on)), gr.update(visible=bool(on))), inputs=correct,
+                       outputs=[draw.corrected, upload.corrected], api_visibility="private", queue=False)
     # At most two recognitions run at once (all events share the "model" group); the rest wait in line.
     demo.queue(default_concurrency_limit=2, max_size=100)
     return demo
 
 
+PAD_JS = (ASSETS / "sketchpad.js").read_text(encoding="utf-8")
+CSS = (ASSETS / "app.css").read_text(encoding="utf-8")
 demo = build_demo()
 
 THEME = gr.themes.Default(
