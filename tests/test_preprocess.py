@@ -1,9 +1,13 @@
+import os
+
 import cv2
 import numpy as np
 import pytest
 
 from htr.errors import BadImageError, NoInkError
 from htr.preprocess import PAD, line_tilt, load_image, preprocess, to_gray
+
+from conftest import DATA
 
 
 def line_image(height=120, width=600, ink=20, paper=255):
@@ -121,3 +125,62 @@ def test_load_image_errors(tmp_path):
     good = tmp_path / "ok.png"
     cv2.imwrite(str(good), np.dstack([np.zeros((20, 30), np.uint8)] * 3 + [np.full((20, 30), 255, np.uint8)]))
     assert load_image(good).shape == (20, 30, 4)
+
+
+IAM = DATA / "iam"
+
+
+def real_dev_lines(count: int) -> list[np.ndarray]:
+    """Real scanned IAM lines of writers unseen in training (the available-dev list)."""
+    from htr.datasets import load_dataset
+
+    if not (IAM / "lines").is_dir():
+        if os.environ.get("CI"):
+            pytest.fail(f"real IAM lines not found at {IAM}")
+        pytest.skip(f"real IAM lines not found at {IAM}")
+    lines = load_dataset("iam", IAM, IAM / "splits" / "available-dev.txt")
+    return [cv2.imread(str(s.path), cv2.IMREAD_GRAYSCALE) for s in lines.samples[:count]]
+
+
+def test_neighbouring_lines_cut_by_the_crop_are_not_read(ondb_validation):
+    """Descenders of the line above and ascenders of the line below, cut by the crop at the
+    image's edges, are left out: the crop is the line's own, as tall and wide as without them.
+
+    The line is a real IAM On-Line line cropped tight to its ink; its neighbours are real
+    scanned IAM lines (quarter-height bands of them, scaled to the same writing size).
+    """
+    from htr.render import render_strokes
+
+    scans = real_dev_lines(21)
+    checked = 0
+    # Lines of a few letters have less ink than the neighbours' bands: at least 20 characters.
+    samples = [s for s in ondb_validation.samples if len(s.text) >= 20][:10]
+    for number, sample in enumerate(samples):
+        own = render_strokes(sample.strokes, "canvas", ink_height=80)
+        rows = np.where((own < 128).any(axis=1))[0]
+        own = own[rows.min() : rows.max() + 1]
+        h, w = own.shape
+        band = h // 4
+        page = np.full((h + 2 * band, w), 255, np.uint8)
+        page[band : band + h] = own
+        for scan, where in ((scans[2 * number], "above"), (scans[2 * number + 1], "below")):
+            scan = cv2.resize(scan, (round(scan.shape[1] * h / scan.shape[0]), h), interpolation=cv2.INTER_AREA)
+            piece = scan[-band:] if where == "above" else scan[:band]
+            piece = piece[:, :w]
+            target = page[:band] if where == "above" else page[-band:]
+            target[:, : piece.shape[1]] = np.minimum(target[:, : piece.shape[1]], piece)
+        clean, crowded = preprocess(own), preprocess(page)
+        assert abs(crowded.shape[1] - clean.shape[1]) <= 0.1 * clean.shape[1], (number, clean.shape, crowded.shape)
+        checked += 1
+    assert checked == 10
+
+
+def test_own_ascenders_and_descenders_touching_the_edge_stay():
+    """A tight crop whose own letters touch the top and bottom edge keeps all of them."""
+    image = np.full((60, 400), 255, np.uint8)
+    cv2.putText(image, "Typhoid fly", (5, 42), cv2.FONT_HERSHEY_SIMPLEX, 1.6, 0, 3, cv2.LINE_AA)
+    rows = np.where((image < 128).any(axis=1))[0]
+    tight = image[rows.min() : rows.max() + 1]
+    out = preprocess(tight)
+    top, bottom, _, _ = ink_extent(out)
+    assert top <= PAD + 1 and bottom >= out.shape[0] - PAD - 2

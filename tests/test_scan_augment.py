@@ -1,0 +1,62 @@
+"""Augmentation of real scans keeps the text readable, and varies what scans vary in."""
+
+import os
+
+import numpy as np
+import pytest
+
+from htr.metrics import error_rates
+from htr.scan_augment import augment_scan, binarise, elastic, neighbour_edges, stroke_width, to_gray_uint8
+
+from conftest import DATA
+
+IAM = DATA / "iam"
+
+
+@pytest.fixture(scope="module")
+def dev_lines():
+    """24 real scanned IAM lines of writers the model never saw in training."""
+    from htr.datasets import load_dataset
+    from htr.preprocess import load_image
+
+    if not (IAM / "lines").is_dir():
+        if os.environ.get("CI"):
+            pytest.fail(f"real IAM lines not found at {IAM}")
+        pytest.skip(f"real IAM lines not found at {IAM}")
+    samples = load_dataset("iam", IAM, IAM / "splits" / "available-dev.txt").samples[:24]
+    return [load_image(s.path) for s in samples], [s.text for s in samples]
+
+
+def test_augmented_scans_stay_readable(recognizer, dev_lines):
+    """The shipped model reads augmented real lines nearly as well as the originals: the
+    changes are those of another scan of the same text, not damage to it."""
+    images, texts = dev_lines
+    clean = error_rates(texts, [r.text for r in recognizer.recognize_batch(images)]).cer
+    augmented = []
+    for seed in range(3):
+        variants = [augment_scan(image, np.random.default_rng([seed, i])) for i, image in enumerate(images)]
+        augmented.append(error_rates(texts, [r.text for r in recognizer.recognize_batch(variants)]).cer)
+    assert np.mean(augmented) <= 2.0 * clean + 0.02, (clean, augmented)
+
+
+def test_augmentation_is_deterministic_and_varied(dev_lines):
+    image = dev_lines[0][0]
+    first = augment_scan(image, np.random.default_rng(5))
+    assert np.array_equal(first, augment_scan(image, np.random.default_rng(5)))
+    shapes = {augment_scan(image, np.random.default_rng(seed)).shape for seed in range(8)}
+    assert len(shapes) > 4  # slant, skew and stretch change the size
+
+
+def test_each_change_does_what_it_says(dev_lines):
+    gray = to_gray_uint8(dev_lines[0][0])
+    rng = np.random.default_rng(0)
+    ink = (gray < 128).sum()
+    widths = [(stroke_width(gray, np.random.default_rng(s)) < 128).sum() for s in range(6)]
+    assert min(widths) < ink < max(widths)  # thinner and thicker strokes both occur
+    assert set(np.unique(binarise(gray))) <= {0, 255}
+    bent = elastic(gray, rng, strength=3.0)
+    assert bent.shape == gray.shape and not np.array_equal(bent, gray)
+    edged = neighbour_edges(np.full((100, 400), 255, np.uint8), np.random.default_rng(1))
+    assert edged.min() == 255  # nothing to copy from blank paper: no invented ink
+    crowded = [neighbour_edges(gray, np.random.default_rng(s)) for s in range(6)]
+    assert any((c[:10] < 128).sum() > (gray[:10] < 128).sum() for c in crowded)
