@@ -49,7 +49,6 @@ import PIL.Image  # noqa: E402
 import PIL.ImageOps  # noqa: E402
 from gradio.utils import get_upload_folder  # noqa: E402
 
-from htr.decode import DECODERS  # noqa: E402
 from htr.errors import BadImageError, BadInkError, NoInkError  # noqa: E402
 from htr.heatmap import recognition_heatmap  # noqa: E402
 from htr.ink import ink_shape, strokes_from_json  # noqa: E402
@@ -101,7 +100,7 @@ def _warm_up(rec) -> None:
     """Run each decoder once so the first visitor does not wait for graph tracing."""
     line = np.full((64, 320), 255, np.uint8)
     cv2.putText(line, "warm up", (10, 44), cv2.FONT_HERSHEY_SCRIPT_SIMPLEX, 1.3, 0, 3, cv2.LINE_AA)
-    for decoder in DECODERS:
+    for _, decoder in DECODER_CHOICES:
         recognition_heatmap(rec.recognize(line, decoder=decoder))
 
 
@@ -268,7 +267,7 @@ def _sentence(text: str) -> str:
 def _settings(decoder: Any, beam_width: Any, top_k: Any) -> tuple[str, int, int]:
     decoder = str(decoder or "beam").strip().lower()
     decoder = {label.lower(): value for label, value in DECODER_CHOICES}.get(decoder, decoder)
-    if decoder not in DECODERS:
+    if decoder not in DECODER_NAMES:
         raise gr.Error(f"Unknown decoder {decoder!r}: use 'beam' or 'best'.", title="Bad setting", print_exception=False)
     try:
         beam_width = int(beam_width if beam_width is not None else 16)
@@ -292,10 +291,10 @@ def alternatives_table(recognition) -> pd.DataFrame:
     characters and the line end), so the first row's equals the confidence; the whole-line
     probability, exp(log-prob), is tiny for any line of some length and says little.
     """
-    rows = [
-        [rank, alt.text, round(float(alt.score), 3), round(confidence_from_score(float(alt.score), len(alt.text)), 4)]
-        for rank, alt in enumerate(recognition.alternatives, start=1)
-    ]
+    rows = []
+    for rank, alt in enumerate(recognition.alternatives, start=1):
+        log_prob = float(getattr(alt, "log_prob", None) if getattr(alt, "log_prob", None) is not None else alt.score)
+        rows.append([rank, alt.text, round(log_prob, 3), round(confidence_from_score(log_prob, len(alt.text)), 4)])
     return pd.DataFrame(rows, columns=ALTERNATIVE_COLUMNS)
 
 
@@ -331,7 +330,7 @@ SMALL_IMAGE_HINT = (
     "a closer photo or a higher-resolution scan reads better."
 )
 SMALL_DRAWING_PX = 24  # drawn lines shorter than this lose detail to the pointer's pixel grid
-SMALL_IMAGE_PX = 20  # the body of the line (lower-case letters) in an image, in pixels
+SMALL_IMAGE_PX = 20  # the height of most of the ink of an image's line, in pixels
 _HINT_SIDE = 1200  # images are looked at this size (long side) for hints
 
 
@@ -349,7 +348,7 @@ def drawing_hints(strokes: list[np.ndarray], pen: float = 0.0, on_screen: bool =
 
 
 def ink_bands(image: np.ndarray) -> tuple[list[tuple[int, int, float, int]], float]:
-    """Bands of ink rows in an image, largest share first: (top, bottom, share, body height).
+    """Bands of ink rows in an image, largest share first: (top, bottom, share, writing height).
 
     Rows holding ink are grouped into runs; runs closer than a fifth of the tallest are one
     band (dots, accents and descenders belong to their line). Returns the bands and the
@@ -387,9 +386,10 @@ def ink_bands(image: np.ndarray) -> tuple[list[tuple[int, int, float, int]], flo
     bands = []
     for a, b in merged:
         part = profile[a : b + 1]
-        # the body: the densest rows, where the lower-case letters are
-        body = int((part >= 0.5 * part.max()).sum())
-        bands.append((a, b + 1, float(part.sum() / total), body))
+        # the writing's height: rows between 5 % and 95 % of the band's ink
+        cumulative = np.cumsum(part) / part.sum()
+        height = int(np.searchsorted(cumulative, 0.95) - np.searchsorted(cumulative, 0.05) + 1)
+        bands.append((a, b + 1, float(part.sum() / total), height))
     bands.sort(key=lambda band: -band[2])
     return bands, scale
 
@@ -407,9 +407,9 @@ def image_hints(image: np.ndarray) -> list[str]:
     lines = [band for band in bands if band[2] >= 0.12 and band[1] - band[0] >= 0.3 * tallest]
     if len(lines) > 1:
         hints.append(SEVERAL_LINES_HINT.format(lines=len(lines)))
-    body = bands[0][3] / scale
-    if body < SMALL_IMAGE_PX / 3:
-        hints.append(SMALL_IMAGE_HINT.format(height=max(1, round(3 * body))))
+    height = bands[0][3] / scale
+    if height < SMALL_IMAGE_PX:
+        hints.append(SMALL_IMAGE_HINT.format(height=max(1, round(height))))
     return hints
 
 

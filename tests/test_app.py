@@ -1,5 +1,6 @@
-"""The Gradio demo (app.py): handlers called directly, then the served /recognize endpoint."""
+"""The Gradio demo (app.py): handlers called directly, then the served /recognize and /recognize_strokes."""
 
+import json
 import math
 import os
 import subprocess
@@ -21,6 +22,7 @@ needs_data = pytest.mark.skipif(not DATA.is_dir(), reason=f"IAM On-Line data not
 
 sys.path.insert(0, str(ROOT))
 import app  # noqa: E402
+from htr.ink import strokes_from_json  # noqa: E402
 from htr.metrics import error_rates, line_cer  # noqa: E402
 from htr.render import render_strokes  # noqa: E402
 
@@ -177,71 +179,177 @@ def test_huge_images_are_shrunk_not_refused(recognizer, tmp_path):
         app.recognize(np.full((8000, 8000, 3), 255, np.uint8))
 
 
-# Sketchpad values: {"background", "layers", "composite"} with RGBA arrays, None when empty.
+# Pen strokes: the Draw tab's canvas and the /recognize_strokes endpoint.
 
-def rgba_canvas(ink: np.ndarray | None = None, paper_alpha: int = 255) -> np.ndarray:
-    h, w = (260, 1200) if ink is None else ink.shape
-    canvas = np.zeros((h, w, 4), np.uint8)
-    canvas[..., :3] = 255
-    canvas[..., 3] = paper_alpha
-    if ink is not None:
-        canvas[ink > 0, :3] = 17
-        canvas[ink > 0, 3] = 255
-    return canvas
-
-
-def drawn_ink() -> np.ndarray:
-    """The example line as a stroke mask on a 1200 x 260 canvas."""
-    ink = (255 - line_image()) > 60
-    mask = np.zeros((260, 1200), np.uint8)
-    mask[50 : 50 + ink.shape[0], 100 : 100 + ink.shape[1]] = ink * 255
-    return mask
-
-
-def test_sketch_empty_values(recognizer):
-    empty = [
-        None,
-        {"background": None, "layers": [], "composite": None},
-        {"background": None, "layers": [None], "composite": None},
-        {"background": rgba_canvas(), "layers": [], "composite": rgba_canvas()},
-        {"background": rgba_canvas(), "layers": [rgba_canvas(paper_alpha=0)], "composite": rgba_canvas()},
-        {"background": None, "layers": [rgba_canvas(paper_alpha=0)], "composite": None},
-    ]
-    for value in empty:
-        with pytest.warns(UserWarning, match="empty"):
-            outputs = app.recognize_sketch(value)
-        assert_no_output(outputs, "draw one line")
-        live = app.recognize_sketch_live(value, "beam", 16, 5, False, True)
-        assert_no_output(live, "draw one line")
+def strokes_json(strokes: list[np.ndarray], height: float = 60.0, seq: int | None = None, pen: float | None = None,
+                 ms_per_point: float = 8.0) -> str:
+    """Strokes as the canvas sends them: CSS pixels (the line ``height`` tall), [x, y, t] points."""
+    points = np.concatenate(strokes)
+    lo, scale = points.min(axis=0), height / max(float(np.ptp(points[:, 1])), 1.0)
+    out, t = [], 0.0
+    for stroke in strokes:
+        xy = (stroke - lo) * scale + 20
+        out.append([[round(float(x), 2), round(float(y), 2), round(t + i * ms_per_point)] for i, (x, y) in enumerate(xy)])
+        t += len(xy) * ms_per_point + 120
+    data: dict = {"strokes": out}
+    if seq is not None:
+        data["seq"] = seq
+    if pen is not None:
+        data["pen"] = pen
+    return json.dumps(data)
 
 
-def test_sketch_tiny_canvas_gets_a_message(recognizer):
-    with pytest.warns(UserWarning, match="too small"):
-        outputs = app.recognize_sketch({"background": None, "layers": [], "composite": rgba_canvas()[:3, :3]})
-    assert_no_output(outputs, "too small")
+def stacked(first: list[np.ndarray], second: list[np.ndarray], gap: float = 0.4) -> list[np.ndarray]:
+    """Two lines of strokes, the second under the first (``gap`` line heights apart)."""
+    a, b = np.concatenate(first), np.concatenate(second)
+    height = float(np.ptp(a[:, 1]))
+    offset = np.array([a[:, 0].min() - b[:, 0].min(), a[:, 1].max() + gap * height - b[:, 1].min()], np.float32)
+    return list(first) + [s + offset for s in second]
 
 
-def test_sketch_drawings(recognizer):
-    ink = drawn_ink()
-    layer = rgba_canvas(ink, paper_alpha=0)  # strokes on a transparent layer
-    values = {
-        "composite": {"background": rgba_canvas(), "layers": [layer], "composite": rgba_canvas(ink)},
-        "transparent-composite": {"background": None, "layers": [layer], "composite": layer},
-        "layers-only": {"background": None, "layers": [layer], "composite": None},
-        "layer-over-background": {"background": rgba_canvas()[..., :3], "layers": [layer], "composite": None},
-    }
-    for name, value in values.items():
-        text, corrected, confidence, alternatives, heatmap, status = app.recognize_sketch(value, "beam", 16, 5)
-        assert line_cer(EXAMPLE_TEXT, text) < 0.15, name
-        assert confidence > 0.3 and len(alternatives) >= 1 and heatmap is not None, name
-    live = app.recognize_sketch_live(values["composite"], "best", 16, 5, False, True)
-    assert line_cer(EXAMPLE_TEXT, live[0]) < 0.15
+@needs_data
+def test_recognize_strokes_reads_real_lines(recognizer, validation_lines):
+    for sample in validation_lines[:4]:
+        sent = strokes_json(sample.strokes)
+        text, corrected, confidence, alternatives, heatmap, status = app.recognize_strokes(sent)
+        assert line_cer(sample.text, text) < 0.25, (sample.text, text)
+        # exactly what the package reads from the same strokes
+        assert text == recognizer.recognize_strokes(strokes_from_json(sent), decoder="beam").text
+        assert 0 < confidence <= 1 and alternatives.iloc[0]["text"] == text
+        assert cv2.imread(heatmap) is not None and "ms" in status and "⚠️" not in status
+    # a bare list of strokes works too, and the settings apply
+    text, _, _, alternatives, _, status = app.recognize_strokes(
+        json.dumps(json.loads(strokes_json(validation_lines[0].strokes))["strokes"]), "best")
+    assert len(alternatives) == 1 and "best path" in status
 
 
-def test_live_recognition_can_be_switched_off():
-    outputs = app.recognize_sketch_live({"composite": rgba_canvas(drawn_ink())}, "beam", 16, 5, False, False)
-    assert len(outputs) == N_OUTPUTS
-    assert all(output == gr.skip() for output in outputs)
+@pytest.mark.parametrize(
+    "value, words",
+    [
+        (None, "drawing is empty"),
+        ("", "drawing is empty"),
+        ("   ", "drawing is empty"),
+        ('{"strokes": []}', "drawing is empty"),
+        ('{"strokes": [[], []]}', "drawing is empty"),
+        ("{not json", "not valid json"),
+        ('{"lines": [[[0, 0]]]}', 'expected {"strokes"'),
+        ("42", "expected"),
+        ('"a line"', "expected"),
+        ('{"strokes": "abc"}', "must be a list"),
+        ('{"strokes": [[[1], [2]]]}', "points must be [x, y]"),
+        ('{"strokes": [[[[1, 2]]]]}', "points must be [x, y]"),
+        ('{"strokes": [[["a", "b"]]]}', "not a list of [x, y] points"),
+        ('{"strokes": [[[NaN, 1, 0], [2, 3, 4]]]}', "not finite"),
+        ('{"strokes": [[[Infinity, 1]]]}', "not finite"),
+    ],
+    ids=["none", "empty", "blank", "no-strokes", "empty-strokes", "invalid-json", "wrong-key", "number", "string",
+         "strokes-not-list", "one-coordinate", "too-deep", "not-numbers", "nan", "infinity"],
+)
+def test_strokes_bad_inputs_raise_friendly_errors(recognizer, value, words):
+    with pytest.raises(gr.Error) as excinfo:
+        app.recognize_strokes(value)
+    message = error_message(excinfo)
+    assert words.lower() in message.lower()
+    assert "Traceback" not in message
+
+
+def test_strokes_limits(recognizer):
+    from htr.ink import MAX_POINTS, MAX_STROKES
+
+    too_many_points = json.dumps({"strokes": [[[i % 500, i % 7, i] for i in range(MAX_POINTS + 1)]]})
+    with pytest.raises(gr.Error, match="(?i)too many points"):
+        app.recognize_strokes(too_many_points)
+    with pytest.raises(gr.Error, match="(?i)too many strokes"):
+        app.recognize_strokes(json.dumps({"strokes": [[[i, 0]] for i in range(MAX_STROKES + 1)]}))
+    with pytest.raises(gr.Error, match="(?i)too large"):
+        app.recognize_strokes('{"strokes": [' + " " * app.MAX_DRAWING_CHARS + "]}")
+    # The server still reads after all that.
+    stroke = [[x, 20 + 10 * math.sin(x / 5), 0] for x in range(0, 200, 2)]
+    assert app.recognize_strokes(json.dumps({"strokes": [stroke]}))[2] > 0
+
+
+@needs_data
+def test_canvas_reads_and_reports_the_version_it_read(recognizer, validation_lines):
+    sample = validation_lines[1]
+    outputs = app.read_drawing_live(strokes_json(sample.strokes, seq=7, pen=4), "beam", 16, 5, False)
+    assert len(outputs) == N_OUTPUTS + 1 and outputs[-1] == "7"
+    assert line_cer(sample.text, outputs[0]) < 0.25
+    # An empty canvas (cleared): empty outputs, a status line, no toast when live.
+    cleared = app.read_drawing_live('{"seq": 8, "pen": 4, "strokes": []}', "beam", 16, 5, False)
+    assert_no_output(cleared[:N_OUTPUTS], "write one line") and cleared[-1] == "8"
+    # The button on an empty canvas: a toast as well.
+    with pytest.warns(UserWarning, match="empty"):
+        pressed = app.read_drawing('{"seq": 9, "strokes": []}')
+    assert_no_output(pressed[:N_OUTPUTS], "write one line") and pressed[-1] == "9"
+    # Damaged JSON from a page: a status line saying so, never an exception.
+    broken = app.read_drawing_live('{"seq": 10, "strokes": [[[1, 2]', "beam", 16, 5, False)
+    assert_no_output(broken[:N_OUTPUTS], "not valid json") and broken[-1] == "0"
+    # A changed setting re-reads a drawing, and leaves an empty canvas alone.
+    again = app.reread_drawing(strokes_json(sample.strokes, seq=11), "best", 16, 5, False)
+    assert again[0] and len(again[3]) == 1 and again[-1] == "11"
+    assert all(output == gr.skip() for output in app.reread_drawing('{"seq": 12, "strokes": []}', "best", 16, 5, False))
+
+
+def test_replies_for_older_requests_are_dropped():
+    latest = app.LatestReply(sessions=2)
+    key = ("session", "draw")
+    first, second = latest.begin(key), latest.begin(key)
+    assert latest.show(key, second)  # the newer read finished first ...
+    assert not latest.show(key, first)  # ... so the older one's reply is dropped
+    third = latest.begin(key)
+    assert latest.show(key, third)
+    # In order, both are shown.
+    a, b = latest.begin(("other", "draw")), latest.begin(("other", "draw"))
+    assert latest.show(("other", "draw"), a) and latest.show(("other", "draw"), b)
+    latest.begin(("third", "draw"))  # the oldest session is forgotten, so memory stays bounded
+    assert len(latest._issued) == 2 and key not in latest._issued
+
+    class Request:
+        session_hash = "s1"
+
+    outputs = app._latest_only("draw", Request(), lambda: ("text",) * 7, 7)
+    assert outputs == ("text",) * 7
+    assert app._latest_only("draw", None, lambda: ("direct",), 1) == ("direct",)
+
+
+@needs_data
+def test_hints_for_drawings(recognizer, validation_lines):
+    one, two = validation_lines[0].strokes, validation_lines[2].strokes
+    assert app.drawing_hints([s * 0.1 for s in one], pen=4, on_screen=True) == []
+    several = app.recognize_strokes(strokes_json(stacked(one, two), height=140))
+    assert "2 lines of writing" in several[-1] and "one line at a time" in several[-1]
+    small = app.read_drawing_live(strokes_json(one, height=15, seq=1, pen=2), "beam", 16, 5, False)
+    assert "very small" in small[N_OUTPUTS - 1]
+    # A blot: the same place scribbled over and over with the thickest pen.
+    t = np.linspace(0, 40 * np.pi, 2000)
+    scribble = [np.stack([120 + 50 * np.sin(1.03 * t) + t / 3, 60 + 30 * np.sin(1.7 * t)], axis=1)]
+    blot = app.read_drawing_live(strokes_json(scribble, height=60, pen=16), "beam", 16, 5, False)
+    assert "run into each other" in blot[N_OUTPUTS - 1]
+    with pytest.warns(UserWarning, match="one line at a time"):
+        app.read_drawing(strokes_json(stacked(one, two), height=140))
+
+
+@needs_data
+def test_hints_for_images(recognizer, validation_lines):
+    lines = [render_strokes(s.strokes, "canvas") for s in validation_lines[:3]]
+    width = max(line.shape[1] for line in lines)
+    page = np.concatenate([np.pad(line, ((0, 0), (0, width - line.shape[1])), constant_values=255) for line in lines])
+    assert "3 lines of writing" in app.recognize(page)[-1]
+    assert "⚠️" not in app.recognize(lines[0])[-1]
+    tiny = render_strokes(validation_lines[0].strokes, "canvas", ink_height=16)
+    tiny = np.pad(tiny, 60, constant_values=255)
+    assert "very small" in app.recognize(tiny)[-1]
+    with pytest.warns(UserWarning, match="one line at a time"):
+        app.recognize_upload(page)
+
+
+def test_alternatives_probability_matches_the_confidence(recognizer):
+    text, _, confidence, alternatives, _, _ = app.recognize(str(EXAMPLE), "beam", 16, 5)
+    probs = list(alternatives["prob"])
+    assert probs[0] == pytest.approx(confidence, abs=1e-4)
+    assert all(0.0 < p <= 1.0 for p in probs)
+    for log_prob, text_, prob in zip(alternatives["log-prob"], alternatives["text"], probs):
+        assert prob == pytest.approx(math.exp(log_prob / (len(text_) + 1)), abs=2e-3)
 
 
 def test_upload_tab_warns_instead_of_raising(recognizer, tmp_path):
@@ -256,8 +364,13 @@ def test_upload_tab_warns_instead_of_raising(recognizer, tmp_path):
 
 def test_queue_runs_two_recognitions_at_a_time():
     assert app.demo._queue.default_concurrency_limit == 2
-    model_events = [fn for fn in app.demo.fns.values() if fn.name.startswith("recognize")]
-    assert len(model_events) >= 4 and all(fn.concurrency_id == "model" for fn in model_events)
+    model_events = [fn for fn in app.demo.fns.values() if fn.name not in ("<lambda>", "load_example")]
+    names = {fn.name for fn in model_events}
+    assert {"recognize", "recognize_strokes", "read_drawing", "read_drawing_live", "reread_drawing",
+            "recognize_upload", "reread_upload"} <= names
+    assert all(fn.concurrency_id == "model" for fn in model_events), [(fn.name, fn.concurrency_id) for fn in model_events]
+    # Page reads collapse while one runs: at most one more, with the latest input.
+    assert all(fn.trigger_mode == "always_last" for fn in model_events if fn.name.startswith(("read", "reread")))
 
 
 def test_host_and_port_from_flags_and_environment():
@@ -267,17 +380,20 @@ def test_host_and_port_from_flags_and_environment():
     assert vars(app.parse_args(["--host", "127.0.0.1", "--port", "9000"], env)) == {"host": "127.0.0.1", "port": 9000}
 
 
-def test_api_exposes_only_recognize():
+def test_api_exposes_recognize_and_recognize_strokes():
     info = app.demo.get_api_info()
-    named = [name for name in info["named_endpoints"]]
-    assert named == ["/recognize"]
+    assert list(info["named_endpoints"]) == ["/recognize", "/recognize_strokes"]
     endpoint = info["named_endpoints"]["/recognize"]
     assert endpoint["parameters"][0]["component"] == "Image"
     assert endpoint["returns"][0]["component"] == "Textbox"
+    strokes = info["named_endpoints"]["/recognize_strokes"]
+    assert strokes["parameters"][0]["component"] == "Textbox"
+    assert [p["parameter_name"] for p in strokes["parameters"]] == ["strokes", "decoder", "beam_width", "top_k", "correct"]
+    assert [r["component"] for r in strokes["returns"]] == [r["component"] for r in endpoint["returns"]]
 
 
 # ---------------------------------------------------------------------------
-# Served: the /recognize endpoint through gradio_client
+# Served: /recognize and /recognize_strokes through gradio_client
 
 
 @pytest.fixture(scope="module")
@@ -332,6 +448,42 @@ def test_api_bad_input_gives_clear_error_and_keeps_serving(server, tmp_path):
         assert words in str(excinfo.value).lower(), name
     text = client.predict(handle_file(str(EXAMPLE)), api_name="/recognize")[0]
     assert line_cer(EXAMPLE_TEXT, text) < 0.1
+
+
+@needs_data
+def test_api_reads_strokes(server, validation_lines):
+    from gradio_client import Client
+
+    client = Client(server, verbose=False)
+    refs, hyps = [], []
+    for sample in validation_lines[5:9]:
+        result = client.predict(strokes_json(sample.strokes), api_name="/recognize_strokes")
+        assert len(result) == N_OUTPUTS
+        text, corrected, confidence, alternatives, heatmap, status = result
+        refs.append(sample.text)
+        hyps.append(text)
+        assert 0 < confidence <= 1 and alternatives["data"][0][1] == text
+        assert alternatives["data"][0][3] == pytest.approx(confidence, abs=1e-3)  # shown to 3 places
+        assert Path(heatmap).is_file() and "ms" in status
+    assert error_rates(refs, hyps).cer < 0.2, list(zip(refs, hyps))
+    result = client.predict(strokes_json(validation_lines[5].strokes), decoder="best", beam_width=4, top_k=3,
+                            correct=True, api_name="/recognize_strokes")
+    assert result[1] and len(result[3]["data"]) == 1
+
+
+def test_api_strokes_bad_input_gives_clear_error_and_keeps_serving(server):
+    from gradio_client import Client
+    from gradio_client.exceptions import AppError
+
+    client = Client(server, verbose=False)
+    for value, words in [("", "drawing is empty"), ('{"strokes": []}', "drawing is empty"),
+                         ("{oops", "not valid json"), ('{"strokes": [[[NaN, 2]]]}', "not finite"),
+                         ('{"strokes": [[[1], [2]]]}', "points must be")]:
+        with pytest.raises(AppError) as excinfo:
+            client.predict(value, api_name="/recognize_strokes")
+        assert words in str(excinfo.value).lower(), value
+    stroke = [[x, 20 + 10 * math.sin(x / 5), 0] for x in range(0, 200, 2)]
+    assert client.predict(json.dumps({"strokes": [stroke]}), api_name="/recognize_strokes")[2] > 0
 
 
 def test_python_app_py_serves_quickly(tmp_path):
