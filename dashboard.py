@@ -234,7 +234,8 @@ def sidebar_model():
                        f"{config.height}px, one timestep per {config.time_stride}px")
     training = _metadata(Path(key[0])).get("training", {})
     if training.get("best_val_cer") is not None:
-        st.sidebar.caption(f"Trained {training.get('epochs_run')} epochs on {training.get('dataset')}; "
+        trained_on = training.get("dataset") or ", ".join(s.get("name", "") for s in training.get("sources", []))
+        st.sidebar.caption(f"Trained {training.get('epochs_run')} epochs on {trained_on}; "
                            f"best validation CER {training['best_val_cer']:.4f} (epoch {training.get('best_epoch')})")
     return recognizer, key, None
 
@@ -447,6 +448,23 @@ def train_tab(key) -> None:
     limit = int(c3.number_input("Training lines (0 = all)", 0, 1_000_000, int(last.get("limit") or 0), key="train_limit"))
     val_limit = int(c4.number_input("Validation lines (0 = all)", 0, 1_000_000, int(last.get("val_limit") or 0),
                                     key="train_val_limit"))
+    second = st.checkbox("Train on a second data set too (e.g. real scans beside pen data)",
+                         value=len(last.get("sources") or []) > 1, key="train_two")
+    sources: list[str] = []
+    if second:
+        d1, d2, d3 = st.columns([1, 2, 1])
+        dataset2 = d1.selectbox("Second data set", DATASETS, index=_index(DATASETS, "iam", 1), key="train_dataset2")
+        data2 = d2.text_input("Its path", str(ROOT.parent / "shared" / "data" / "iam"), key="train_path2")
+        share2 = d3.number_input("Its share of each epoch", 0.05, 0.95, 0.5, 0.05, key="train_share2")
+        s1, s2, s3 = st.columns(3)
+        train2 = s1.text_input("Its training split (name or file)", "train", key="train_split2")
+        val2 = s2.text_input("Its validation split (name or file)", "validation", key="train_val2")
+        epoch_lines = int(s3.number_input("Lines per epoch (0 = all)", 0, 1_000_000, 0, key="train_epoch_lines"))
+        name1, name2 = (dataset, dataset2) if dataset != dataset2 else (f"{dataset}-1", f"{dataset2}-2")
+        sources = [f"dataset={dataset},data={data},name={name1},share={1 - share2:g}",
+                   f"dataset={dataset2},data={data2},train={train2},val={val2},name={name2},share={share2:g}"]
+        st.caption("Each data set is validated on its own every epoch; the best model has the lowest mean "
+                   "of their CERs.")
     out = st.text_input("Output model folder (the run folder)", default_out, key="train_out")
     run_dir = Path(out).expanduser().resolve() if out.strip() else None
     status = manager.status(run_dir) if run_dir else None
@@ -468,7 +486,10 @@ def train_tab(key) -> None:
                                       "batch_size": base.get("batch_size", batch),
                                       "limit": base.get("limit", limit or None),
                                       "val_limit": base.get("val_limit", val_limit or None),
-                                      "look": base.get("look", look), "resume": bool(resume)})
+                                      "look": base.get("look", look), "resume": bool(resume),
+                                      "sources": base.get("sources", sources),
+                                      "epoch_lines": base.get("epoch_lines",
+                                                              (epoch_lines or None) if second else None)})
             launched = manager.launch(request)
         except HTRError as exc:
             st.error(str(exc))
@@ -510,7 +531,8 @@ def show_curves(history: list[dict], key: str) -> None:
     c1.markdown("Training loss")
     c1.line_chart(frame[["loss"]], x_label="epoch", y_label="CTC loss")
     c2.markdown("Validation error rates")
-    c2.line_chart(frame[["val_cer", "val_wer"]], x_label="epoch", y_label="rate")
+    per_source = [c for c in frame.columns if c.startswith("val_cer_")]
+    c2.line_chart(frame[["val_cer", "val_wer", *per_source]], x_label="epoch", y_label="rate")
     st.dataframe(frame.reset_index(), hide_index=True, key=f"history_{key}")
 
 

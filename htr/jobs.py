@@ -65,11 +65,19 @@ class TrainRequest:
     val_limit: int | None = None
     look: str = "mixed"
     resume: bool = False
+    # Several data sets in one run: ``--source`` texts (dataset=...,data=...,share=...); when
+    # given they replace dataset/data.
+    sources: list[str] = field(default_factory=list)
+    epoch_lines: int | None = None
 
     def command(self, python: str = sys.executable) -> list[str]:
-        cmd = [python, "-m", "htr", "train", "--dataset", self.dataset, "--data", str(self.data),
+        data = [arg for text in self.sources for arg in ("--source", text)] or \
+               ["--dataset", self.dataset, "--data", str(self.data)]
+        cmd = [python, "-m", "htr", "train", *data,
                "--model-dir", str(self.model_dir), "--epochs", str(self.epochs),
                "--batch-size", str(self.batch_size), "--look", self.look]
+        if self.epoch_lines:
+            cmd += ["--epoch-lines", str(self.epoch_lines)]
         if self.limit:
             cmd += ["--limit", str(self.limit)]
         if self.val_limit:
@@ -313,10 +321,16 @@ class JobManager:
         """Refuse a request that cannot work, with a message that says what to change."""
         from htr.datasets import DATASETS
 
-        if request.dataset not in DATASETS:
-            raise JobError(f"unknown data set {request.dataset!r}; expected one of {', '.join(DATASETS)}")
-        if not str(request.data).strip() or not Path(request.data).exists():
-            raise DataError(f"data folder not found: {request.data}")
+        from htr.training import Source
+
+        sources = [Source.parse(text) for text in request.sources] or [Source(request.dataset, request.data)]
+        for source in sources:
+            if source.dataset not in DATASETS:
+                raise JobError(f"unknown data set {source.dataset!r}; expected one of {', '.join(DATASETS)}")
+            if not str(source.data).strip() or not Path(source.data).exists():
+                raise DataError(f"data folder not found: {source.data}")
+        if len({source.name for source in sources}) != len(sources):
+            raise JobError("the data sets need distinct names")
         if request.epochs < 1 or request.batch_size < 1:
             raise JobError("epochs and batch size must be at least 1")
         if not str(request.model_dir).strip():

@@ -285,3 +285,29 @@ def test_job_state_survives_a_lost_process(tmp_path, jobs_dir):
     status = JobManager(jobs_dir).status(run)
     assert not status.running and status.state == "failed" and "boom" in status.message
     assert json.loads((run / JOB_FILE).read_text())["state"] == "failed"
+
+
+def test_train_on_two_data_sets_from_the_page(tmp_path, jobs_dir):
+    """Pen data and real scans in one run launched from the page: each validated on its own."""
+    from htr.jobs import JobManager
+
+    iam = ONDB.parent / "iam"
+    if not (iam / "lines").is_dir():
+        pytest.skip(f"real IAM lines not found at {iam}")
+    run = tmp_path / "run"
+    at = set_training(app(), run, epochs=1)
+    at.checkbox(key="train_two").check().run()
+    at.selectbox(key="train_dataset2").set_value("iam")
+    at.text_input(key="train_path2").set_value(str(iam))
+    at.text_input(key="train_split2").set_value(str(iam / "splits" / "available-train.txt"))
+    at.text_input(key="train_val2").set_value(str(iam / "splits" / "available-dev.txt"))
+    at.number_input(key="train_epoch_lines").set_value(32)
+    button(at, "Start training").click().run()
+    assert not errors(at), errors(at)
+    assert "--source dataset=iam-ondb" in captions(at) and "--source dataset=iam," in captions(at)
+    status = JobManager(jobs_dir).wait(run, timeout=600)
+    assert status.state == "finished", status.log_tail
+    assert {"val_cer_iam-ondb", "val_cer_iam"} <= set(status.history[0])
+    at.run()
+    assert "val_cer_iam" in frame_with(at, "val_cer").columns
+    assert not at.exception
