@@ -8,10 +8,16 @@ import sys
 from pathlib import Path
 
 from htr.datasets import DATASETS
+from htr.datasets.base import PARTS
 from htr.decode import DECODERS
 from htr.errors import HTRError
 
 DEFAULT_MODEL = Path(__file__).resolve().parent.parent / "model"
+# The language model reads words, not just letters: fewer errors than best path and beam on
+# every validation set (README, "The shipped model"). Without an LM it falls back to beam.
+DEFAULT_DECODER = "lm"
+DECODER_HELP = ("best: best path; beam: beam search; lm: beam search with the model's language model "
+                "(falls back to beam search if the model has none)")
 
 
 def _add_data_args(p: argparse.ArgumentParser, split_default: str) -> None:
@@ -65,9 +71,11 @@ def build_parser() -> argparse.ArgumentParser:
     v = sub.add_parser("validate", help="print corpus-level CER and WER on a data set split")
     _add_data_args(v, "validation")
     v.add_argument("--model-dir", default=str(DEFAULT_MODEL))
-    v.add_argument("--decoder", choices=DECODERS, default="best")
+    v.add_argument("--decoder", choices=DECODERS, default=DEFAULT_DECODER, help=DECODER_HELP)
     v.add_argument("--beam-width", type=int, default=16)
     v.add_argument("--look", choices=("canvas", "paper", "mixed"), default="canvas", help="rendering of stroke data")
+    v.add_argument("--part", choices=PARTS, default="all",
+                   help="all lines, or the half LM settings are tuned on (tune) or the other (report)")
     v.add_argument("--limit", type=int, help="only the first N lines")
     v.add_argument("--correct", action="store_true", help="also score the spelling-corrected text")
     v.add_argument("--json", action="store_true", help="print one JSON object")
@@ -77,11 +85,42 @@ def build_parser() -> argparse.ArgumentParser:
                                    "BMP, WebP ...), or digital ink (W3C InkML .inkml, IAM On-Line .xml).")
     p.add_argument("images", nargs="+", metavar="FILE", help="image, .inkml or IAM On-Line .xml files")
     p.add_argument("--model-dir", default=str(DEFAULT_MODEL))
-    p.add_argument("--decoder", choices=DECODERS, default="best")
+    p.add_argument("--decoder", choices=DECODERS, default=DEFAULT_DECODER, help=DECODER_HELP)
     p.add_argument("--beam-width", type=int, default=16)
     p.add_argument("--top-k", type=int, default=5, help="alternatives to list (beam search)")
     p.add_argument("--correct", action="store_true", help="add a spelling-corrected text")
     p.add_argument("--json", action="store_true", help="one JSON object per image per line")
+
+    lm = sub.add_parser("lm", help="build or tune the language model used by --decoder lm")
+    lm_sub = lm.add_subparsers(dest="lm_command", required=True)
+    b = lm_sub.add_parser("build", help="estimate a character n-gram LM from training text, held-out text left out",
+                          description="Write OUT/chars.arpa.gz and OUT/lm.json from the training lines of IAM "
+                                      "and/or IAM On-Line (validation and test lines, other writers' copies of "
+                                      "their texts and lines sharing 5 words with them are left out) and any "
+                                      "text files. If OUT's parent is a model folder, its config records the LM.")
+    b.add_argument("--out", required=True, help="folder for the LM files, e.g. model/lm")
+    b.add_argument("--iam", metavar="DIR", help="IAM folder (ascii/lines.txt, splits/)")
+    b.add_argument("--iam-ondb", metavar="DIR", help="IAM On-Line folder (ascii-all.tar.gz, splits/)")
+    b.add_argument("--text", action="append", default=[], metavar="FILE",
+                   help="a UTF-8 file of text lines to add (repeatable)")
+    b.add_argument("--exclude", action="append", default=[], metavar="FILE",
+                   help="another list of held-out line ids to keep out (repeatable)")
+    b.add_argument("--order", type=int, default=6, help="n-gram order, 1-6 (default 6)")
+    b.add_argument("--prune", metavar="N:C,...", help="drop n-grams of order N seen fewer than C times, e.g. 5:2,6:2")
+    t2 = lm_sub.add_parser("tune", help="choose the LM weight and bonuses on validation data, write them to config.json",
+                           description="Tune on the 'tune' half of each validation set (lines chosen by form) and "
+                                       "print the 'report' half's command; re-run after replacing the model's weights.")
+    t2.add_argument("--model-dir", default=str(DEFAULT_MODEL))
+    t2.add_argument("--iam-ondb", metavar="DIR", help="IAM On-Line folder: its validation split, in each --look")
+    t2.add_argument("--look", action="append", choices=("canvas", "paper"), help="looks of the IAM On-Line lines "
+                    "(repeatable; default canvas and paper)")
+    t2.add_argument("--iam", metavar="DIR", help="IAM folder")
+    t2.add_argument("--iam-split", default="validation", help="IAM split name or file (default validation)")
+    t2.add_argument("--part", choices=PARTS, default="tune", help="lines to tune on (default: the tune half)")
+    t2.add_argument("--limit", type=int, help="only the first N lines of each set")
+    t2.add_argument("--beam-width", type=int, default=16)
+    t2.add_argument("--rounds", type=int, default=2, help="passes over the settings (default 2)")
+    t2.add_argument("--dry-run", action="store_true", help="print the chosen values, do not write config.json")
     return parser
 
 
@@ -139,17 +178,22 @@ def cmd_validate(args) -> int:
 
     recognizer = Recognizer.load(args.model_dir)
     config = recognizer.config
+    decoder = recognizer.resolve_decoder(args.decoder)
     lines = load_dataset(args.dataset, args.data, args.split, progress=True)
     lines.filter_charset(config.charset)
+    if args.part != "all":
+        from htr.datasets.base import in_part
+
+        lines.samples = [s for s in lines.samples if in_part(s.id, args.part)]
     if args.limit:
         lines.samples = lines.samples[: args.limit]
     prepared = prepare_set(lines, config.height, config.max_width, args.look, augment=False,
                            label="preparing lines", min_stride=config.time_stride)
     lines.warn_skipped()
     result = evaluate(recognizer.model, config, prepared.images, prepared.texts, prepared.ids,
-                      args.decoder, args.beam_width, progress=True)
-    summary = {"dataset": args.dataset, "split": str(args.split), "look": args.look, "decoder": args.decoder,
-               **result.rates.as_dict(), "skipped": sum(lines.skipped.values())}
+                      decoder, args.beam_width, progress=True, lm=recognizer.lm)
+    summary = {"dataset": args.dataset, "split": str(args.split), "look": args.look, "decoder": decoder,
+               "part": args.part, **result.rates.as_dict(), "skipped": sum(lines.skipped.values())}
     if args.correct:
         from htr.metrics import error_rates
         from htr.spelling import correct
@@ -159,7 +203,7 @@ def cmd_validate(args) -> int:
     if args.json:
         print(json.dumps(summary))
     else:
-        print(f"{result.rates.lines} lines, decoder {args.decoder}: CER {result.rates.cer:.4f}  WER {result.rates.wer:.4f}")
+        print(f"{result.rates.lines} lines, decoder {decoder}: CER {result.rates.cer:.4f}  WER {result.rates.wer:.4f}")
         if args.correct:
             print(f"with spelling correction: CER {corrected.cer:.4f}  WER {corrected.wer:.4f}")
     return 0
@@ -196,10 +240,107 @@ def cmd_predict(args) -> int:
     return 1 if failed else 0
 
 
+def _parse_prune(text: str | None) -> dict[int, int]:
+    prune = {}
+    for item in (text or "").split(","):
+        if item.strip():
+            try:
+                order, count = (int(x) for x in item.split(":"))
+            except ValueError:
+                raise SystemExit(f"error: --prune takes ORDER:COUNT pairs like 5:2,6:2, not {item!r}") from None
+            prune[order] = count
+    return prune
+
+
+def cmd_lm(args) -> int:
+    if args.lm_command == "build":
+        return cmd_lm_build(args)
+    return cmd_lm_tune(args)
+
+
+def cmd_lm_build(args) -> int:
+    from htr.config import CONFIG_FILE
+    from htr.lm import LM_FILE
+    from htr.lm_text import build, collect
+
+    if not (args.iam or args.iam_ondb or args.text):
+        raise SystemExit("error: give --iam, --iam-ondb and/or --text: the text to estimate the LM from")
+    if not 1 <= args.order <= 6:
+        raise SystemExit("error: --order must be between 1 and 6")
+    text = collect(args.iam, args.iam_ondb, args.text, args.exclude)
+    command = "python -m htr " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+    manifest = build(args.out, text, args.order, _parse_prune(args.prune), command=command)
+    for source, counts in manifest["sources"].items():
+        dropped = ", ".join(f"{n} {why}" for why, n in counts.items() if why != "kept")
+        print(f"{source}: {counts.get('kept', 0)} lines kept" + (f"; left out {dropped}" if dropped else ""))
+    print(f"{manifest['order']}-gram character model of {manifest['lines']} lines ({manifest['characters']} "
+          f"characters): {sum(manifest['ngrams'])} n-grams, {manifest['bytes'] / 1e6:.1f} MB in {Path(args.out) / LM_FILE}")
+    model_dir = Path(args.out).resolve().parent
+    if (model_dir / CONFIG_FILE).is_file():
+        from htr.config import ModelConfig
+        from htr.lm import lm_settings
+        from htr.lm_tune import write_settings
+
+        settings = lm_settings(ModelConfig.load(model_dir))
+        settings.path = f"{Path(args.out).resolve().name}/{LM_FILE}"
+        write_settings(model_dir, settings)
+        print(f"recorded in {model_dir / CONFIG_FILE}; tune its weights with: python -m htr lm tune --model-dir {model_dir} ...")
+    return 0
+
+
+def cmd_lm_tune(args) -> int:
+    from htr.augment import prepare_set
+    from htr.datasets import load_dataset
+    from htr.datasets.base import in_part
+    from htr.evaluate import probabilities
+    from htr.lm_tune import TuneSet, tune, tuned_record, write_settings
+    from htr.recognizer import Recognizer
+
+    if not (args.iam_ondb or args.iam):
+        raise SystemExit("error: give --iam-ondb and/or --iam: the validation data to tune on")
+    recognizer = Recognizer.load(args.model_dir)
+    if recognizer.lm is None:
+        raise HTRError(f"cannot tune: {recognizer.lm_error} (build one with python -m htr lm build --out "
+                       f"{Path(args.model_dir) / 'lm'} ...)")
+    config = recognizer.config
+    wanted = []
+    if args.iam_ondb:
+        wanted += [(f"iam-ondb {look}", "iam-ondb", args.iam_ondb, "validation", look) for look in args.look or ("canvas", "paper")]
+    if args.iam:
+        wanted.append((f"iam {Path(args.iam_split).stem}", "iam", args.iam, args.iam_split, "canvas"))
+    sets = []
+    for name, dataset, data, split, look in wanted:
+        lines = load_dataset(dataset, data, split)
+        lines.filter_charset(config.charset)
+        lines.samples = [s for s in lines.samples if in_part(s.id, args.part)][: args.limit]
+        prepared = prepare_set(lines, config.height, config.max_width, look, augment=False,
+                               label=f"preparing {name}", min_stride=config.time_stride)
+        lines.warn_skipped()
+        probs = probabilities(recognizer.model, config, prepared.images, label=f"reading {name}")
+        sets.append(TuneSet(name, probs, prepared.texts, config.charset))
+        print(f"{name}: {len(probs)} lines ({args.part} part), best path CER {sets[-1].baseline.cer:.4f} "
+              f"WER {sets[-1].baseline.wer:.4f}", flush=True)
+    settings, objective, rates = tune(recognizer.lm, sets, args.beam_width, args.rounds,
+                                      report=lambda line: print(line, flush=True))
+    command = "python -m htr " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+    settings.tuned = tuned_record(sets, objective, rates, args.part, args.beam_width, command)
+    print(f"chosen: weight {settings.weight:g}, char_bonus {settings.char_bonus:g}, word_bonus {settings.word_bonus:g} "
+          f"(CER and WER {objective:.1%} of best path's on the {args.part} part)")
+    for s in sets:
+        print(f"  {s.name}: CER {s.baseline.cer:.4f} -> {rates[s.name].cer:.4f}, WER {s.baseline.wer:.4f} -> {rates[s.name].wer:.4f}")
+    if args.dry_run:
+        print("dry run: config.json not changed")
+    else:
+        print(f"written to {write_settings(args.model_dir, settings)}")
+    return 0
+
+
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        return {"train": cmd_train, "average": cmd_average, "validate": cmd_validate, "predict": cmd_predict}[args.command](args)
+        commands = {"train": cmd_train, "average": cmd_average, "validate": cmd_validate, "predict": cmd_predict,
+                    "lm": cmd_lm}
+        return commands[args.command](args)
     except HTRError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -30,6 +30,10 @@ class ModelConfig:
     lstm_layers: int = 2
     dropout: float = 0.25
     training: dict = field(default_factory=dict)
+    # Language-model decoding settings (htr.lm.LMSettings as a dict): the LM file, relative to
+    # the model folder, and its tuned weight and bonuses. Empty: the defaults, with the LM at
+    # lm/chars.arpa.gz if the folder has one.
+    lm: dict = field(default_factory=dict)
 
     @property
     def time_stride(self) -> int:

@@ -1,17 +1,39 @@
-"""CTC decoding of a T x C probability matrix into text (class 0 is the blank)."""
+"""CTC decoding of a T x C probability matrix into text (class 0 is the blank).
+
+``best`` and ``beam`` read each character on the network's evidence alone; ``lm`` (see
+:mod:`htr.lm`) also weighs how likely the text is as English, so a smudged letter inside
+a word is read as the word.
+"""
+
+from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-DECODERS = ("best", "beam")
+if TYPE_CHECKING:
+    from htr.lm import LanguageModel
+
+DECODERS = ("best", "beam", "lm")
 
 
 @dataclass(frozen=True)
 class Decoded:
-    """Top candidates, best first, as (label sequence, log-probability)."""
+    """Top candidates, best first, as (label sequence, score).
+
+    The score ranks the candidates: the network's log-probability for ``best`` and ``beam``;
+    for ``lm`` that plus the weighted language-model log-probability and bonuses.
+    ``log_probs`` holds the network's own log-probability of each candidate where it differs
+    from the score (``lm``), for confidences that mean the same under every decoder.
+    """
 
     paths: list[tuple[list[int], float]]
+    log_probs: list[float] | None = None
+
+    def log_prob(self, k: int = 0) -> float:
+        """The network's log-probability of candidate ``k``."""
+        return self.paths[k][1] if self.log_probs is None else self.log_probs[k]
 
 
 def best_path(probabilities: np.ndarray) -> Decoded:
@@ -55,9 +77,16 @@ def beam_search(probabilities: np.ndarray, beam_width: int = 16, top_k: int = 5)
     return Decoded(paths)
 
 
-def decode(probabilities: np.ndarray, decoder: str = "best", beam_width: int = 16, top_k: int = 5) -> Decoded:
+def decode(probabilities: np.ndarray, decoder: str = "best", beam_width: int = 16, top_k: int = 5,
+           lm: LanguageModel | None = None) -> Decoded:
+    """Decode with ``decoder``; ``lm`` is the loaded language model the ``lm`` decoder needs."""
     if decoder == "best":
         return best_path(probabilities)
     if decoder == "beam":
         return beam_search(probabilities, beam_width, top_k)
+    if decoder == "lm":
+        if lm is None:
+            raise ValueError("the lm decoder needs a language model: this model folder has none "
+                             "(python -m htr lm build --out MODEL_DIR/lm ...)")
+        return lm.decode(probabilities, beam_width, top_k)
     raise ValueError(f"unknown decoder {decoder!r}; expected one of {DECODERS}")

@@ -22,12 +22,12 @@ class Evaluation:
     decoder: str
 
 
-def transcribe(model, config: ModelConfig, images: list[np.ndarray], decoder: str = "best",
-               beam_width: int = 16, batch_size: int = 32, progress: bool = False) -> list[str]:
-    """Texts for many prepared lines, batched by similar width to waste little padding."""
+def probabilities(model, config: ModelConfig, images: list[np.ndarray], batch_size: int = 32,
+                  label: str | None = None) -> list[np.ndarray]:
+    """T x C softmax of many prepared lines, batched by similar width to waste little padding."""
     order = np.argsort([im.shape[1] for im in images], kind="stable")
-    texts: list[str] = [""] * len(images)
-    bar = Progress(len(images), f"validating ({decoder})") if progress else None
+    out: list[np.ndarray] = [np.empty((0, config.num_classes), np.float32)] * len(images)
+    bar = Progress(len(images), label) if label else None
     for start in range(0, len(order), batch_size):
         chunk = order[start : start + batch_size]
         batch = [images[i] for i in chunk]
@@ -35,17 +35,23 @@ def transcribe(model, config: ModelConfig, images: list[np.ndarray], decoder: st
         logits = np.asarray(model.predict_on_batch(inputs))
         for row, i in enumerate(chunk):
             steps = max(1, math.ceil(images[i].shape[1] / config.time_stride))
-            probs = softmax(logits[row, :steps])
-            labels, _ = decode(probs, decoder, beam_width, top_k=1).paths[0]
-            texts[i] = config.decode(labels)
+            out[i] = softmax(logits[row, :steps])
         if bar:
             bar.update(len(chunk))
     if bar:
         bar.close()
-    return texts
+    return out
+
+
+def transcribe(model, config: ModelConfig, images: list[np.ndarray], decoder: str = "best",
+               beam_width: int = 16, batch_size: int = 32, progress: bool = False, lm=None) -> list[str]:
+    """Texts for many prepared lines; ``lm`` is the loaded language model for the ``lm`` decoder."""
+    probs = probabilities(model, config, images, batch_size, f"validating ({decoder})" if progress else None)
+    return [config.decode(decode(p, decoder, beam_width, top_k=1, lm=lm).paths[0][0]) for p in probs]
 
 
 def evaluate(model, config: ModelConfig, images, references, ids, decoder: str = "best",
-             beam_width: int = 16, progress: bool = False) -> Evaluation:
-    predictions = transcribe(model, config, images, decoder, beam_width, progress=progress)
+             beam_width: int = 16, progress: bool = False, lm=None) -> Evaluation:
+    predictions = transcribe(model, config, images, decoder, beam_width, progress=progress, lm=lm)
     return Evaluation(error_rates(references, predictions), predictions, list(references), list(ids), decoder)
+

@@ -7,10 +7,21 @@ import numpy as np
 
 @dataclass(frozen=True)
 class Alternative:
-    """One candidate transcription; ``score`` is its log-probability under the model."""
+    """One candidate transcription.
+
+    ``score`` ranks the candidates: the network's log-probability for best path and beam
+    search; for the ``lm`` decoder that plus the weighted language-model log-probability and
+    bonuses. ``log_prob`` is always the network's log-probability (of the reading's best
+    alignment under ``lm``), the basis of the confidence.
+    """
 
     text: str
     score: float
+    log_prob: float | None = None
+
+    def __post_init__(self):
+        if self.log_prob is None:
+            object.__setattr__(self, "log_prob", self.score)
 
 
 @dataclass
@@ -43,7 +54,13 @@ class Recognition:
         data: dict = {} if path is None else {"path": path}
         data["text"] = self.text
         data["confidence"] = round(float(self.confidence), 4)
-        data["alternatives"] = [{"text": a.text, "score": round(float(a.score), 4)} for a in self.alternatives]
+        data["alternatives"] = [self._alternative_json(a) for a in self.alternatives]
         if self.corrected is not None:
             data["corrected"] = self.corrected
         return data
+
+    def _alternative_json(self, alternative: Alternative) -> dict:
+        item = {"text": alternative.text, "score": round(float(alternative.score), 4)}
+        if self.decoder == "lm":
+            item["log_prob"] = round(float(alternative.log_prob), 4)
+        return item

@@ -1,6 +1,7 @@
 """The public entry point: load a model folder once, recognise images of lines."""
 
 import math
+import warnings
 from pathlib import Path
 from typing import Iterable, Sequence
 
@@ -40,12 +41,19 @@ def confidence_from_score(score: float, length: int) -> float:
 
 
 class Recognizer:
-    """A trained model with its configuration; thread-compatible for inference."""
+    """A trained model with its configuration and language model; thread-compatible for inference.
 
-    def __init__(self, model, config: ModelConfig, model_dir: Path | None = None):
+    ``lm`` is the model folder's language model, loaded once (None if it has none or it
+    could not be loaded: ``lm_error`` says why, and the ``lm`` decoder falls back to beam search).
+    """
+
+    def __init__(self, model, config: ModelConfig, model_dir: Path | None = None, lm=None,
+                 lm_error: str | None = None):
         self.model = model
         self.config = config
         self.model_dir = model_dir
+        self.lm = lm
+        self.lm_error = lm_error
 
     @classmethod
     def load(cls, model_dir: str | Path = "model") -> "Recognizer":
@@ -63,9 +71,22 @@ class Recognizer:
             model.load_weights(weights)
         except Exception as exc:  # h5py/Keras raise many kinds for truncated or foreign files
             raise ModelLoadError(f"{weights} is corrupt or does not match {model_dir / 'config.json'}: {exc}") from exc
-        recognizer = cls(model, config, model_dir)
+        from htr.lm import load_for_model
+
+        lm, lm_error = load_for_model(model_dir, config)
+        recognizer = cls(model, config, model_dir, lm, lm_error)
         recognizer.warm_up()
         return recognizer
+
+    def resolve_decoder(self, decoder: str) -> str:
+        """The decoder that will run: ``lm`` falls back to ``beam`` (with a warning) without an LM."""
+        if decoder not in DECODERS:
+            raise ValueError(f"unknown decoder {decoder!r}; expected one of {DECODERS}")
+        if decoder == "lm" and self.lm is None:
+            warnings.warn(f"no language model ({self.lm_error or 'none loaded'}): decoding with beam search",
+                          stacklevel=3)
+            return "beam"
+        return decoder
 
     def warm_up(self) -> None:
         """Compile the inference graph now rather than on the first user's request."""
@@ -110,8 +131,7 @@ class Recognizer:
     def recognize_batch(self, images: Iterable[ImageLike], decoder: str = "best", beam_width: int = 16,
                         top_k: int = 5, correct: bool = False, batch_size: int = 16) -> list[Recognition]:
         """Recognise many lines; errors in preparing any image raise before the model runs."""
-        if decoder not in DECODERS:
-            raise ValueError(f"unknown decoder {decoder!r}; expected one of {DECODERS}")
+        decoder = self.resolve_decoder(decoder)
         prepared = [self.prepare(image) for image in images]
         results = []
         for start in range(0, len(prepared), batch_size):
@@ -121,9 +141,11 @@ class Recognizer:
         return results
 
     def _result(self, image, probs, decoder, beam_width, top_k, correct) -> Recognition:
-        paths = decode(probs, decoder, beam_width, top_k).paths
-        alternatives = [Alternative(self.config.decode(labels), score) for labels, score in paths]
-        best_labels, best_score = paths[0]
+        decoded = decode(probs, decoder, beam_width, top_k, lm=self.lm)
+        paths = decoded.paths
+        alternatives = [Alternative(self.config.decode(labels), score, decoded.log_prob(k))
+                        for k, (labels, score) in enumerate(paths)]
+        best_labels = paths[0][0]
         text = alternatives[0].text
         corrected = None
         if correct:
@@ -132,7 +154,7 @@ class Recognizer:
             corrected = spell(text)
         return Recognition(
             text=text,
-            confidence=confidence_from_score(best_score, len(best_labels)),
+            confidence=confidence_from_score(decoded.log_prob(0), len(best_labels)),
             alternatives=alternatives[:top_k],
             probabilities=probs,
             charset=self.config.charset,

@@ -1,6 +1,8 @@
 """What every data set yields: line samples (image file or pen strokes, plus text)."""
 
+import re
 import warnings
+import zlib
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -62,3 +64,32 @@ def read_split_ids(path: Path) -> list[str]:
         if line:
             ids.append(line.split()[0])
     return ids
+
+
+PARTS = ("all", "tune", "report")
+
+
+def form_key(line_id: str) -> str:
+    """The text a line belongs to: ``a01-000u-03`` -> ``a01-000`` (form number, writer letters dropped).
+
+    IAM forms with the same number are the same excerpt written by different writers.
+    """
+    parts = line_id.split("-")
+    if len(parts) < 2:
+        return line_id
+    return f"{parts[0]}-{re.sub(r'[a-z]+$', '', parts[1])}"
+
+
+def line_part(line_id: str) -> str:
+    """``tune`` or ``report``: which half of a validation set a line belongs to.
+
+    Decoder settings are chosen on one half and measured on the other. Lines of the same
+    text (one form number, any writer) fall in the same half, chosen by a fixed hash.
+    """
+    return "tune" if zlib.crc32(form_key(line_id).encode()) % 2 == 0 else "report"
+
+
+def in_part(line_id: str, part: str) -> bool:
+    if part not in PARTS:
+        raise ValueError(f"unknown part {part!r}; expected one of {PARTS}")
+    return part == "all" or line_part(line_id) == part
