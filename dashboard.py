@@ -23,6 +23,7 @@ import html
 import math
 import os
 import time
+import warnings
 from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -43,6 +44,7 @@ DEFAULT_MODEL = os.environ.get("HTR_MODEL_DIR", "model/")
 _SHARED_DATA = ROOT.parent / "shared" / "data" / "iam-ondb"
 DEFAULT_DATA = os.environ.get("HTR_DATA") or ("../shared/data/iam-ondb" if _SHARED_DATA.is_dir() else "data/iam-ondb")
 LOOKS = ("canvas", "paper", "mixed")
+DECODERS_SHOWN = ("lm",) + tuple(d for d in DECODERS if d != "lm")  # the language model first: the default
 MAX_UPLOAD_BYTES = 20 * 1024 * 1024
 REFRESH_SECONDS = 2.0
 
@@ -123,6 +125,9 @@ def _validate(model, dataset, path, split, limit, look, decoder, beam_width, kee
 
     recognizer = recognizer_for(model)
     config = recognizer.config
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        used = recognizer.resolve_decoder(decoder)  # lm without a language model: beam search
     report(0.02, f"{decoder}: preparing the lines of {dataset} {split} ...")
     prepared, skipped = prepared_lines(dataset, path, split, limit, look, config.charset, config.height,
                                        config.max_width, config.time_stride)
@@ -134,7 +139,8 @@ def _validate(model, dataset, path, split, limit, look, decoder, beam_width, kee
     predictions = [""] * len(images)
     for start in range(0, len(order), 32):
         chunk = order[start : start + 32]
-        for i, text in zip(chunk, transcribe(recognizer.model, config, [images[i] for i in chunk], decoder, beam_width)):
+        texts = transcribe(recognizer.model, config, [images[i] for i in chunk], used, beam_width, lm=recognizer.lm)
+        for i, text in zip(chunk, texts):
             predictions[i] = text
         done = min(len(order), start + 32)
         report(0.1 + 0.9 * done / len(order), f"{decoder}: {done}/{len(order)} lines")
@@ -143,6 +149,8 @@ def _validate(model, dataset, path, split, limit, look, decoder, beam_width, kee
     worst = sorted(range(len(cers)), key=lambda i: (-cers[i], i))[:keep_worst]
     return {
         "decoder": decoder,
+        "used": used,
+        "fallback": None if used == decoder else recognizer.lm_error,
         "rates": rates.as_dict(),
         "skipped": sum(skipped.values()),
         "skipped_reasons": skipped,
@@ -177,32 +185,50 @@ def ink_picture(image: np.ndarray) -> np.ndarray:
     return (255 * (1 - np.clip(image, 0, 1))).astype(np.uint8)
 
 
-def diff_html(reference: str, prediction: str) -> str:
-    """Truth and prediction on two lines, the characters that differ highlighted.
+def marked_pair(first: str, second: str) -> tuple[str, str]:
+    """Two texts as HTML, the characters that differ highlighted.
 
-    Struck out in red: truth characters the reading missed or got wrong; green: what the
-    reading has instead (or in excess). The texts are shown as written (line CER is scored
-    with punctuation spacing normalised, so a space before a full stop costs nothing there).
+    Struck out in red: characters of ``first`` that ``second`` lacks or has otherwise; green:
+    what ``second`` has instead (or in excess).
     """
     from rapidfuzz.distance import Levenshtein
 
-    ref, hyp = reference, prediction
-    truth, read = [], []
+    left, right = [], []
     wrong = "background:#ffd6d6;color:#9b0000;text-decoration:line-through"
     extra = "background:#d8f0d2;color:#14520b"
-    for op in Levenshtein.opcodes(ref, hyp):
-        a = html.escape(ref[op.src_start : op.src_end])
-        b = html.escape(hyp[op.dest_start : op.dest_end])
+    for op in Levenshtein.opcodes(first, second):
+        a = html.escape(first[op.src_start : op.src_end])
+        b = html.escape(second[op.dest_start : op.dest_end])
         if op.tag == "equal":
-            truth.append(a)
-            read.append(b)
+            left.append(a)
+            right.append(b)
         else:
             if a:
-                truth.append(f'<span style="{wrong}">{a}</span>')
+                left.append(f'<span style="{wrong}">{a}</span>')
             if b:
-                read.append(f'<span style="{extra}">{b}</span>')
+                right.append(f'<span style="{extra}">{b}</span>')
+    return "".join(left), "".join(right)
+
+
+def diff_html(reference: str, prediction: str) -> str:
+    """Truth and prediction on two lines, the characters that differ highlighted (see :func:`marked_pair`).
+
+    The texts are shown as written (line CER is scored with punctuation spacing normalised,
+    so a space before a full stop costs nothing there).
+    """
+    truth, read = marked_pair(reference, prediction)
     mono = "font-family:monospace;white-space:pre-wrap"
-    return (f'<div style="{mono}">truth&nbsp;: {"".join(truth)}<br>read&nbsp;&nbsp;: {"".join(read)}</div>')
+    return f'<div style="{mono}">truth&nbsp;: {truth}<br>read&nbsp;&nbsp;: {read}</div>'
+
+
+def best_vs_lm_html(best: str, lm: str) -> str:
+    """Best path and the language model's reading side by side, what the LM changed marked."""
+    left, right = marked_pair(best, lm)
+    cell = "font-family:monospace;white-space:pre-wrap;vertical-align:top;padding:4px 12px 4px 0;width:50%"
+    same = "" if best != lm else " (the same)"
+    return (f'<table style="width:100%;border:none"><tr><th style="text-align:left">Best path (letters alone)</th>'
+            f'<th style="text-align:left">Language model (words){same}</th></tr>'
+            f'<tr><td style="{cell}">{left}</td><td style="{cell}">{right}</td></tr></table>')
 
 
 def decode_upload(name: str, data: bytes) -> np.ndarray:
@@ -293,8 +319,9 @@ def inspect_tab(recognizer, model_error: str | None) -> None:
         return
 
     c1, c2, c3, c4, c5 = st.columns(5)
-    decoder = c1.selectbox("Decoder", ("beam", "best"), key="inspect_decoder",
-                           help="beam search lists alternatives; best path is the greedy reading")
+    decoder = c1.selectbox("Decoder", DECODERS_SHOWN, key="inspect_decoder",
+                           help="lm: beam search with the language model, which reads words; beam: beam search "
+                                "on the network alone; best: the greedy reading")
     beam_width = int(c2.number_input("Beam width", 1, 64, 16, key="inspect_beam"))
     top_k = int(c3.number_input("Alternatives", 1, 10, 5, key="inspect_topk"))
     correct = c4.checkbox("Spelling correction", True, key="inspect_correct")
@@ -303,10 +330,14 @@ def inspect_tab(recognizer, model_error: str | None) -> None:
         st.warning(model_error or "Load a model first (sidebar).")
         return
     try:
-        result = recognizer.recognize(image, decoder=decoder, beam_width=beam_width, top_k=top_k, correct=correct)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            result = recognizer.recognize(image, decoder=decoder, beam_width=beam_width, top_k=top_k, correct=correct)
     except HTRError as exc:
         st.error(f"Cannot read this image: {exc}")
         return
+    for warning in caught:
+        st.warning(str(warning.message))
 
     left, right = st.columns([3, 1])
     left.markdown("**Recognised text**")
@@ -319,6 +350,15 @@ def inspect_tab(recognizer, model_error: str | None) -> None:
 
         right.metric("Line CER", f"{line_cer(truth, result.text):.3f}")
         st.markdown(diff_html(truth, result.text), unsafe_allow_html=True)
+    if result.decoder == "lm":
+        from htr.decode import best_path
+
+        best = recognizer.config.decode(best_path(result.probabilities).paths[0][0])
+        st.markdown(best_vs_lm_html(best, result.text), unsafe_allow_html=True)
+        if truth is not None:
+            from htr.metrics import line_cer
+
+            st.caption(f"Line CER: best path {line_cer(truth, best):.3f}, language model {line_cer(truth, result.text):.3f}")
 
     steps, classes = result.probabilities.shape
     st.markdown("**What the network sees, and what it reads at each timestep** (normalised ink map, "
@@ -337,13 +377,20 @@ def inspect_tab(recognizer, model_error: str | None) -> None:
         "rank": range(1, len(result.alternatives) + 1),
         "text": [a.text for a in result.alternatives],
         "score": [round(float(a.score), 4) for a in result.alternatives],
-        "probability": [round(math.exp(a.score), 4) for a in result.alternatives],
+        "log-prob": [round(float(a.log_prob), 4) for a in result.alternatives],
+        "probability": [round(math.exp(a.log_prob), 4) for a in result.alternatives],
         "corrected": [spell(a.text) if correct else "" for a in result.alternatives],
     })
+    if result.decoder != "lm":
+        table = table.drop(columns="log-prob")
     if not correct:
         table = table.drop(columns="corrected")
     st.dataframe(table, hide_index=True, key="inspect_alternatives")
-    st.caption("score: log-probability of the whole reading under the model")
+    if result.decoder == "lm":
+        st.caption("score: what ranks the language model's beam (network log-probability + weighted LM "
+                   "log-probability + bonuses); log-prob and probability: the network's alone")
+    else:
+        st.caption("score: log-probability of the whole reading under the model")
 
 
 # --- Validate -----------------------------------------------------------------------------
@@ -357,7 +404,7 @@ def validate_tab(recognizer, key, model_error: str | None) -> None:
         split = c3.text_input("Split", "validation", key="val_split")
         look = c4.selectbox("Look (pen data)", LOOKS, key="val_look")
         c1, c2, c3, c4 = st.columns([2, 1, 1, 1])
-        decoders = c1.multiselect("Decoders", DECODERS, default=["best"], key="val_decoders")
+        decoders = c1.multiselect("Decoders", DECODERS_SHOWN, default=["best", "lm"], key="val_decoders")
         beam_width = int(c2.number_input("Beam width", 1, 64, 16, key="val_beam"))
         limit = int(c3.number_input("Line limit (0 = all)", 0, 100_000, 50, key="val_limit"))
         worst_n = int(c4.number_input("Worst lines shown", 0, 50, 8, key="val_worst"))
@@ -388,6 +435,9 @@ def validate_tab(recognizer, key, model_error: str | None) -> None:
         st.error(f"Cannot validate: {exc}")
         return
 
+    for decoder in decoders:
+        if results[decoder].get("fallback"):
+            st.warning(f"{decoder}: {results[decoder]['fallback']}; these are beam search's figures")
     first = results[decoders[0]]
     st.caption(f"{dataset} `{path}` split `{split}`, look {look}, {first['rates']['lines']} lines"
                f"{f' (first {limit})' if limit else ''}, {first['skipped']} skipped; model `{key[0]}`; "
@@ -420,6 +470,22 @@ def validate_tab(recognizer, key, model_error: str | None) -> None:
         st.markdown(f"`{result['ids'][i]}` — line CER **{result['line_cer'][i]:.3f}**")
         st.image(picture, width="content")
         st.markdown(diff_html(result["references"][i], result["predictions"][i]), unsafe_allow_html=True)
+    if "best" in results and "lm" in results:
+        lm_changes(results["best"], results["lm"], worst_n or 8)
+
+
+def lm_changes(best: dict, lm: dict, shown: int) -> None:
+    """The lines the language model reads differently from best path: how many it mends or mars."""
+    changed = [i for i, (a, b) in enumerate(zip(best["predictions"], lm["predictions"])) if a != b]
+    better = sum(lm["line_cer"][i] < best["line_cer"][i] for i in changed)
+    worse = sum(lm["line_cer"][i] > best["line_cer"][i] for i in changed)
+    st.markdown(f"**Where the language model reads differently** — {len(changed)} of {len(best['predictions'])} "
+                f"lines: {better} better, {worse} worse, {len(changed) - better - worse} as good")
+    for i in changed[:shown]:
+        st.markdown(f"`{best['ids'][i]}` — line CER best path {best['line_cer'][i]:.3f}, "
+                    f"language model {lm['line_cer'][i]:.3f}; truth: {html.escape(best['references'][i])}",
+                    unsafe_allow_html=True)
+        st.markdown(best_vs_lm_html(best["predictions"][i], lm["predictions"][i]), unsafe_allow_html=True)
 
 
 # --- Train --------------------------------------------------------------------------------

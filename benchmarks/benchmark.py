@@ -1,7 +1,8 @@
 """Speed and memory of the shipped model on this machine's CPU.
 
 Prints single-line latency (p50/p95) through ``Recognizer.recognize`` — preprocessing,
-model and decoding — for best path and beam search, batched throughput, model load time
+model and decoding — for best path, beam search and language-model decoding, the decoding
+step alone for each, batched throughput, model load time (the language model included)
 and peak memory. Lines are rendered from the IAM On-Line validation split.
 
     python benchmarks/benchmark.py [--model-dir model] [--data ../shared/data/iam-ondb] [--lines 100]
@@ -47,8 +48,11 @@ def main() -> None:
 
     print(f"model: {args.model_dir}  ({recognizer.model.count_params():,} parameters)")
     print(f"lines: {len(images)} rendered validation lines, {args.look} look, CPU cores: {os.cpu_count()}")
-    print(f"load time (imports + weights + warm-up): {load_seconds:.2f} s")
-    for decoder in ("best", "beam"):
+    print(f"load time (imports + weights + language model + warm-up): {load_seconds:.2f} s")
+    if recognizer.lm is None:
+        print(f"no language model: {recognizer.lm_error} (lm falls back to beam search)")
+    decoders = ("best", "beam", "lm")
+    for decoder in decoders:
         for image in images[:5]:
             recognizer.recognize(image, decoder=decoder)  # warm every code path
         times = []
@@ -57,6 +61,18 @@ def main() -> None:
             recognizer.recognize(image, decoder=decoder, beam_width=16, top_k=5)
             times.append(time.perf_counter() - t0)
         print(f"single line, {decoder:4s}: p50 {percentile_ms(times, 50):6.1f} ms   p95 {percentile_ms(times, 95):6.1f} ms")
+    from htr.decode import decode
+
+    matrices = [r.probabilities for r in recognizer.recognize_batch(images)]
+    for decoder in decoders:
+        if decoder == "lm" and recognizer.lm is None:
+            continue
+        times = []
+        for probs in matrices:
+            t0 = time.perf_counter()
+            decode(probs, decoder, 16, 5, lm=recognizer.lm)
+            times.append(time.perf_counter() - t0)
+        print(f"decoding alone, {decoder:4s}: p50 {percentile_ms(times, 50):6.1f} ms   p95 {percentile_ms(times, 95):6.1f} ms")
     for batch_size in (16, 32):
         t0 = time.perf_counter()
         recognizer.recognize_batch(images, batch_size=batch_size)

@@ -50,10 +50,15 @@ class Recognition:
         return ["<blank>"] + list(self.charset)
 
     def to_json(self, path: str | None = None) -> dict:
-        """The CLI's JSON contract: path, text, confidence, alternatives (+ corrected)."""
+        """The CLI's JSON contract: path, text, confidence, decoder, alternatives (+ corrected).
+
+        ``decoder`` is the one that ran (``beam`` where ``lm`` was asked for but no language
+        model could be loaded); under ``lm`` each alternative also has the network's ``log_prob``.
+        """
         data: dict = {} if path is None else {"path": path}
         data["text"] = self.text
         data["confidence"] = round(float(self.confidence), 4)
+        data["decoder"] = self.decoder
         data["alternatives"] = [self._alternative_json(a) for a in self.alternatives]
         if self.corrected is not None:
             data["corrected"] = self.corrected

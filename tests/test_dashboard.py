@@ -58,7 +58,7 @@ def button(at, label):
 @pytest.mark.skipif(not EXAMPLES, reason="no example images in assets/")
 def test_inspect_shows_the_models_matrix_for_an_example(recognizer):
     at = app()
-    expected = recognizer.recognize(EXAMPLES[0], decoder="beam", beam_width=16, top_k=5, correct=True)
+    expected = recognizer.recognize(EXAMPLES[0], decoder="lm", beam_width=16, top_k=5, correct=True)
     steps, classes = expected.probabilities.shape
     assert steps == math.ceil(expected.image.shape[1] / expected.time_stride)
     assert classes == len(expected.labels) == 80
@@ -69,8 +69,12 @@ def test_inspect_shows_the_models_matrix_for_an_example(recognizer):
     assert list(table["rank"]) == list(range(1, len(expected.alternatives) + 1))
     assert list(table["text"]) == [a.text for a in expected.alternatives]
     assert list(table["score"]) == pytest.approx([a.score for a in expected.alternatives], abs=1e-3)
+    assert list(table["log-prob"]) == pytest.approx([a.log_prob for a in expected.alternatives], abs=1e-3)
     assert len(at.get("image")) >= 1  # the ink map over its heatmap
     assert not errors(at)
+    # The language model's reading beside best path's, what it changed marked.
+    side_by_side = [m.value for m in at.markdown if "Best path (letters alone)" in m.value]
+    assert len(side_by_side) == 1 and "Language model (words)" in side_by_side[0]
 
     # The best-path decoder reads the same matrix and gives one reading.
     at.selectbox(key="inspect_decoder").set_value("best").run()
@@ -99,7 +103,7 @@ def test_inspect_a_data_set_line_and_uploads(recognizer, ondb_validation, tmp_pa
     # Uploads: a real line, a file that is no image, a blank page.
     at.radio(key="inspect_source").set_value("Upload").run()
     if EXAMPLES:
-        expected = recognizer.recognize(EXAMPLES[0], decoder="beam")
+        expected = recognizer.recognize(EXAMPLES[0], decoder="lm")
         at.file_uploader(key="inspect_upload").set_value((EXAMPLES[0].name, EXAMPLES[0].read_bytes(), "image/png")).run()
         assert not errors(at)
         assert f"T x C = {expected.probabilities.shape[0]} x 80 " in captions(at)
@@ -153,6 +157,23 @@ def test_validate_matches_the_command_line(ondb_validation):
     assert next(c.value for c in again.caption if "computed at" in c.value) == stamp
     assert frame_with(again, "cer").set_index("decoder").loc["best", "cer"] == expected["cer"]
     assert time.monotonic() - started < 30
+
+
+def test_validate_language_model_beside_best_path(ondb_validation):
+    cli = subprocess.run(
+        [sys.executable, "-m", "htr", "validate", "--data", str(ONDB), "--limit", "8", "--look", "canvas",
+         "--decoder", "lm", "--model-dir", str(MODEL_DIR), "--json"],
+        cwd=ROOT, capture_output=True, text=True, timeout=300,
+    )
+    expected = json.loads(cli.stdout)
+    at = run_validation(app(), ONDB, decoders=("best", "lm"))
+    assert not errors(at)
+    summary = frame_with(at, "cer").set_index("decoder")
+    assert summary.loc["lm", "cer"] == expected["cer"] and summary.loc["lm", "wer"] == expected["wer"]
+    changes = [m.value for m in at.markdown if "Where the language model reads differently" in m.value]
+    assert len(changes) == 1
+    side_by_side = [m.value for m in at.markdown if "Best path (letters alone)" in m.value]
+    assert side_by_side and all("Language model (words)" in m for m in side_by_side)
 
 
 def test_validate_bad_inputs(tmp_path):

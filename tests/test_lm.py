@@ -176,7 +176,7 @@ def model_copy(tmp_path):
 ])
 def test_broken_lm_file_warns_and_leaves_no_lm(tmp_path, damage, message):
     folder, config = model_copy(tmp_path)
-    damage(folder / config.lm["path"])
+    damage(folder / LMSettings.from_dict(config.lm).path)
     with pytest.warns(UserWarning, match=message) as record:
         lm, error = load_for_model(folder, config)
     assert lm is None and message in error
@@ -326,3 +326,52 @@ def test_tuning_finds_a_weight_that_helps(tmp_path):
                                       report=lambda line: None)
     assert settings.weight > 0 and objective < 1 and rates["toy"].cer < sets[0].baseline.cer
     assert math.isfinite(objective)
+
+
+# --- command line -------------------------------------------------------------------
+
+
+def test_cli_builds_an_lm_into_a_model_folder_and_records_it(tmp_path):
+    from test_cli import htr
+
+    folder = tmp_path / "model"
+    folder.mkdir()
+    shutil.copy(MODEL_DIR / "config.json", folder / "config.json")
+    before = json.loads((folder / "config.json").read_text())
+    corpus = tmp_path / "english.txt"
+    corpus.write_text("\n".join(ENGLISH) + "\n\n")
+    result = htr("lm", "build", "--out", folder / "lm", "--text", corpus, "--order", "4", "--prune", "4:2")
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "15 lines kept" in result.stdout and "recorded in" in result.stdout
+    manifest = json.loads((folder / "lm" / "lm.json").read_text())
+    assert manifest["order"] == 4 and manifest["sources"] == {"text:english.txt": {"kept": 15}}
+    after = json.loads((folder / "config.json").read_text())
+    assert after["lm"]["path"] == "lm/chars.arpa.gz"
+    assert {k: v for k, v in after.items() if k != "lm"} == {k: v for k, v in before.items() if k != "lm"}
+    lm, error = load_for_model(folder, ModelConfig.load(folder))
+    assert error is None and lm.path == folder / "lm" / "chars.arpa.gz"
+
+    bad = htr("lm", "build", "--out", tmp_path / "x", "--order", "9", "--text", corpus)
+    assert bad.returncode != 0 and "order" in bad.stderr and "Traceback" not in bad.stderr
+    missing = htr("lm", "build", "--out", tmp_path / "x", "--iam", tmp_path / "nowhere")
+    assert missing.returncode == 2 and "lines.txt is missing" in missing.stderr
+
+
+def test_cli_predicts_with_the_lm_by_default_and_validates_a_half(tmp_path, ondb_validation):
+    from conftest import write_png
+    from htr.datasets.base import line_part
+    from htr.render import render_strokes
+    from test_cli import htr
+
+    path = write_png(tmp_path / "line.png", render_strokes(ondb_validation.samples[0].strokes, "canvas"))
+    result = htr("predict", path, "--json", "--top-k", "3")
+    assert result.returncode == 0, result.stderr[-2000:]
+    (line,) = [json.loads(row) for row in result.stdout.splitlines()]
+    assert line["decoder"] == "lm" and line["alternatives"][0]["text"] == line["text"]
+    assert all(set(a) == {"text", "score", "log_prob"} for a in line["alternatives"])
+
+    summary = htr("validate", "--data", ONDB, "--limit", "6", "--part", "report", "--json")
+    assert summary.returncode == 0, summary.stderr[-2000:]
+    data = json.loads(summary.stdout)
+    assert data["decoder"] == "lm" and data["part"] == "report" and data["lines"] == 6
+    assert sum(line_part(s.id) == "report" for s in ondb_validation.samples) < len(ondb_validation.samples)
