@@ -815,9 +815,9 @@ def build_demo() -> gr.Blocks:
                               apply_default_css=False, elem_id="pad")
                 with gr.Row(elem_id="draw-actions"):
                     draw_button = gr.Button("Recognise drawing", variant="primary", elem_id="recognise-drawing",
-                                            scale=3, min_width=160)
+                                            scale=3, min_width=150)
                     live = gr.Checkbox(value=True, label="Recognise as I draw", elem_id="live", scale=1, interactive=True,
-                                       min_width=160)
+                                       min_width=150)
                 draw = result_area("draw", EMPTY_CANVAS_STATUS)
                 # The version of the drawing each reply belongs to, for the canvas's reading state.
                 ack = gr.HTML(value="0", html_template="", js_on_load=ACK_JS, visible="hidden", elem_id="draw-ack")
@@ -913,9 +913,14 @@ THEME = gr.themes.Default(
 )
 
 
+# The page's own margins sit outside what the css above can reach: narrow them on phones.
+HEAD = "<style>@media (max-width: 640px) { .gradio-container .app { padding: 10px 8px !important; } }</style>"
+
+
 def launch(host: str = DEFAULT_HOST, port: int = DEFAULT_PORT, **kwargs):
     """Serve ``demo``; returns what ``Blocks.launch`` does."""
-    return demo.launch(server_name=host, server_port=port, theme=THEME, css=CSS, show_error=False, **kwargs)
+    return demo.launch(server_name=host, server_port=port, theme=THEME, css=CSS, head=HEAD, show_error=False,
+                       **kwargs)
 
 
 def parse_args(argv: list[str] | None = None, environ: dict | None = None) -> argparse.Namespace:

@@ -1,14 +1,20 @@
-"""The demo page in a real browser: write a line on the sketchpad with the mouse, upload an image.
+"""The demo page in a real browser: real handwriting written on the canvas, read as it is written.
 
 Needs Chromium at /usr/bin/chromium (Debian: ``apt-get install chromium``) and the Python
 ``playwright`` package. Without them the tests skip, unless $CI is set: then they fail.
-Set HTR_APP_SCREENSHOT=assets/app-screenshot.png to keep a screenshot of the page.
+Set HTR_APP_SCREENSHOT=assets/app-screenshot.png and HTR_APP_PHONE_SCREENSHOT=assets/app-phone.png
+to keep screenshots of the page on a desktop and on a phone.
+
+The lines are IAM On-Line validation lines (writers and texts unseen in training), written
+stroke by stroke with pointer events (see sketch_replay.py), 40 to 80 CSS pixels tall, in
+whole pixels as a mouse reports them. Their final text, read live, is compared with what the
+recognizer reads from the same lines rendered as images (``render_strokes(..., "canvas")``),
+with the app's default decoder (beam search, width 16) in both.
 """
 
 import os
 import shutil
 import sys
-import time
 from pathlib import Path
 
 import cv2
@@ -17,23 +23,19 @@ import pytest
 
 from conftest import ONDB as DATA
 from conftest import ROOT, free_port
+from sketch_replay import (CHROMIUM, CHROMIUM_ARGS, choose_pen, clear, count_reads, fitting_lines, pad_state,
+                           wait_answered, write_line)
 
 sys.path.insert(0, str(ROOT))
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--use-angle=swiftshader",
-    "--enable-unsafe-swiftshader",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
-# A short validation line keeps the drawing quick: software WebGL makes each pointer move costly.
-DRAWN_LINE = "a09-635z-01"  # "And since the duke"
+N_LINES = 20  # validation lines written per pen size
+VIEWPORT = {"width": 1280, "height": 900}
+PHONE = {"width": 390, "height": 844}
 UPLOADED_LINE = "a09-635z-08"  # "for that sort of thing."
-VIEWPORT = {"width": 1100, "height": 1000}
-SCREENSHOT_VIEWPORT = {"width": 1280, "height": 1000}
+# Corpus CER of the live canvas reading against the recognizer on the lines' canvas images:
+# at most this many times as high. Each line: at most the image's CER plus LINE_SLACK.
+RATIO_DEFAULT_PEN = 1.2
+RATIO_OTHER_PENS = 1.5
+LINE_SLACK = 0.15
 
 
 def unavailable(reason: str):
@@ -44,10 +46,10 @@ def unavailable(reason: str):
 
 
 @pytest.fixture(scope="module")
-def lines(request):
+def samples(request):
     if not DATA.is_dir():
         unavailable(f"IAM On-Line data not found at {DATA}")
-    return {s.id: s for s in request.getfixturevalue("ondb_validation").samples}
+    return request.getfixturevalue("ondb_validation").samples
 
 
 @pytest.fixture(scope="module")
@@ -75,14 +77,20 @@ def server():
     app.demo.close()
 
 
-@pytest.fixture
-def page(browser, server):
-    page = browser.new_page(viewport=VIEWPORT)
+def open_page(browser, server, **context):
+    page = browser.new_context(**context).new_page()
     page.set_default_timeout(60_000)
     page.goto(server, wait_until="domcontentloaded")
-    page.wait_for_selector("#sketch canvas")
+    page.wait_for_selector("#pad canvas")
+    page.wait_for_function("() => document.querySelector('#pad canvas').width > 0")
+    return page
+
+
+@pytest.fixture
+def page(browser, server):
+    page = open_page(browser, server, viewport=VIEWPORT)
     yield page
-    page.close()
+    page.context.close()
 
 
 def cer(reference: str, hypothesis: str) -> float:
@@ -91,69 +99,20 @@ def cer(reference: str, hypothesis: str) -> float:
     return line_cer(reference, hypothesis)
 
 
-def settled_text(page, seconds: float = 2.5, timeout: float = 60.0) -> str:
-    """The recognised text once it is non-empty and has not changed for ``seconds``."""
-    start = time.monotonic()
-    last, since = None, time.monotonic()
-    while time.monotonic() - start < timeout:
-        text = page.input_value("#text textarea")
-        if text != last:
-            last, since = text, time.monotonic()
-        elif text and time.monotonic() - since >= seconds:
-            return text
-        page.wait_for_timeout(250)
-    raise AssertionError(f"recognised text did not settle within {timeout:.0f} s (last: {last!r})")
+def corpus_cer(references, hypotheses) -> float:
+    from htr.metrics import error_rates
+
+    return error_rates(references, hypotheses).cer
 
 
-def drawing_area(page) -> tuple[float, float, float, float]:
-    """Screen box (left, top, width, height) of the sketchpad's paper, clear of its toolbar."""
-    import app
-
-    view = page.locator("#sketch canvas").first.bounding_box()
-    zoom = float(page.locator("#sketch .zoom-number").first.inner_text().strip().rstrip("%")) / 100
-    width, height = app.CANVAS_SIZE[0] * zoom, app.CANVAS_SIZE[1] * zoom
-    left = view["x"] + (view["width"] - width) / 2
-    top = view["y"] + (view["height"] - height) / 2
-    toolbar = page.locator("#sketch .toolbar-wrap").first
-    if toolbar.count():
-        box = toolbar.bounding_box()
-        if box and box["x"] + box["width"] > left:
-            width -= box["x"] + box["width"] + 8 - left
-            left = box["x"] + box["width"] + 8
-    return left, top, width, height
+def drawn_text(page) -> str:
+    return page.input_value("#draw-text textarea")
 
 
-def draw_strokes(page, strokes: list[np.ndarray], tolerance: float = 1.5) -> int:
-    """Replay pen trajectories with the mouse; returns the number of pointer events sent.
-
-    The line is scaled into the paper (whiteboard units, y down) and each stroke simplified
-    to within ``tolerance`` screen pixels, which keeps its shape but not every pen sample.
-    """
-    left, top, width, height = drawing_area(page)
-    points = np.concatenate(strokes)
-    lo, hi = points.min(axis=0), points.max(axis=0)
-    scale = min(0.88 * width / max(hi[0] - lo[0], 1), 0.7 * height / max(hi[1] - lo[1], 1))
-    origin = np.array([left + 0.06 * width, top + 0.15 * height])
-    events = 0
-    for stroke in strokes:
-        xy = ((stroke - lo) * scale + origin).astype(np.float32)
-        xy = cv2.approxPolyDP(xy.reshape(-1, 1, 2), tolerance, False).reshape(-1, 2)
-        page.mouse.move(float(xy[0, 0]), float(xy[0, 1]))
-        page.mouse.down()
-        for x, y in xy[1:]:
-            page.mouse.move(float(x), float(y))
-        if len(xy) == 1:  # a dot
-            page.mouse.move(float(xy[0, 0]) + 1, float(xy[0, 1]) + 1)
-        page.mouse.up()
-        events += len(xy) + 2
-    return events
-
-
-def heatmap_shown(page) -> bool:
-    image = page.locator("#heatmap img").first
+def heatmap_shown(page, prefix: str) -> bool:
+    image = page.locator(f"#{prefix}-heatmap img").first
     image.wait_for(state="visible")
-    # Visible comes before loaded: wait (bounded) for the picture itself to arrive.
-    loaded = "() => { const img = document.querySelector('#heatmap img'); return !!img && img.complete && img.naturalWidth > 0 }"
+    loaded = f"() => {{ const img = document.querySelector('#{prefix}-heatmap img'); return !!img && img.complete && img.naturalWidth > 0 }}"
     try:
         page.wait_for_function(loaded, timeout=10_000)
     except Exception:
@@ -161,59 +120,185 @@ def heatmap_shown(page) -> bool:
     return True
 
 
-def test_draw_a_line_on_the_sketchpad(page, lines, tmp_path):
-    sample = lines[DRAWN_LINE]
-    started = time.monotonic()
-    events = draw_strokes(page, sample.strokes)
-    drawn = time.monotonic() - started
-
-    # "Recognise as I draw" is on: the text appears without pressing anything.
-    live_text = settled_text(page)
-    assert cer(sample.text, live_text) < 0.5, live_text
-
-    page.click("#recognise-drawing")
-    page.wait_for_timeout(500)
-    text = settled_text(page)
-    assert cer(sample.text, text) < 0.35, f"read {text!r} for {sample.text!r}"
-    assert heatmap_shown(page)
-    assert float(page.input_value("#confidence input")) > 0
-    assert page.locator("#alternatives").get_by_text(text, exact=True).count() >= 1
-    print(f"\ndrew {events} pointer events in {drawn:.1f} s; read {text!r}")
-
-    shot = tmp_path / "app-screenshot.png"
-    page.set_viewport_size(SCREENSHOT_VIEWPORT)
-    page.wait_for_timeout(1000)
-    page.screenshot(path=str(shot), full_page=True)
-    assert shot.stat().st_size > 10_000
-    if os.environ.get("HTR_APP_SCREENSHOT"):
-        target = Path(os.environ["HTR_APP_SCREENSHOT"])
-        target.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(shot, target)
-
-
-def test_upload_an_image(page, lines, tmp_path):
+def image_reading(lines) -> list[str]:
+    """What the recognizer reads from the lines' canvas renderings, with the app's default decoder."""
+    import app
     from htr.render import render_strokes
 
-    sample = lines[UPLOADED_LINE]
+    images = [render_strokes(sample.strokes, "canvas") for sample, _ in lines]
+    return [r.text for r in app.get_recognizer().recognize_batch(images, decoder="beam", beam_width=16, top_k=5)]
+
+
+def pens() -> dict[str, int]:
+    import app
+
+    sizes = sorted(app.PEN_SIZES.values())
+    return {"default": app.DEFAULT_PEN, "thinnest": sizes[0], "thickest": sizes[-1]}
+
+
+def test_written_lines_read_live_as_well_as_images(page, samples):
+    """20 lines per pen (default, thinnest, thickest), each read live after the pen rests."""
+    width = page.locator("#pad canvas").bounding_box()["width"]
+    lines = fitting_lines(samples, N_LINES, width)
+    assert len(lines) == N_LINES
+    references = [sample.text for sample, _ in lines]
+    images = image_reading(lines)
+    image_cer = corpus_cer(references, images)
+    reads = count_reads(page)
+    report = [f"\nimage (render_strokes canvas, beam 16) CER {image_cer:.4f} on {N_LINES} lines"]
+    for name, size in pens().items():
+        choose_pen(page, size)
+        texts = []
+        for i, (sample, height) in enumerate(lines):
+            state = pad_state(page)
+            before, asked, cleared = len(reads), int(state["reads"]), int(state["strokes"]) > 0
+            clear(page, wait=False)  # its (empty) reading may still be on its way while the next line is written
+            # With the default pen, a pause mid-line: a reading appears while writing goes on.
+            pause = len(sample.strokes) // 2 if name == "default" else None
+            written = write_line(page, sample.strokes, height, pause_after=pause)
+            assert written["state"] == "reading"  # shown from the pen-up on
+            wait_answered(page)
+            texts.append(drawn_text(page))
+            asked = int(pad_state(page)["reads"]) - asked
+            # One request per read the canvas asked for (clearing, a pause mid-line, the end): no duplicates.
+            assert len(reads) - before == asked <= cleared + (2 if pause else 1), (len(reads) - before, asked)
+            assert cer(sample.text, texts[-1]) <= cer(sample.text, images[i]) + LINE_SLACK, \
+                (sample.id, sample.text, texts[-1], images[i])
+        live_cer = corpus_cer(references, texts)
+        limit = RATIO_DEFAULT_PEN if name == "default" else RATIO_OTHER_PENS
+        report.append(f"{name} pen ({size} px): live CER {live_cer:.4f} = {live_cer / image_cer:.2f} x image")
+        assert live_cer <= limit * image_cer, (name, live_cer, image_cer, list(zip(references, texts)))
+    print("\n".join(report))
+
+
+def test_live_off_undo_clear_and_settings(page, samples):
+    sample, _ = fitting_lines(samples[40:], 1, page.locator("#pad canvas").bounding_box()["width"])[0]
+    reads = count_reads(page)
+
+    # Live off: nothing is sent while writing, the button reads.
+    page.click("#live input[type=checkbox]")
+    write_line(page, sample.strokes, 60)
+    page.wait_for_timeout(1200)
+    assert reads == [] and drawn_text(page) == "" and pad_state(page)["state"] == "idle"
+    page.click("#recognise-drawing")
+    wait_answered(page)
+    assert cer(sample.text, drawn_text(page)) < 0.3, drawn_text(page)
+    assert len(reads) == 1
+    assert heatmap_shown(page, "draw")
+    assert float(page.input_value("#draw-confidence input")) > 0
+    page.click("#live input[type=checkbox]")
+
+    # Undo takes the last stroke away and reads again; Clear empties the canvas and the result.
+    strokes = int(pad_state(page)["strokes"])
+    page.click("#pad .htr-undo")
+    wait_answered(page)
+    assert int(pad_state(page)["strokes"]) == strokes - 1 and drawn_text(page)
+    page.click("#pad .htr-clear")
+    wait_answered(page)
+    assert drawn_text(page) == "" and "Write one line" in page.inner_text("#draw-status")
+    assert page.locator("#pad .htr-placeholder").is_visible()
+
+    # The pen is still in hand after clearing: the next line is read.
+    write_line(page, sample.strokes, 50)
+    wait_answered(page)
+    text = drawn_text(page)
+    assert cer(sample.text, text) < 0.3, text
+
+    # Changing the decoder or spelling correction reads the drawing again.
+    seen = len(reads)
+    page.get_by_label("Best path (greedy)").check()
+    page.wait_for_function("() => document.querySelector('#draw-status').innerText.includes('best path')")
+    assert len(reads) > seen
+    page.wait_for_function("() => document.querySelectorAll('#draw-alternatives tbody tr').length === 1")
+    page.click("#correct input[type=checkbox]")
+    page.wait_for_function("() => { const t = document.querySelector('#draw-corrected textarea'); return !!t && t.value.length > 0 }")
+    assert "Traceback" not in page.content()
+
+
+def test_several_lines_get_a_warning(page, samples):
+    first, second = samples[0].strokes, samples[2].strokes
+    a, b = np.concatenate(first), np.concatenate(second)
+    offset = np.array([a[:, 0].min() - b[:, 0].min(), a[:, 1].max() + 0.4 * np.ptp(a[:, 1]) - b[:, 1].min()],
+                      np.float32)
+    write_line(page, list(first) + [s + offset for s in second], 150)
+    wait_answered(page)
+    assert "one line at a time" in page.inner_text("#draw-status")
+
+
+def test_upload_an_image(page, samples, tmp_path):
+    from htr.render import render_strokes
+
+    sample = next(s for s in samples if s.id == UPLOADED_LINE)
     image = render_strokes(sample.strokes, "paper", np.random.default_rng(3))
     path = tmp_path / "line.png"
     cv2.imwrite(str(path), cv2.cvtColor(image, cv2.COLOR_RGB2BGR))
 
     page.get_by_role("tab", name="Upload").click()
     page.set_input_files("#upload-image input[type=file]", str(path))
-    text = settled_text(page, seconds=1.5)
+    page.wait_for_function("() => document.querySelector('#upload-text textarea').value.length > 0")
+    text = page.input_value("#upload-text textarea")
     assert cer(sample.text, text) < 0.35, f"read {text!r} for {sample.text!r}"
-    assert heatmap_shown(page)
+    assert heatmap_shown(page, "upload")
+    # The Draw tab's result is its own.
+    assert page.input_value("#draw-text textarea") == ""
 
     # A blank picture: a warning and a status line, no traceback, and the page still works.
     blank = tmp_path / "blank.png"
     cv2.imwrite(str(blank), np.full((120, 500), 255, np.uint8))
     page.set_input_files("#upload-image input[type=file]", str(blank))
     page.locator("[data-testid=toast-body]").filter(has_text="No handwriting found").first.wait_for()
-    assert "No handwriting found" in page.inner_text("#status")
-    assert page.input_value("#text textarea") == ""
+    page.wait_for_function("() => document.querySelector('#upload-status').innerText.includes('No handwriting found')")
+    assert page.input_value("#upload-text textarea") == ""
     assert "Traceback" not in page.content()
 
     # An example from the gallery is read when clicked.
     page.locator("#examples .gallery-item").first.click()
-    assert cer("got the shape for modelling. So", settled_text(page, seconds=1.5)) < 0.1
+    page.wait_for_function("() => document.querySelector('#upload-text textarea').value.length > 0")
+    assert cer("got the shape for modelling. So", page.input_value("#upload-text textarea")) < 0.1
+
+
+def keep_screenshot(page, variable: str, tmp_path: Path, name: str) -> None:
+    shot = tmp_path / name
+    page.screenshot(path=str(shot), full_page=False)
+    assert shot.stat().st_size > 10_000
+    if os.environ.get(variable):
+        target = Path(os.environ[variable])
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(shot, target)
+
+
+def test_desktop_screenshot(page, samples, tmp_path):
+    sample = next(s for s in samples if s.id == "a09-635z-01")  # "And since the duke"
+    write_line(page, sample.strokes, 80)
+    wait_answered(page)
+    assert cer(sample.text, drawn_text(page)) < 0.35
+    assert heatmap_shown(page, "draw")
+    page.set_viewport_size({"width": 1280, "height": 1280})
+    page.wait_for_timeout(500)
+    keep_screenshot(page, "HTR_APP_SCREENSHOT", tmp_path, "app-screenshot.png")
+
+
+def test_phone_writes_a_line_and_sees_the_text(browser, server, samples, tmp_path):
+    page = open_page(browser, server, viewport=PHONE, device_scale_factor=2, is_mobile=True, has_touch=True)
+    try:
+        canvas = page.locator("#pad canvas").bounding_box()
+        assert canvas["width"] >= 0.85 * PHONE["width"] and canvas["height"] >= 150, canvas
+        sample = next(s for s in samples if s.id == "a09-635z-01")  # "And since the duke"
+        points = np.concatenate(sample.strokes)
+        height = min(45.0, (canvas["width"] - 24) * float(np.ptp(points[:, 1])) / float(np.ptp(points[:, 0])))
+        write_line(page, sample.strokes, height, pointer_type="touch")
+        wait_answered(page)
+        text = drawn_text(page)
+        assert cer(sample.text, text) < 0.35, text
+        # The text is on screen without scrolling.
+        assert page.evaluate("() => window.scrollY") == 0
+        box = page.locator("#draw-text textarea").bounding_box()
+        assert box["y"] >= 0 and box["y"] + box["height"] <= PHONE["height"], box
+        assert box["x"] >= 0 and box["x"] + box["width"] <= PHONE["width"], box
+        # The heatmap keeps a readable height and scrolls sideways instead of shrinking.
+        assert heatmap_shown(page, "draw")
+        heatmap = page.locator("#draw-heatmap img").first.bounding_box()
+        assert heatmap["height"] >= 200, heatmap
+        keep_screenshot(page, "HTR_APP_PHONE_SCREENSHOT", tmp_path, "app-phone.png")
+    finally:
+        page.context.close()
