@@ -78,7 +78,8 @@ def test_recognize_example_file(recognizer):
     assert 0.0 < confidence <= 1.0
     assert list(alternatives.columns) == app.ALTERNATIVE_COLUMNS
     assert 1 <= len(alternatives) <= 5 and alternatives.iloc[0]["text"] == text
-    assert list(alternatives["log-prob"]) == sorted(alternatives["log-prob"], reverse=True)
+    beam = app.recognize(str(EXAMPLE), "beam")[3]  # beam search ranks by the network's log-probability
+    assert list(beam["log-prob"]) == sorted(beam["log-prob"], reverse=True)
     picture = cv2.imread(heatmap)  # a PNG in Gradio's file cache
     assert picture is not None and picture.ndim == 3 and picture.shape[1] > 600
     assert "ms" in status
@@ -214,7 +215,7 @@ def test_recognize_strokes_reads_real_lines(recognizer, validation_lines):
         text, corrected, confidence, alternatives, heatmap, status = app.recognize_strokes(sent)
         assert line_cer(sample.text, text) < 0.25, (sample.text, text)
         # exactly what the package reads from the same strokes
-        assert text == recognizer.recognize_strokes(strokes_from_json(sent), decoder="beam").text
+        assert text == recognizer.recognize_strokes(strokes_from_json(sent), decoder=app.DEFAULT_DECODER).text
         assert 0 < confidence <= 1 and alternatives.iloc[0]["text"] == text
         assert cv2.imread(heatmap) is not None and "ms" in status and "⚠️" not in status
     # a bare list of strokes works too, and the settings apply
@@ -343,8 +344,9 @@ def test_hints_for_images(recognizer, validation_lines):
         app.recognize_upload(page)
 
 
-def test_alternatives_probability_matches_the_confidence(recognizer):
-    text, _, confidence, alternatives, _, _ = app.recognize(str(EXAMPLE), "beam", 16, 5)
+@pytest.mark.parametrize("decoder", app.DECODER_NAMES)
+def test_alternatives_probability_matches_the_confidence(recognizer, decoder):
+    text, _, confidence, alternatives, _, _ = app.recognize(str(EXAMPLE), decoder, 16, 5)
     probs = list(alternatives["prob"])
     assert probs[0] == pytest.approx(confidence, abs=1e-4)
     assert all(0.0 < p <= 1.0 for p in probs)

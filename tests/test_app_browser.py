@@ -9,7 +9,7 @@ The lines are IAM On-Line validation lines (writers and texts unseen in training
 stroke by stroke with pointer events (see sketch_replay.py), 40 to 80 CSS pixels tall, in
 whole pixels as a mouse reports them. Their final text, read live, is compared with what the
 recognizer reads from the same lines rendered as images (``render_strokes(..., "canvas")``),
-with the app's default decoder (beam search, width 16) in both.
+with the app's default decoder (``app.DEFAULT_DECODER``, beam width 16, top 5) in both.
 """
 
 import os
@@ -126,7 +126,8 @@ def image_reading(lines) -> list[str]:
     from htr.render import render_strokes
 
     images = [render_strokes(sample.strokes, "canvas") for sample, _ in lines]
-    return [r.text for r in app.get_recognizer().recognize_batch(images, decoder="beam", beam_width=16, top_k=5)]
+    recognizer = app.get_recognizer()
+    return [r.text for r in recognizer.recognize_batch(images, decoder=app.DEFAULT_DECODER, beam_width=16, top_k=5)]
 
 
 def pens() -> dict[str, int]:
@@ -145,7 +146,9 @@ def test_written_lines_read_live_as_well_as_images(page, samples):
     images = image_reading(lines)
     image_cer = corpus_cer(references, images)
     reads = count_reads(page)
-    report = [f"\nimage (render_strokes canvas, beam 16) CER {image_cer:.4f} on {N_LINES} lines"]
+    import app
+
+    report = [f"\nimages (render_strokes canvas, decoder {app.DEFAULT_DECODER}) CER {image_cer:.4f} on {N_LINES} lines"]
     for name, size in pens().items():
         choose_pen(page, size)
         texts = []
