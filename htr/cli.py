@@ -76,7 +76,7 @@ def build_parser() -> argparse.ArgumentParser:
     v.add_argument("--look", choices=("canvas", "paper", "mixed"), default="canvas", help="rendering of stroke data")
     v.add_argument("--part", choices=PARTS, default="all",
                    help="all lines, or the half LM settings are tuned on (tune) or the other (report)")
-    v.add_argument("--limit", type=int, help="only the first N lines")
+    v.add_argument("--limit", type=int, help="only the first N lines (of the --part)")
     v.add_argument("--correct", action="store_true", help="also score the spelling-corrected text")
     v.add_argument("--json", action="store_true", help="print one JSON object")
 
@@ -108,8 +108,10 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--order", type=int, default=6, help="n-gram order, 1-6 (default 6)")
     b.add_argument("--prune", metavar="N:C,...", help="drop n-grams of order N seen fewer than C times, e.g. 5:2,6:2")
     t2 = lm_sub.add_parser("tune", help="choose the LM weight and bonuses on validation data, write them to config.json",
-                           description="Tune on the 'tune' half of each validation set (lines chosen by form) and "
-                                       "print the 'report' half's command; re-run after replacing the model's weights.")
+                           description="Tune on the 'tune' half of each validation set (lines chosen by form), "
+                                       "leaving the 'report' half to measure them, and write the chosen weight and "
+                                       "bonuses into MODEL_DIR/config.json ('lm' only). Re-run after replacing the "
+                                       "model's weights.")
     t2.add_argument("--model-dir", default=str(DEFAULT_MODEL))
     t2.add_argument("--iam-ondb", metavar="DIR", help="IAM On-Line folder: its validation split, in each --look")
     t2.add_argument("--look", action="append", choices=("canvas", "paper"), help="looks of the IAM On-Line lines "
@@ -171,9 +173,8 @@ def cmd_average(args) -> int:
 
 
 def cmd_validate(args) -> int:
-    from htr.augment import prepare_set
     from htr.datasets import load_dataset
-    from htr.evaluate import evaluate
+    from htr.evaluate import evaluate, prepare_part
     from htr.recognizer import Recognizer
 
     recognizer = Recognizer.load(args.model_dir)
@@ -181,14 +182,8 @@ def cmd_validate(args) -> int:
     decoder = recognizer.resolve_decoder(args.decoder)
     lines = load_dataset(args.dataset, args.data, args.split, progress=True)
     lines.filter_charset(config.charset)
-    if args.part != "all":
-        from htr.datasets.base import in_part
-
-        lines.samples = [s for s in lines.samples if in_part(s.id, args.part)]
-    if args.limit:
-        lines.samples = lines.samples[: args.limit]
-    prepared = prepare_set(lines, config.height, config.max_width, args.look, augment=False,
-                           label="preparing lines", min_stride=config.time_stride)
+    prepared = prepare_part(lines, config.height, config.max_width, args.look, args.part, args.limit,
+                            min_stride=config.time_stride)
     lines.warn_skipped()
     result = evaluate(recognizer.model, config, prepared.images, prepared.texts, prepared.ids,
                       decoder, args.beam_width, progress=True, lm=recognizer.lm)
@@ -289,10 +284,8 @@ def cmd_lm_build(args) -> int:
 
 
 def cmd_lm_tune(args) -> int:
-    from htr.augment import prepare_set
     from htr.datasets import load_dataset
-    from htr.datasets.base import in_part
-    from htr.evaluate import probabilities
+    from htr.evaluate import prepare_part, probabilities
     from htr.lm_tune import TuneSet, tune, tuned_record, write_settings
     from htr.recognizer import Recognizer
 
@@ -312,9 +305,8 @@ def cmd_lm_tune(args) -> int:
     for name, dataset, data, split, look in wanted:
         lines = load_dataset(dataset, data, split)
         lines.filter_charset(config.charset)
-        lines.samples = [s for s in lines.samples if in_part(s.id, args.part)][: args.limit]
-        prepared = prepare_set(lines, config.height, config.max_width, look, augment=False,
-                               label=f"preparing {name}", min_stride=config.time_stride)
+        prepared = prepare_part(lines, config.height, config.max_width, look, args.part, args.limit,
+                                label=f"preparing {name}", min_stride=config.time_stride)
         lines.warn_skipped()
         probs = probabilities(recognizer.model, config, prepared.images, label=f"reading {name}")
         sets.append(TuneSet(name, probs, prepared.texts, config.charset))
@@ -332,6 +324,10 @@ def cmd_lm_tune(args) -> int:
         print("dry run: config.json not changed")
     else:
         print(f"written to {write_settings(args.model_dir, settings)}")
+    other = {"tune": "report", "report": "tune"}.get(args.part)
+    if other:
+        print(f"measure them on the other half: python -m htr validate ... --decoder lm --part {other} "
+              f"(or python benchmarks/decoders.py)")
     return 0
 
 

@@ -55,3 +55,25 @@ def evaluate(model, config: ModelConfig, images, references, ids, decoder: str =
     predictions = transcribe(model, config, images, decoder, beam_width, progress=progress, lm=lm)
     return Evaluation(error_rates(references, predictions), predictions, list(references), list(ids), decoder)
 
+
+
+def prepare_part(lines, height: int, max_width: int, look: str, part: str = "all", limit: int | None = None,
+                 label: str = "preparing lines", min_stride: int = 4):
+    """The first ``limit`` usable lines of one half (``tune``/``report``) of a set, or of all of it.
+
+    Each line is rendered exactly as in a run over the whole set (evaluation renderings are
+    seeded by the line's place in the set), so a half's figures are those of its lines in
+    the whole set's.
+    """
+    from htr.augment import Prepared, prepare_set
+    from htr.datasets.base import in_part
+
+    wanted = [i for i, sample in enumerate(lines.samples) if in_part(sample.id, part)]
+    if limit:
+        wanted = wanted[:limit]
+    keep = {lines.samples[i].id for i in wanted}
+    lines.samples = lines.samples[: wanted[-1] + 1] if wanted else []
+    prepared = prepare_set(lines, height, max_width, look, augment=False, label=label, min_stride=min_stride)
+    chosen = [k for k, line_id in enumerate(prepared.ids) if line_id in keep]
+    return Prepared([prepared.images[k] for k in chosen], [prepared.texts[k] for k in chosen],
+                    [prepared.ids[k] for k in chosen])

@@ -26,9 +26,9 @@ from htr.lm import LanguageModel, LMSettings
 from htr.metrics import ErrorRates, error_rates
 
 GRID: dict[str, list[float]] = {
-    "weight": [0.5, 0.75, 1.0, 1.25, 1.5, 1.75, 2.0, 2.25, 2.5, 3.0],
-    "char_bonus": [-0.5, 0.0, 0.5, 1.0, 1.5, 2.0, 2.5, 3.0],
-    "word_bonus": [-2.0, -1.0, 0.0, 1.0, 2.0, 3.0],
+    "weight": [0.75, 1.0, 1.25, 1.5, 1.75, 2.0, 2.25, 2.5, 3.0],
+    "char_bonus": [0.0, 0.5, 1.0, 1.5, 2.0, 2.5, 3.0],
+    "word_bonus": [-4.0, -3.0, -2.0, -1.0, 0.0, 1.0],
 }
 
 
