@@ -23,24 +23,20 @@ _MIN_TILT, _MAX_TILT = 2.0, 10.0
 
 
 def decode_image(data: bytes | np.ndarray, name: str) -> np.ndarray:
-    """Encoded image bytes -> array keeping alpha and bit depth, colour as RGB(A)."""
-    raw = np.frombuffer(data, np.uint8) if isinstance(data, (bytes, bytearray)) else data
-    image = cv2.imdecode(raw, cv2.IMREAD_UNCHANGED) if raw.size else None
-    if image is None:
-        raise BadImageError(f"{name}: not a readable image (PNG, JPEG, TIFF, BMP, WebP ...)")
-    if image.ndim == 3 and image.shape[2] == 3:
-        image = cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
-    elif image.ndim == 3 and image.shape[2] == 4:
-        image = cv2.cvtColor(image, cv2.COLOR_BGRA2RGBA)
-    return image
+    """Encoded image bytes -> array keeping alpha and bit depth, colour as RGB(A), upright."""
+    from htr.imageio import decode_image as decode
+
+    raw = data.tobytes() if isinstance(data, np.ndarray) else data
+    if not raw:
+        raise BadImageError(f"{name}: not a readable image (the data is empty)")
+    return decode(raw, name)
 
 
 def load_image(path: str | Path) -> np.ndarray:
-    """Read an image file keeping alpha and bit depth; BadImageError if it is not one."""
-    path = Path(path)
-    if not path.is_file():
-        raise BadImageError(f"{path}: no such file")
-    return decode_image(np.fromfile(str(path), dtype=np.uint8), str(path))
+    """Read an image file keeping alpha and bit depth, EXIF rotation applied; BadImageError if it is not one."""
+    from htr.imageio import read_image_file
+
+    return read_image_file(path)
 
 
 def to_gray(image: np.ndarray) -> np.ndarray:
@@ -68,7 +64,12 @@ def to_gray(image: np.ndarray) -> np.ndarray:
     colour = img[..., : 3 if channels >= 3 else 1]
     gray = colour[..., 0] if colour.shape[2] == 1 else cv2.cvtColor(np.ascontiguousarray(colour), cv2.COLOR_RGB2GRAY)
     if alpha is not None:
-        gray = gray * alpha + (1.0 - alpha)  # composite onto white paper
+        composite = gray * alpha + (1.0 - alpha)  # onto white paper
+        if float(np.ptp(composite)) < _MIN_CONTRAST / 3 and float(np.ptp(alpha)) > 0.25:
+            # Light strokes on nothing (white ink on a transparent layer): the shape is in
+            # the alpha alone, so read it as dark ink on white.
+            return np.clip(1.0 - alpha, 0.0, 1.0)
+        gray = composite
     return np.clip(gray, 0.0, 1.0)
 
 

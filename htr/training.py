@@ -192,8 +192,13 @@ def _hardware() -> str:
     return f"{platform.machine()} {os.cpu_count()} cores, {devices}, Keras {keras.__version__} on {backend}"
 
 
-def make_batches(images, labels, batch_size: int, seed: int, epoch: int, stride: int, shuffle: bool = True):
-    """Batches of similar width (little padding), in shuffled order, as a Keras PyDataset."""
+def make_batches(images, labels, batch_size: int, seed: int, epoch: int, stride: int, shuffle: bool = True,
+                 label_width: int | None = None):
+    """Batches of similar width (little padding), in shuffled order, as a Keras PyDataset.
+
+    ``label_width`` fixes the targets' width for the whole run: a new shape would make the
+    compiled train step trace (and compile) again for every input width, every epoch.
+    """
     import keras
 
     from htr.model import ctc_targets, model_inputs
@@ -212,7 +217,7 @@ def make_batches(images, labels, batch_size: int, seed: int, epoch: int, stride:
                 self.batches.pop()
             if shuffle:
                 rng.shuffle(self.batches)
-            self.label_width = max(len(l) for l in labels)
+            self.label_width = max(label_width or 0, max(len(l) for l in labels))
 
         def __len__(self):
             return len(self.batches)
@@ -396,6 +401,7 @@ def train(settings: TrainSettings, resume: bool = False, log=print) -> dict:
                                     label=f"preparing {source.name} validation lines", min_stride=config.time_stride))
         val_lines.warn_skipped()
     sizes = [len(lines) for lines in train_sets]
+    label_width = max(len(sample.text) for lines in train_sets for sample in lines.samples)
     log(", ".join(f"{source.name}: {n} training lines (share {source.share:g}), {len(v.images)} validation lines"
                   for source, n, v in zip(sources, sizes, val_sets))
         + f"; {model.count_params():,} parameters")
@@ -427,7 +433,8 @@ def train(settings: TrainSettings, resume: bool = False, log=print) -> dict:
             mixed.warn_skipped()
             skipped_warned = True
         labels = [config.encode(t) for t in data.texts]
-        batches = make_batches(data.images, labels, settings.batch_size, settings.seed, epoch, config.time_stride)
+        batches = make_batches(data.images, labels, settings.batch_size, settings.seed, epoch, config.time_stride,
+                               label_width=label_width)
         if settings.schedule == "cosine":
             state["learning_rate"] = _cosine_rate(settings, epoch, state["train_seconds"])
         model.optimizer.learning_rate.assign(state["learning_rate"])

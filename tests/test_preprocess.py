@@ -184,3 +184,34 @@ def test_own_ascenders_and_descenders_touching_the_edge_stay():
     out = preprocess(tight)
     top, bottom, _, _ = ink_extent(out)
     assert top <= PAD + 1 and bottom >= out.shape[0] - PAD - 2
+
+
+def test_white_ink_on_transparency_reads_like_dark_ink_on_white():
+    gray = line_image()
+    white_ink = np.dstack([np.full_like(gray, 255)] * 3 + [255 - gray])
+    reference = preprocess(gray)
+    out = preprocess(white_ink)
+    assert out.shape == reference.shape and np.abs(out - reference).mean() < 0.05
+
+
+@pytest.mark.parametrize("orientation", range(1, 9))
+def test_exif_orientation_is_applied(tmp_path, orientation):
+    """A phone photo stored sideways with an EXIF orientation tag reads upright."""
+    import PIL.Image
+
+    upright = PIL.Image.fromarray(line_image())
+    # What a camera stores for each orientation: the inverse of the transpose that shows it upright.
+    stored = {1: upright, 2: upright.transpose(PIL.Image.Transpose.FLIP_LEFT_RIGHT),
+              3: upright.transpose(PIL.Image.Transpose.ROTATE_180),
+              4: upright.transpose(PIL.Image.Transpose.FLIP_TOP_BOTTOM),
+              5: upright.transpose(PIL.Image.Transpose.TRANSPOSE),
+              6: upright.transpose(PIL.Image.Transpose.ROTATE_90),
+              7: upright.transpose(PIL.Image.Transpose.TRANSVERSE),
+              8: upright.transpose(PIL.Image.Transpose.ROTATE_270)}[orientation]
+    exif = PIL.Image.Exif()
+    exif[0x0112] = orientation
+    path = tmp_path / f"photo-{orientation}.jpg"
+    stored.save(path, exif=exif, quality=95)
+    read = load_image(path)
+    assert read.shape[:2] == (120, 600)
+    assert np.abs(read.astype(float) - np.asarray(upright, float)).mean() < 4
