@@ -324,7 +324,8 @@ def inspect_tab(recognizer, model_error: str | None) -> None:
                                 "on the network alone; best: the greedy reading")
     beam_width = int(c2.number_input("Beam width", 1, 64, 16, key="inspect_beam"))
     top_k = int(c3.number_input("Alternatives", 1, 10, 5, key="inspect_topk"))
-    correct = c4.checkbox("Spelling correction", True, key="inspect_correct")
+    correct = c4.checkbox("Spelling correction", False, key="inspect_correct",
+                          help="off by default, as in the app: it mends some misread words but changes names")
     all_rows = c5.checkbox("All classes in heatmap", False, key="inspect_all_rows")
     if recognizer is None:
         st.warning(model_error or "Load a model first (sidebar).")

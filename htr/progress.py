@@ -1,40 +1,21 @@
-"""A minimal progress bar for long loops (rendering, reading, validating) on stderr."""
+"""Progress of long loops (rendering, reading, validating), drawn by tqdm on stderr."""
 
 import sys
-import time
+
+from tqdm import tqdm
 
 
 class Progress:
-    """Redraws in place on a terminal; prints a few plain lines when logged to a file."""
+    """A tqdm bar: redrawn in place on a terminal, a line every 30 s (and at the end) in a log."""
 
     def __init__(self, total: int, label: str, stream=None):
-        self.total = max(1, total)
-        self.label = label
-        self.count = 0
-        self.stream = stream or sys.stderr
-        self.start = time.monotonic()
-        self.tty = getattr(self.stream, "isatty", lambda: False)()
-        self._next_report = 0.0
+        stream = stream or sys.stderr
+        tty = getattr(stream, "isatty", lambda: False)()
+        self.bar = tqdm(total=max(1, total), desc=label, file=stream, unit="line", dynamic_ncols=tty,
+                        mininterval=0.2 if tty else 30.0, ascii=not tty, leave=True)
 
     def update(self, n: int = 1) -> None:
-        self.count += n
-        fraction = min(1.0, self.count / self.total)
-        if self.tty:
-            width = 30
-            filled = int(width * fraction)
-            self.stream.write(
-                f"\r{self.label} [{'=' * filled}{'.' * (width - filled)}] "
-                f"{self.count}/{self.total} {time.monotonic() - self.start:.0f}s"
-            )
-            self.stream.flush()
-        elif fraction >= self._next_report:
-            self.stream.write(f"{self.label}: {self.count}/{self.total} ({fraction:.0%})\n")
-            self.stream.flush()
-            self._next_report += 0.25
+        self.bar.update(n)
 
     def close(self) -> None:
-        if self.tty:
-            self.stream.write("\n")
-        elif self.count < self.total:
-            self.stream.write(f"{self.label}: {self.count}/{self.total}\n")
-        self.stream.flush()
+        self.bar.close()

@@ -9,11 +9,11 @@ import numpy as np
 
 from htr.config import WEIGHTS_FILE, ModelConfig
 from htr.decode import DECODERS, decode
-from htr.errors import BadImageError, ModelLoadError
-from htr.preprocess import load_image, preprocess
+from htr.errors import ModelLoadError
+from htr.preprocess import preprocess
 from htr.recognition import Alternative, Recognition
 
-ImageLike = np.ndarray | str | Path
+ImageLike = np.ndarray | str | Path | bytes
 
 # Widths are padded up to a multiple of this, so the compiled graph is reused.
 _WIDTH_QUANTUM = 64
@@ -96,15 +96,10 @@ class Recognizer:
         self.model.predict_on_batch(model_inputs(np.zeros((1, self.config.height, width, 1), np.float32), [width], self.config.time_stride))
 
     def prepare(self, image: ImageLike) -> np.ndarray:
-        """Any image (array or file path) -> the normalised ink map the network reads."""
-        if isinstance(image, (str, Path)):
-            image = load_image(image)
-        elif not isinstance(image, np.ndarray):
-            try:
-                image = np.asarray(image)  # PIL images and array-likes
-            except Exception as exc:
-                raise BadImageError(f"not an image: {type(image).__name__}") from exc
-        return preprocess(image, self.config.height, self.config.max_width)
+        """Any image (array, file path, encoded bytes, PIL image) -> the ink map the network reads."""
+        from htr.imageio import read_image
+
+        return preprocess(read_image(image), self.config.height, self.config.max_width)
 
     def probabilities(self, prepared: Sequence[np.ndarray]) -> list[np.ndarray]:
         """T x C softmax for each prepared line, trimmed to the line's own width."""
