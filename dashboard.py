@@ -622,7 +622,10 @@ def job_panel(manager: JobManager, run_dir: Path, live: bool) -> None:
         elif status.state == FINISHED:
             st.success(f"finished: {status.message or f'{status.epochs_done} epochs'}")
         elif status.state == STOPPED:
-            st.warning(f"stopped after epoch {status.epochs_done}: {status.message}")
+            if status.epochs_done:
+                st.warning(f"stopped after epoch {status.epochs_done}: {status.message}")
+            else:
+                st.warning("stopped before its first epoch ended: there is nothing to resume; start it again")
         elif status.state == FAILED:
             st.error(f"failed: {status.message} (full log: {run_dir / 'train.log'})")
         elif not status.history:

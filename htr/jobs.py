@@ -26,6 +26,7 @@ import shlex
 import signal
 import subprocess
 import sys
+import threading
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -371,6 +372,9 @@ class JobManager:
                 process = subprocess.Popen(command, cwd=ROOT, env=env, stdin=subprocess.DEVNULL, stdout=log,
                                            stderr=subprocess.STDOUT, start_new_session=True)
             _CHILDREN[process.pid] = process
+            # Reap the job the moment it ends, so no zombie is left behind the page's server
+            # however long nobody looks at the page.
+            threading.Thread(target=process.wait, name=f"reap-{process.pid}", daemon=True).start()
             job = {"state": RUNNING, "pid": process.pid, "start_time": _start_time(process.pid),
                    "command": command, "request": request or {}, "launched": time.time()}
             _write_json(run_dir / JOB_FILE, job)

@@ -297,7 +297,8 @@ def _run_epoch(model, batches, label: str) -> float:
 
 
 def _load_split(source: Source, split: str, limit: int | None, charset: str):
-    lines = load_dataset(source.dataset, source.data, split, progress=True)
+    # Read a few more than asked for: some lines are dropped for their characters.
+    lines = load_dataset(source.dataset, source.data, split, progress=True, limit=limit and 2 * limit)
     lines.filter_charset(charset)
     if limit:
         lines.samples = lines.samples[:limit]

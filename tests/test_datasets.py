@@ -166,3 +166,11 @@ def test_rendering_in_processes_matches_threads(ondb_validation):
         assert np.abs(a - b).max() <= 0.5 / 255 + 1e-6  # sent back as 8-bit
     different_epoch = prepare_set(subset(), 64, 2048, seed=3, epoch=3, workers=2, processes=True)
     assert any(a.shape != b.shape or not np.allclose(a, b) for a, b in zip(threaded.images, different_epoch.images))
+
+
+def test_iam_ondb_limit_reads_only_the_first_lines(tmp_path):
+    """A quick run on a few lines parses only their stroke files (the corrupt third is never read)."""
+    root = make_ondb(tmp_path / "ondb", packed=True)
+    lines = load_dataset("iam-ondb", root, "train", limit=2)
+    assert [s.id for s in lines.samples] == ["a01-000u-01", "a01-000u-02"]
+    assert not lines.skipped

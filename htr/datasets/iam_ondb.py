@@ -68,8 +68,12 @@ def load_transcriptions(root: Path) -> dict[str, str]:
     return texts
 
 
-def load(root: Path, split: str | Path, progress: bool = False) -> LineSet:
-    """The lines of a split (``train``, ``validation`` or a split file) with their strokes."""
+def load(root: Path, split: str | Path, progress: bool = False, limit: int | None = None) -> LineSet:
+    """The lines of a split (``train``, ``validation`` or a split file) with their strokes.
+
+    ``limit`` keeps the first N line ids of the split (in sorted order) and parses only their
+    stroke files: a quick run on a few lines does not read thousands of XML files.
+    """
     root = Path(root)
     if not root.is_dir():
         raise DataError(f"IAM On-Line data folder not found: {root}")
@@ -77,6 +81,8 @@ def load(root: Path, split: str | Path, progress: bool = False) -> LineSet:
     if not split_path.is_file():
         raise DataError(f"split list not found: {split_path}")
     wanted = set(read_split_ids(split_path))
+    if limit:
+        wanted = set(sorted(wanted)[:limit])
     texts = load_transcriptions(root)
     lines = LineSet(name=f"iam-ondb/{split_path.stem}", samples=[])
     found: dict[str, LineSample] = {}
