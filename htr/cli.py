@@ -70,9 +70,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     v = sub.add_parser("validate", help="print corpus-level CER and WER on a data set split")
     _add_data_args(v, "validation")
-    v.add_argument("--model-dir", default=str(DEFAULT_MODEL))
+    v.add_argument("--model-dir", default=str(DEFAULT_MODEL),
+                   help="model folder with config.json and model.weights.h5 (default: the shipped model)")
     v.add_argument("--decoder", choices=DECODERS, default=DEFAULT_DECODER, help=DECODER_HELP)
-    v.add_argument("--beam-width", type=int, default=16)
+    v.add_argument("--beam-width", type=int, default=16,
+                   help="candidates kept at each step by beam and lm decoding (default 16)")
     v.add_argument("--look", choices=("canvas", "paper", "mixed"), default="canvas", help="rendering of stroke data")
     v.add_argument("--part", choices=PARTS, default="all",
                    help="all lines, or the half LM settings are tuned on (tune) or the other (report)")
@@ -84,9 +86,11 @@ def build_parser() -> argparse.ArgumentParser:
                        description="Read each file: an image of one line of handwriting (PNG, JPEG, TIFF, "
                                    "BMP, WebP ...), or digital ink (W3C InkML .inkml, IAM On-Line .xml).")
     p.add_argument("images", nargs="+", metavar="FILE", help="image, .inkml or IAM On-Line .xml files")
-    p.add_argument("--model-dir", default=str(DEFAULT_MODEL))
+    p.add_argument("--model-dir", default=str(DEFAULT_MODEL),
+                   help="model folder with config.json and model.weights.h5 (default: the shipped model)")
     p.add_argument("--decoder", choices=DECODERS, default=DEFAULT_DECODER, help=DECODER_HELP)
-    p.add_argument("--beam-width", type=int, default=16)
+    p.add_argument("--beam-width", type=int, default=16,
+                   help="candidates kept at each step by beam and lm decoding (default 16)")
     p.add_argument("--top-k", type=int, default=5, help="alternatives to list (beam search)")
     p.add_argument("--correct", action="store_true", help="add a spelling-corrected text")
     p.add_argument("--json", action="store_true", help="one JSON object per image per line")
