@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import subprocess
 import sys
 import time
@@ -104,7 +105,7 @@ def main(argv: list[str] | None = None) -> None:
             page.wait_for_function("() => document.querySelector('#pad canvas').width > 0")
             lines = fitting_lines(samples, args.lines, canvas_box(page)["width"])
             reads = count_reads(page)
-            latencies, texts, requests = [], [], []
+            latencies, texts, requests, reading = [], [], [], []
             for sample, height in lines:
                 clear(page)
                 before = len(reads)
@@ -114,6 +115,9 @@ def main(argv: list[str] | None = None) -> None:
                 seen = wait_answered(page)
                 latencies.append((seen - written["penUp"]) / 1000.0)
                 texts.append(page.input_value("#draw-text textarea"))
+                status = re.search(r"in (\d+) ms", page.inner_text("#draw-status"))
+                if status:
+                    reading.append(int(status.group(1)) / 1000.0)
                 requests.append(len(reads) - before)
                 assert pad_state(page)["answered"] == pad_state(page)["seq"]
             browser.close()
@@ -134,6 +138,9 @@ def main(argv: list[str] | None = None) -> None:
     print(f"lines: {len(lines)} (IAM On-Line validation, {min(h for _, h in lines)}-{max(h for _, h in lines)} px tall)")
     print(f"pen-up to final text: p50 {percentile(latencies, 50):.2f} s, p95 {percentile(latencies, 95):.2f} s, "
           f"max {max(latencies):.2f} s")
+    if reading:
+        print(f"of which reading the strokes on the server (rendering, network, decoding): "
+              f"p50 {percentile(reading, 50):.2f} s, p95 {percentile(reading, 95):.2f} s")
     print(f"requests per line: mean {np.mean(requests):.2f}, max {max(requests)} "
           f"(one per pause the pen made, the mid-line pause included)")
     print(f"decoder: {DEFAULT_DECODER} (the app's default), for the canvas and the images")

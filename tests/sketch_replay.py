@@ -14,10 +14,11 @@ from pathlib import Path
 import numpy as np
 
 CHROMIUM = Path(os.environ.get("HTR_CHROMIUM", "/usr/bin/chromium"))
+# The canvas is a plain 2D canvas: software raster, no GPU emulation (which would take the CPU
+# the server under test needs).
 CHROMIUM_ARGS = [
     "--no-sandbox",
-    "--use-angle=swiftshader",
-    "--enable-unsafe-swiftshader",
+    "--disable-gpu",
     "--disable-background-networking",
     "--disable-component-update",
     "--disable-sync",

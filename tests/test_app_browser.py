@@ -302,6 +302,14 @@ def test_phone_writes_a_line_and_sees_the_text(browser, server, samples, tmp_pat
         assert heatmap_shown(page, "draw")
         heatmap = page.locator("#draw-heatmap img").first.bounding_box()
         assert heatmap["height"] >= 200, heatmap
+        assert page.evaluate("""() => {
+          for (let e = document.querySelector('#draw-heatmap img').parentElement; e && e.id !== 'draw-heatmap';
+               e = e.parentElement) {
+            const overflow = getComputedStyle(e).overflowX;
+            if ((overflow === 'auto' || overflow === 'scroll') && e.scrollWidth > e.clientWidth) return true;
+          }
+          return false;
+        }""")
         keep_screenshot(page, "HTR_APP_PHONE_SCREENSHOT", tmp_path, "app-phone.png")
     finally:
         page.context.close()
