@@ -10,6 +10,7 @@
 // the seq it read (the #draw-ack component), so the pad knows when its latest drawing is read.
 (() => {
   const DEBOUNCE_MS = 350;
+  const GIVE_UP_MS = 60000;
   const INK = "#111827";
   const root = element.querySelector(".htr-pad");
   const canvas = element.querySelector("canvas");
@@ -30,6 +31,7 @@
     answered: 0,      // latest version the server has read
     reads: 0,         // reads asked for
     timer: null,
+    giveUp: null,
     frame: 0,
   };
 
@@ -122,7 +124,21 @@
     pad.sent = pad.seq;
     pad.reads += 1;
     trigger("submit");
+    expectAnswer();
     show();
+  }
+
+  // A reply that never comes (the server gone, the queue full: Gradio says so in a notice)
+  // must not leave "Reading..." on for good.
+  function expectAnswer() {
+    clearTimeout(pad.giveUp);
+    const waitingFor = pad.sent;
+    pad.giveUp = setTimeout(() => {
+      if (pad.answered < waitingFor) {
+        pad.answered = waitingFor;
+        show();
+      }
+    }, GIVE_UP_MS);
   }
 
   function point(e) {
@@ -203,7 +219,10 @@
     if (e.target instanceof Element && e.target.closest("#recognise-drawing")) {
       clearTimeout(pad.timer);
       pad.timer = null;
-      if (pad.strokes.length) pad.sent = pad.seq;
+      if (pad.strokes.length) {
+        pad.sent = pad.seq;
+        expectAnswer();
+      }
       show();
     }
   }, true);
