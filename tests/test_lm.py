@@ -11,7 +11,7 @@ import pytest
 from conftest import DATA, MODEL_DIR
 from htr.config import IAM_CHARSET, ModelConfig
 from htr.decode import best_path, decode
-from htr.lm import LanguageModel, LMError, LMSettings, load_for_model
+from htr.lm import LanguageModel, LMSettings, load_for_model
 from htr.ngram import BOS, UNK, estimate, token_name
 
 IAM = DATA / "iam"

@@ -1,0 +1,91 @@
+"""CER and WER of every decoder on the validation sets, on both halves and in all.
+
+Reads each line once and decodes the same network output with best path, beam search and
+the language model (and each with spelling correction), so the figures equal
+``python -m htr validate --decoder D [--part P] [--correct]`` for the same model and data
+and take a fraction of the time. The ``tune`` half is what ``python -m htr lm tune`` chose
+the LM settings on; the ``report`` half was not used for choosing anything.
+
+    python benchmarks/decoders.py [--model-dir model] [--iam-ondb ../shared/data/iam-ondb] \\
+        [--iam ../shared/data/iam --iam-split ../shared/data/iam/splits/available-dev.txt] [--limit N] [--json FILE]
+"""
+
+import argparse
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+ROOT = Path(__file__).resolve().parent.parent
+DATA = ROOT.parent / "shared" / "data"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--model-dir", default=str(ROOT / "model"))
+    parser.add_argument("--iam-ondb", default=str(DATA / "iam-ondb"))
+    parser.add_argument("--iam", default=str(DATA / "iam"))
+    parser.add_argument("--iam-split", default=str(DATA / "iam" / "splits" / "available-dev.txt"))
+    parser.add_argument("--beam-width", type=int, default=16)
+    parser.add_argument("--limit", type=int)
+    parser.add_argument("--json", help="also write the figures to this file")
+    args = parser.parse_args()
+
+    from htr.augment import prepare_set
+    from htr.datasets import load_dataset
+    from htr.datasets.base import line_part
+    from htr.decode import decode
+    from htr.evaluate import probabilities
+    from htr.metrics import error_rates
+    from htr.recognizer import Recognizer
+    from htr.spelling import correct
+
+    recognizer = Recognizer.load(args.model_dir)
+    config = recognizer.config
+    if recognizer.lm is None:
+        raise SystemExit(f"no language model: {recognizer.lm_error}")
+    print(f"model {args.model_dir}, LM {recognizer.lm.path}: {recognizer.lm.settings.to_dict() | {'tuned': '...'}}")
+    sets = [("iam-ondb canvas", "iam-ondb", args.iam_ondb, "validation", "canvas"),
+            ("iam-ondb paper", "iam-ondb", args.iam_ondb, "validation", "paper"),
+            (f"iam {Path(args.iam_split).stem}", "iam", args.iam, args.iam_split, "canvas")]
+    rows = []
+    for name, dataset, data, split, look in sets:
+        lines = load_dataset(dataset, data, split)
+        lines.filter_charset(config.charset)
+        lines.samples = lines.samples[: args.limit]
+        prepared = prepare_set(lines, config.height, config.max_width, look, augment=False,
+                               label=f"preparing {name}", min_stride=config.time_stride)
+        probs = probabilities(recognizer.model, config, prepared.images, label=f"reading {name}")
+        parts = [line_part(i) for i in prepared.ids]
+        for decoder in ("best", "beam", "lm"):
+            start = time.perf_counter()
+            texts = [config.decode(decode(p, decoder, args.beam_width, 1, lm=recognizer.lm).paths[0][0]) for p in probs]
+            seconds = time.perf_counter() - start
+            fixed = [correct(t) for t in texts]
+            for part in ("all", "tune", "report"):
+                keep = [i for i, p in enumerate(parts) if part == "all" or p == part]
+                truth = [prepared.texts[i] for i in keep]
+                for corrected, hyps in ((False, texts), (True, fixed)):
+                    rates = error_rates(truth, [hyps[i] for i in keep])
+                    rows.append({"set": name, "part": part, "decoder": decoder, "correct": corrected,
+                                 "cer": rates.cer, "wer": rates.wer, "lines": rates.lines,
+                                 "decode_ms_per_line": 1000 * seconds / max(1, len(probs))})
+    base = {(r["set"], r["part"]): r for r in rows if r["decoder"] == "best" and not r["correct"]}
+    print("\n| set | part | lines | decoder | CER | WER | CER vs best | WER vs best |")
+    print("| --- | --- | --- | --- | --- | --- | --- | --- |")
+    for r in rows:
+        b = base[(r["set"], r["part"])]
+        label = {"best": "best path", "beam": "beam search", "lm": "language model"}[r["decoder"]]
+        label += " + spelling" if r["correct"] else ""
+        print(f"| {r['set']} | {r['part']} | {r['lines']} | {label} | {100 * r['cer']:.2f} % | {100 * r['wer']:.1f} % "
+              f"| {100 * (r['cer'] / b['cer'] - 1):+.1f} % | {100 * (r['wer'] / b['wer'] - 1):+.1f} % |")
+    if args.json:
+        Path(args.json).write_text(json.dumps(rows, indent=1))
+
+
+if __name__ == "__main__":
+    main()
