@@ -90,8 +90,8 @@ def fitting_lines(samples, count: int, width: float, heights=LINE_HEIGHTS) -> li
     return chosen
 
 
-def write_line(page, strokes: list[np.ndarray], height: float, pause_after: int | None = None, pause_ms: int = 700,
-               gap_ms: int = 10, pointer_type: str = "mouse") -> dict:
+def write_line(page, strokes: list[np.ndarray], height: float, pause_after: int | None = None, pause_ms: int = 500,
+               gap_ms: int = 4, pointer_type: str = "mouse") -> dict:
     """Write a line in the middle of the canvas; returns {penUp, state} (see REPLAY_JS)."""
     box = canvas_box(page)
     placed = place(strokes, height, top=max(4.0, (box["height"] - height) / 2))
