@@ -331,6 +331,17 @@ def test_hints_for_drawings(recognizer, validation_lines):
 
 
 @needs_data
+def test_line_count_of_real_lines(validation_lines):
+    """No validation line looks like several lines (tilted ones included); two stacked ones do."""
+    from htr.ink import ink_shape
+
+    assert [s.id for s in validation_lines if ink_shape(s.strokes, 4).lines > 1] == []
+    pairs = list(zip(validation_lines[0:200:2], validation_lines[1:200:2]))
+    found = sum(ink_shape(stacked(a.strokes, b.strokes, gap=0.3), 4).lines == 2 for a, b in pairs)
+    assert found >= 0.9 * len(pairs), (found, len(pairs))
+
+
+@needs_data
 def test_hints_for_images(recognizer, validation_lines):
     lines = [render_strokes(s.strokes, "canvas") for s in validation_lines[:3]]
     width = max(line.shape[1] for line in lines)
