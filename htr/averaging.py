@@ -55,3 +55,55 @@ def average_run(run_dir: str | Path, last: int, model_dir: str | Path) -> Path:
     model_dir.mkdir(parents=True, exist_ok=True)
     export_weights(average_weights(files), config, model_dir)
     return model_dir
+
+
+def blend_models(sources: list[str | Path], weights: list[float], model_dir: str | Path) -> Path:
+    """Write ``model_dir`` with the weighted mean of models' weights (model folders or checkpoints).
+
+    Interpolating a fine-tuned model with the one it started from keeps much of what each
+    knows: it reads the new data better than the start and the old data better than the
+    fine-tuned model alone.
+    """
+    import keras
+
+    import htr.model  # noqa: F401  registers the custom layers and loss
+    from htr.config import WEIGHTS_FILE
+    from htr.model import build_model
+    from htr.training import export_weights
+
+    if len(sources) != len(weights) or len(sources) < 2:
+        raise DataError("give two or more models and one weight per model")
+    if any(w < 0 for w in weights) or not sum(weights) > 0:
+        raise DataError("blend weights must be non-negative and not all zero")
+    config = None
+    mixed = None
+    for source, share in zip(sources, weights):
+        source = Path(source)
+        try:
+            if source.is_dir():
+                this_config = ModelConfig.load(source)
+                model = build_model(this_config)
+                model.load_weights(source / WEIGHTS_FILE)
+            else:
+                model = keras.models.load_model(source, compile=False)
+                this_config = None
+            values = model.get_weights()
+        except DataError:
+            raise
+        except Exception as exc:  # missing or foreign files raise many kinds
+            raise DataError(f"cannot read model {source}: {exc}") from exc
+        config = config or this_config
+        share = share / sum(weights)
+        if mixed is None:
+            mixed = [share * v.astype(np.float64) for v in values]
+        elif [v.shape for v in values] != [m.shape for m in mixed]:
+            raise DataError(f"{source} has another architecture than {sources[0]}")
+        else:
+            mixed = [m + share * v for m, v in zip(mixed, values)]
+    if config is None:
+        raise DataError("at least one of the models must be a model folder (for its config.json)")
+    config.training = {**config.training, "blended": [{"model": str(s), "weight": w} for s, w in zip(sources, weights)]}
+    model_dir = Path(model_dir)
+    model_dir.mkdir(parents=True, exist_ok=True)
+    export_weights([m.astype(np.float32) for m in mixed], config, model_dir)
+    return model_dir

@@ -68,6 +68,12 @@ def build_parser() -> argparse.ArgumentParser:
     a.add_argument("--last", type=int, default=5, help="how many of the newest epochs (default 5)")
     a.add_argument("--model-dir", required=True, help="where to write the averaged model")
 
+    b = sub.add_parser("blend", help="interpolate the weights of models of one architecture into a model folder")
+    b.add_argument("--models", nargs="+", required=True,
+                   help="model folders or checkpoint files (checkpoints/epoch-N/model.keras); the first folder gives the config")
+    b.add_argument("--weights", nargs="+", type=float, required=True, help="one weight per model, e.g. 0.7 0.3")
+    b.add_argument("--model-dir", required=True, help="where to write the blended model")
+
     v = sub.add_parser("validate", help="print corpus-level CER and WER on a data set split")
     _add_data_args(v, "validation")
     v.add_argument("--model-dir", default=str(DEFAULT_MODEL),
@@ -173,6 +179,14 @@ def cmd_average(args) -> int:
         raise SystemExit("error: --last must be at least 1")
     out = average_run(args.run, args.last, args.model_dir)
     print(f"averaged the last {args.last} epochs of {args.run} into {out}")
+    return 0
+
+
+def cmd_blend(args) -> int:
+    from htr.averaging import blend_models
+
+    out = blend_models(args.models, args.weights, args.model_dir)
+    print(f"blended {len(args.models)} models into {out}")
     return 0
 
 
@@ -338,7 +352,7 @@ def cmd_lm_tune(args) -> int:
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        commands = {"train": cmd_train, "average": cmd_average, "validate": cmd_validate, "predict": cmd_predict,
+        commands = {"train": cmd_train, "average": cmd_average, "blend": cmd_blend, "validate": cmd_validate, "predict": cmd_predict,
                     "lm": cmd_lm}
         return commands[args.command](args)
     except HTRError as exc:

@@ -236,3 +236,22 @@ def test_bad_source_is_a_clear_error(tmp_path):
     cmd = [sys.executable, "-m", "htr", "train", "--model-dir", str(tmp_path / "run"), "--source", "dataset=iam,share=2"]
     done = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert done.returncode == 2 and "data= are required" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_blend_interpolates_weights_and_refuses_bad_requests(tmp_path):
+    import numpy as np
+
+    from htr import Recognizer
+
+    out = tmp_path / "blend"
+    done = subprocess.run([sys.executable, "-m", "htr", "blend", "--models", str(ROOT / "model"), str(ROOT / "model"),
+                           "--weights", "0.7", "0.3", "--model-dir", str(out)], cwd=ROOT, capture_output=True, text=True,
+                          timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    shipped, blended = Recognizer.load(ROOT / "model"), Recognizer.load(out)
+    for a, b in zip(shipped.model.get_weights(), blended.model.get_weights()):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)  # a model blended with itself is itself
+    bad = subprocess.run([sys.executable, "-m", "htr", "blend", "--models", str(ROOT / "model"), str(tmp_path / "none"),
+                          "--weights", "0.5", "0.5", "--model-dir", str(tmp_path / "x")], cwd=ROOT,
+                         capture_output=True, text=True, timeout=300)
+    assert bad.returncode == 2 and "cannot read model" in bad.stderr and "Traceback" not in bad.stderr
