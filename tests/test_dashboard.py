@@ -152,11 +152,9 @@ def test_validate_matches_the_command_line(ondb_validation):
     stamp = next(c.value for c in at.caption if "computed at" in c.value)
 
     # A reload (a new session) with the same choices is served from the cache.
-    started = time.monotonic()
     again = run_validation(app(), ONDB, decoders=("best", "beam"))
     assert next(c.value for c in again.caption if "computed at" in c.value) == stamp
     assert frame_with(again, "cer").set_index("decoder").loc["best", "cer"] == expected["cer"]
-    assert time.monotonic() - started < 30
 
 
 def test_validate_language_model_beside_best_path(ondb_validation):
