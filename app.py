@@ -300,8 +300,17 @@ def alternatives_table(recognition) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=ALTERNATIVE_COLUMNS)
 
 
+HINT_MARK = "⚠️"
+
+
 def _with_hints(status: str, hints: list[str]) -> str:
-    return status + "".join(f"\n\n⚠️ {hint}" for hint in hints)
+    return status + "".join(f"\n\n{HINT_MARK} {hint}" for hint in hints)
+
+
+def _notify_hint(status: str) -> None:
+    """A notice with the status line's first hint, for reads the user asked for by a click."""
+    if HINT_MARK in status:
+        gr.Warning(status.split(HINT_MARK, 1)[1].replace("**", "").strip(), title="Hint")
 
 
 def _outputs(r, elapsed: float, decoder: str, hints: list[str]) -> tuple:
@@ -623,8 +632,8 @@ def _read_drawing_page(value: Any, decoder: Any, beam_width: Any, top_k: Any, co
     try:
         drawing = parse_drawing(value)
         outputs = read_strokes(drawing, decoder, beam_width, top_k, correct, on_screen=True)
-        if explicit and outputs[-1].count("⚠️"):
-            gr.Warning(outputs[-1].split("⚠️", 1)[1].replace("**", "").strip(), title="Hint")
+        if explicit:
+            _notify_hint(outputs[-1])
         return (*outputs, seq)
     except NoInkError:
         if explicit:
@@ -681,8 +690,7 @@ def recognize_upload(image: Any, decoder: Any = DEFAULT_DECODER,
         except gr.Error as exc:
             gr.Warning(exc.message, title="Can't read this image")
             return empty_outputs(exc.message)
-        if "⚠️" in outputs[-1]:
-            gr.Warning(outputs[-1].split("⚠️", 1)[1].replace("**", "").strip(), title="Hint")
+        _notify_hint(outputs[-1])
         return outputs
 
     return _latest_only("upload", request, read, N_OUTPUTS)
