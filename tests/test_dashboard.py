@@ -59,6 +59,9 @@ def button(at, label):
 def test_inspect_shows_the_models_matrix_for_an_example(recognizer):
     at = app()
     expected = recognizer.recognize(EXAMPLES[0], decoder="lm", beam_width=16, top_k=5, correct=True)
+    assert not at.checkbox(key="inspect_correct").value  # off by default, as in the app
+    assert not any("corrected" in d.value.columns for d in at.dataframe)
+    at.checkbox(key="inspect_correct").check().run()
     steps, classes = expected.probabilities.shape
     assert steps == math.ceil(expected.image.shape[1] / expected.time_stride)
     assert classes == len(expected.labels) == 80
