@@ -139,8 +139,8 @@ def _validate(model, dataset, path, split, limit, look, decoder, beam_width, kee
     predictions = [""] * len(images)
     for start in range(0, len(order), 32):
         chunk = order[start : start + 32]
-        texts = transcribe(recognizer.model, config, [images[i] for i in chunk], used, beam_width, lm=recognizer.lm)
-        for i, text in zip(chunk, texts):
+        read = transcribe(recognizer.model, config, [images[i] for i in chunk], used, beam_width, lm=recognizer.lm)
+        for i, text in zip(chunk, read):
             predictions[i] = text
         done = min(len(order), start + 32)
         report(0.1 + 0.9 * done / len(order), f"{decoder}: {done}/{len(order)} lines")
