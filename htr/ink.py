@@ -262,5 +262,8 @@ def render_ink(strokes: Strokes) -> np.ndarray:
     width = float(np.ptp(points[:, 0]))
     ink_height = _INK_HEIGHT
     if width * ink_height / max(1.0, float(y_hi - y_lo)) > _MAX_RENDER_WIDTH:
-        ink_height = max(4.0, _MAX_RENDER_WIDTH * max(1.0, float(y_hi - y_lo)) / max(width, 1.0))
+        ink_height = _MAX_RENDER_WIDTH * max(1.0, float(y_hi - y_lo)) / max(width, 1.0)
+        if ink_height < 4.0:
+            raise BadInkError("the drawing is a long flat stroke, not a line of writing: it is over "
+                              f"{int(_MAX_RENDER_WIDTH / 4)} times wider than tall")
     return render_strokes(strokes, "canvas", ink_height=ink_height)
