@@ -55,8 +55,8 @@ class LMSettings:
 
     path: str = DEFAULT_PATH
     # Defaults: the values tuned for the shipped model, a fair start for a new one.
-    weight: float = 1.75
-    char_bonus: float = 1.0
+    weight: float = 1.5
+    char_bonus: float = 1.5
     word_bonus: float = -2.0
     beam_tokens: int = 8
     beam_threshold: float = 15.0
