@@ -32,7 +32,6 @@ import os
 import tempfile
 import threading
 import time
-import warnings
 from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
@@ -45,12 +44,13 @@ import cv2  # noqa: E402
 import gradio as gr  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
-import PIL.Image  # noqa: E402
-import PIL.ImageOps  # noqa: E402
+from gradio.data_classes import ImageData  # noqa: E402
 from gradio.utils import get_upload_folder  # noqa: E402
+from pydantic import model_validator  # noqa: E402
 
 from htr.errors import BadImageError, BadInkError, NoInkError  # noqa: E402
 from htr.heatmap import recognition_heatmap  # noqa: E402
+from htr.imageio import read_image  # noqa: E402
 from htr.ink import ink_shape, strokes_from_json  # noqa: E402
 from htr.preprocess import ink_map, to_gray  # noqa: E402
 from htr.recognizer import confidence_from_score  # noqa: E402
@@ -61,12 +61,6 @@ ASSETS = ROOT / "assets"
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 7860
 
-# Images above this many pixels are refused before decoding (a 10,000 x 10,000 photo is
-# far beyond any phone); larger ones are shrunk to WORK_SIDE on the long side on arrival,
-# which is all the recognizer uses anyway.
-MAX_PIXELS = 100_000_000
-WORK_SIDE = 2400
-_MIN_RANGE = 0.04  # an image whose grey levels span less than this is one uniform colour
 MAX_BEAM = 64
 MAX_TOP_K = 10
 ALTERNATIVE_COLUMNS = ["#", "text", "log-prob", "prob"]
@@ -103,116 +97,6 @@ def _warm_up(rec) -> None:
     cv2.putText(line, "warm up", (10, 44), cv2.FONT_HERSHEY_SCRIPT_SIMPLEX, 1.3, 0, 3, cv2.LINE_AA)
     for _, decoder in DECODER_CHOICES:
         recognition_heatmap(rec.recognize(line, decoder=decoder))
-
-
-# ---------------------------------------------------------------------------
-# Inputs: whatever Gradio or a caller hands over -> a numpy image.
-
-
-def _shrink(image: np.ndarray) -> np.ndarray:
-    """Bring very large arrays down to WORK_SIDE on the long side, keeping their dtype."""
-    h, w = image.shape[:2]
-    factor = WORK_SIDE / max(h, w)
-    if factor >= 1 or image.dtype not in (np.uint8, np.uint16, np.float32):
-        return image  # (the recognizer shrinks other pixel types itself, after converting them)
-    size = (max(1, round(w * factor)), max(1, round(h * factor)))
-    return cv2.resize(np.ascontiguousarray(image), size, interpolation=cv2.INTER_AREA)
-
-
-_ARRAY_MODES = ("L", "LA", "RGB", "RGBA", "I;16", "I", "F")
-
-
-def _plain_mode(im: PIL.Image.Image) -> PIL.Image.Image:
-    """Palette, 1-bit, CMYK ... images as L/RGB(A); 8/16/32-bit grey ones as they are."""
-    if im.mode in ("I;16B", "I;16L"):
-        return im.convert("I;16")
-    if im.mode in _ARRAY_MODES:
-        return im
-    has_alpha = "A" in im.getbands() or "transparency" in im.info
-    return im.convert("RGBA" if has_alpha else "RGB")
-
-
-def _from_pil(im: PIL.Image.Image) -> np.ndarray:
-    im = _plain_mode(im)
-    array = np.asarray(im)
-    if im.mode == "I":  # 32-bit integers: in practice 16-bit data
-        array = np.clip(array, 0, 65535).astype(np.uint16)
-    return array
-
-
-def read_image_file(path: str | Path) -> np.ndarray:
-    """Decode an image file (PNG, JPEG, WebP, GIF, BMP, TIFF ...) with its EXIF rotation applied."""
-    path = Path(path)
-    if not path.is_file():
-        raise BadImageError("the image file did not arrive; please upload it again")
-    if path.stat().st_size == 0:
-        raise BadImageError("the file is empty")
-    try:
-        with warnings.catch_warnings():
-            # The size is checked below, before any pixels are decoded.
-            warnings.simplefilter("ignore", PIL.Image.DecompressionBombWarning)
-            im = PIL.Image.open(path)
-        with im:
-            w, h = im.size
-            if w * h > MAX_PIXELS:
-                raise BadImageError(
-                    f"the image is too large ({w} x {h} pixels); the limit is {MAX_PIXELS // 1_000_000} megapixels"
-                )
-            if im.format == "JPEG":
-                im.draft(im.mode, (WORK_SIDE, WORK_SIDE))  # decode big photos at reduced size
-            im = _plain_mode(PIL.ImageOps.exif_transpose(im))
-            factor = max(im.size) // WORK_SIDE
-            if factor >= 2:
-                im = im.reduce(factor)
-            array = _from_pil(im)
-    except BadImageError:
-        raise
-    except PIL.Image.DecompressionBombError as exc:
-        raise BadImageError("the image is too large to open safely") from exc
-    except PIL.UnidentifiedImageError as exc:
-        raise BadImageError("the file is not an image (use PNG, JPEG, WebP, BMP or TIFF)") from exc
-    except (OSError, SyntaxError, ValueError, EOFError) as exc:
-        raise BadImageError("the image file is damaged or truncated") from exc
-    return _shrink(array)
-
-
-def read_image(value: Any) -> np.ndarray:
-    """An uploaded value (file path, Gradio file dict, numpy array, PIL image) -> numpy image."""
-    if value is None:
-        raise BadImageError("no image received: upload or paste a picture of one line of handwriting")
-    if isinstance(value, dict):  # a Gradio FileData payload
-        path = value.get("path")
-        if not path:
-            raise BadImageError("no image received: upload or paste a picture of one line of handwriting")
-        return read_image_file(path)
-    if isinstance(value, (str, Path)):
-        return read_image_file(value)
-    if isinstance(value, PIL.Image.Image):
-        return _shrink(_from_pil(value))
-    if isinstance(value, np.ndarray):
-        if value.ndim not in (2, 3) or value.size == 0:
-            raise BadImageError(f"not an image: an array of shape {value.shape}")
-        return _shrink(value)
-    raise BadImageError(f"not an image: got {type(value).__name__}")
-
-
-def _to_uint8(image: np.ndarray) -> np.ndarray:
-    if image.dtype == np.uint8:
-        return image
-    if np.issubdtype(image.dtype, np.integer):
-        return (image.astype(np.float32) * 255.0 / np.iinfo(image.dtype).max).astype(np.uint8)
-    img = image.astype(np.float32)
-    return np.clip(img * (255.0 if img.max() <= 1.0 else 1.0), 0, 255).astype(np.uint8)
-
-
-def _ink_from_alpha(image: np.ndarray) -> np.ndarray | None:
-    """For a transparent image whose strokes are light (white ink on nothing): the alpha as dark ink."""
-    if image.ndim != 3 or image.shape[2] not in (2, 4):
-        return None
-    alpha = _to_uint8(image[..., -1])
-    if int(alpha.max()) - int(alpha.min()) < 64:
-        return None
-    return 255 - alpha
 
 
 # ---------------------------------------------------------------------------
@@ -262,7 +146,9 @@ def friendly_ink(exc: BadImageError) -> str:
 
 
 def _sentence(text: str) -> str:
-    return text[0].upper() + text[1:] + ("" if text.endswith(".") else ".")
+    first = text.split(" ", 1)[0]
+    named = first.endswith(":") and "." in first  # "notes.png: ..." keeps the file's own name
+    return (text if named else text[0].upper() + text[1:]) + ("" if text.endswith(".") else ".")
 
 
 def _settings(decoder: Any, beam_width: Any, top_k: Any) -> tuple[str, int, int]:
@@ -434,27 +320,49 @@ def read_line(image: np.ndarray, decoder: str, beam_width: int, top_k: int, corr
     """Recognise a prepared numpy image; BadImageError/NoInkError pass through."""
     rec = get_recognizer()
     start = time.perf_counter()
-
-    def run(array: np.ndarray):
-        gray = to_gray(array)  # BadImageError for arrays that are not images or are too small
-        if float(gray.max() - gray.min()) < _MIN_RANGE:
-            raise NoInkError("the image is one uniform colour")
-        return rec.recognize(array, decoder=decoder, beam_width=beam_width, top_k=top_k, correct=bool(correct))
-
-    used = image
-    try:
-        r = run(image)
-    except NoInkError:
-        used = _ink_from_alpha(image)
-        if used is None:
-            raise
-        r = run(used)
+    r = rec.recognize(image, decoder=decoder, beam_width=beam_width, top_k=top_k, correct=bool(correct))
     elapsed = time.perf_counter() - start
-    return _outputs(r, elapsed, decoder, image_hints(used))
+    return _outputs(r, elapsed, decoder, image_hints(image))
+
+
+SEND_A_FILE = ("Send the image itself, not a path on the server: with gradio_client, "
+               "client.predict(handle_file(\"line.png\"), api_name=\"/recognize\").")
+
+
+class UploadedImage(ImageData):
+    """The image input's payload; a bare string (a path sent without ``handle_file``) is a clear error."""
+
+    model_config = {"title": "ImageData"}  # the API description stays Gradio's own
+
+    @model_validator(mode="before")
+    @classmethod
+    def _mark_bare_strings(cls, value: Any) -> Any:
+        # (An error raised here would reach the client as a generic one, with a server
+        # traceback: the handler raises it instead.)
+        return {"orig_name": value, "meta": {"_type": BARE_STRING}} if isinstance(value, str) else value
+
+
+BARE_STRING = "htr.bare-string"
+
+
+def _uploaded(image: Any, request: gr.Request | None) -> Any:
+    """A served request may only name a file the server received (an upload or an example)."""
+    if request is None:  # called from Python: any path the caller can read
+        return image
+    if isinstance(image, dict) and (image.get("meta") or {}).get("_type") == BARE_STRING:
+        raise gr.Error(SEND_A_FILE, title="Can't read this image", print_exception=False)
+    path = image.get("path") if isinstance(image, dict) else image if isinstance(image, str) else None
+    if path is None:
+        return image
+    resolved = Path(str(path)).resolve()
+    if not any(resolved.is_relative_to(Path(folder).resolve()) for folder in (get_upload_folder(), ASSETS)):
+        raise gr.Error(SEND_A_FILE, title="Can't read this image", print_exception=False)
+    return image
 
 
 def recognize(image: Any, decoder: str = DEFAULT_DECODER,
-              beam_width: int = 16, top_k: int = 5, correct: bool = False) -> tuple:
+              beam_width: int = 16, top_k: int = 5, correct: bool = False,
+              request: gr.Request = None) -> tuple:
     """The ``/recognize`` endpoint: an image file (or array) of one handwritten line.
 
     Returns (text, corrected text, confidence, alternatives, heatmap, status). Unusable
@@ -462,7 +370,7 @@ def recognize(image: Any, decoder: str = DEFAULT_DECODER,
     """
     decoder, beam_width, top_k = _settings(decoder, beam_width, top_k)
     try:
-        array = read_image(image)
+        array = read_image(_uploaded(image, request))
         return read_line(array, decoder, beam_width, top_k, correct)
     except BadImageError as exc:
         raise gr.Error(friendly(exc), title="Can't read this image", print_exception=False) from None
@@ -686,7 +594,7 @@ def recognize_upload(image: Any, decoder: Any = DEFAULT_DECODER,
             gr.Warning(message, title="No image yet")
             return empty_outputs(message)
         try:
-            outputs = recognize(image, decoder, beam_width, top_k, correct)
+            outputs = recognize(image, decoder, beam_width, top_k, correct, request)
         except gr.Error as exc:
             gr.Warning(exc.message, title="Can't read this image")
             return empty_outputs(exc.message)
@@ -702,13 +610,14 @@ def reread_upload(image: Any, decoder: Any = DEFAULT_DECODER,
     """A setting changed: read the uploaded image again with it (nothing to do without one)."""
     if image is None:
         return tuple(gr.skip() for _ in range(N_OUTPUTS))
-    return _latest_only("upload", request, lambda: _reread_image(image, decoder, beam_width, top_k, correct),
-                        N_OUTPUTS)
+    return _latest_only("upload", request,
+                        lambda: _reread_image(image, decoder, beam_width, top_k, correct, request), N_OUTPUTS)
 
 
-def _reread_image(image: Any, decoder: Any, beam_width: Any, top_k: Any, correct: Any) -> tuple:
+def _reread_image(image: Any, decoder: Any, beam_width: Any, top_k: Any, correct: Any,
+                  request: gr.Request | None = None) -> tuple:
     try:
-        return recognize(image, decoder, beam_width, top_k, correct)
+        return recognize(image, decoder, beam_width, top_k, correct, request)
     except gr.Error as exc:
         return empty_outputs(exc.message)
 
@@ -840,6 +749,7 @@ def build_demo() -> gr.Blocks:
                             image_mode=None,
                             height=260,
                         )
+                        image.data_model = UploadedImage  # a bare path string gets a clear error
                         upload_button = gr.Button("Recognise image", variant="primary", elem_id="recognise-image")
                     with gr.Column(scale=2):
                         files = example_files()

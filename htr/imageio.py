@@ -102,6 +102,23 @@ def read_image_file(path: str | Path) -> np.ndarray:
         return decode_image(handle, str(path))
 
 
+def read_upload(payload: dict) -> np.ndarray:
+    """A file sent through a web form (``{"path": ..., "orig_name": ...}``): named by its own
+    name in messages, never by where the server keeps it."""
+    path = payload.get("path")
+    if not path or not isinstance(path, (str, Path)):
+        raise BadImageError("no image received: upload or paste a picture of handwriting")
+    path = Path(path)
+    if not path.is_file():
+        raise BadImageError("the image file did not arrive; please upload it again")
+    name = payload.get("orig_name") if isinstance(payload.get("orig_name"), str) else None
+    name = Path(name or path.name).name or "the image"
+    if path.stat().st_size == 0:
+        raise BadImageError(f"{name}: the file is empty")
+    with path.open("rb") as handle:
+        return decode_image(handle, name)
+
+
 def read_image(value: Any) -> np.ndarray:
     """Any image a caller hands over -> numpy image.
 
@@ -111,10 +128,7 @@ def read_image(value: Any) -> np.ndarray:
     if value is None:
         raise BadImageError("no image received: upload or paste a picture of handwriting")
     if isinstance(value, dict):  # a Gradio FileData payload
-        path = value.get("path")
-        if not path:
-            raise BadImageError("no image received: upload or paste a picture of handwriting")
-        return read_image_file(path)
+        return read_upload(value)
     if isinstance(value, (str, Path)):
         return read_image_file(value)
     if isinstance(value, (bytes, bytearray)):

@@ -117,11 +117,12 @@ def test_settings_decoder_top_k_and_correction(recognizer):
         (lambda tmp: np.zeros((3, 3), np.uint8), "too small"),
         (lambda tmp: np.zeros((0, 10), np.uint8), "not an image"),
         (lambda tmp: np.zeros((4, 4, 4, 4), np.uint8), "not an image"),
-        (lambda tmp: "no such image.png", "did not arrive"),
+        (lambda tmp: "no such image.png", "no such file"),
+        (lambda tmp: {"path": str(tmp / "gone.png"), "orig_name": "line.png"}, "did not arrive"),
         (lambda tmp: 42, "not an image"),
     ],
     ids=["none", "payload-without-file", "blank-white", "blank-black", "tiny", "empty-array", "4d-array",
-         "missing-file", "number"],
+         "missing-file", "upload-gone", "number"],
 )
 def test_bad_inputs_raise_friendly_errors(recognizer, tmp_path, make, words):
     with pytest.raises(gr.Error) as excinfo:
@@ -134,7 +135,7 @@ def test_bad_inputs_raise_friendly_errors(recognizer, tmp_path, make, words):
 def test_bad_files_raise_friendly_errors(recognizer, tmp_path):
     cases = {}
     (tmp_path / "notes.png").write_text("These are my notes, not a picture.\n")
-    cases["notes.png"] = "not an image"
+    cases["notes.png"] = "not a readable image"
     (tmp_path / "empty.png").write_bytes(b"")
     cases["empty.png"] = "empty"
     data = EXAMPLE.read_bytes()
@@ -365,7 +366,7 @@ def test_alternatives_probability_matches_the_confidence(recognizer, decoder):
 
 def test_upload_tab_warns_instead_of_raising(recognizer, tmp_path):
     (tmp_path / "notes.png").write_text("not a picture")
-    for value, words in [(None, "upload"), (str(tmp_path / "notes.png"), "not an image"),
+    for value, words in [(None, "upload"), (str(tmp_path / "notes.png"), "not a readable image"),
                          (np.full((50, 200), 255, np.uint8), "no handwriting found")]:
         with pytest.warns(UserWarning):
             outputs = app.recognize_upload(value)
@@ -452,11 +453,30 @@ def test_api_bad_input_gives_clear_error_and_keeps_serving(server, tmp_path):
     (tmp_path / "notes.txt").write_text("not a picture")
     write_png(tmp_path / "blank.png", np.full((100, 400), 255, np.uint8))
     write_png(tmp_path / "tiny.png", np.zeros((2, 2), np.uint8))
-    for name, words in [("notes.txt", "not an image"), ("blank.png", "no handwriting found"),
+    for name, words in [("notes.txt", "notes.txt: not a readable image"), ("blank.png", "no handwriting found"),
                         ("tiny.png", "too small")]:
         with pytest.raises(AppError) as excinfo:
             client.predict(handle_file(str(tmp_path / name)), api_name="/recognize")
         assert words in str(excinfo.value).lower(), name
+    text = client.predict(handle_file(str(EXAMPLE)), api_name="/recognize")[0]
+    assert line_cer(EXAMPLE_TEXT, text) < 0.1
+
+
+def test_api_path_strings_get_a_hint_and_no_traceback(server, capfd, tmp_path):
+    """A path sent as a plain string (not ``handle_file``), or a payload naming a file the
+    server never received, is refused with a hint; nothing on the server is read."""
+    from gradio_client import Client, handle_file
+    from gradio_client.exceptions import AppError
+
+    client = Client(server, verbose=False)
+    on_server = tmp_path / "line.png"
+    on_server.write_bytes(EXAMPLE.read_bytes())
+    capfd.readouterr()
+    for value in [str(EXAMPLE), "line.png", {"path": str(on_server)}, {"path": "/etc/hostname"}]:
+        with pytest.raises(AppError) as excinfo:
+            client.predict(value, api_name="/recognize")
+        assert "handle_file(" in str(excinfo.value) and "not a path on the server" in str(excinfo.value), value
+    assert "Traceback" not in "".join(capfd.readouterr())
     text = client.predict(handle_file(str(EXAMPLE)), api_name="/recognize")[0]
     assert line_cer(EXAMPLE_TEXT, text) < 0.1
 
