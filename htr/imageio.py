@@ -39,6 +39,13 @@ def _plain_mode(im: PIL.Image.Image) -> PIL.Image.Image:
     return im.convert("RGBA" if has_alpha else "RGB")
 
 
+def too_large(name: str, width: int | None = None, height: int | None = None) -> str:
+    """The one message for an image over MAX_PIXELS, whichever way it arrived."""
+    size = f"{width} x {height} pixels" if width and height else \
+        f"over {2 * (PIL.Image.MAX_IMAGE_PIXELS or MAX_PIXELS) // 1_000_000} megapixels"
+    return f"{name} is too large ({size}); the limit is {MAX_PIXELS // 1_000_000} megapixels"
+
+
 def from_pil(im: PIL.Image.Image) -> np.ndarray:
     im = _plain_mode(im)
     array = np.asarray(im)
@@ -62,14 +69,17 @@ def decode_image(data: bytes | bytearray | io.IOBase, name: str = "the image") -
     source = io.BytesIO(bytes(data)) if isinstance(data, (bytes, bytearray)) else data
     try:
         with warnings.catch_warnings():
-            # The size is checked below, before any pixels are decoded.
+            # The size is checked below, before any pixels are decoded; corrupt EXIF data
+            # (a UserWarning) leaves the image unrotated.
             warnings.simplefilter("ignore", PIL.Image.DecompressionBombWarning)
+            warnings.simplefilter("ignore", UserWarning)
             im = PIL.Image.open(source)
-        with im:
+            im.getexif()
+        with im, warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)
             w, h = im.size
             if w * h > MAX_PIXELS:
-                raise BadImageError(f"{name} is too large ({w} x {h} pixels); the limit is "
-                                    f"{MAX_PIXELS // 1_000_000} megapixels")
+                raise BadImageError(too_large(name, w, h))
             if im.format == "JPEG":
                 im.draft(im.mode, (WORK_SIDE, WORK_SIDE))  # decode big photos at reduced size
             im = _plain_mode(PIL.ImageOps.exif_transpose(im))
@@ -79,8 +89,8 @@ def decode_image(data: bytes | bytearray | io.IOBase, name: str = "the image") -
             array = from_pil(im)
     except BadImageError:
         raise
-    except PIL.Image.DecompressionBombError as exc:
-        raise BadImageError(f"{name} is too large to open safely") from exc
+    except PIL.Image.DecompressionBombError as exc:  # Pillow's own, stricter check: over 2 x its limit
+        raise BadImageError(too_large(name)) from exc
     except PIL.UnidentifiedImageError as exc:
         raise BadImageError(f"{name}: not a readable image (use {FORMATS})") from exc
     except (OSError, SyntaxError, ValueError, EOFError, TypeError, KeyError, IndexError,
@@ -138,12 +148,14 @@ def read_image(value: Any) -> np.ndarray:
     if isinstance(value, PIL.Image.Image):
         w, h = value.size
         if w * h > MAX_PIXELS:
-            raise BadImageError(f"the image is too large ({w} x {h} pixels)")
+            raise BadImageError(too_large("the image", w, h))
+        if w * h == 0:
+            raise BadImageError(f"the image has no pixels ({w} x {h})")
         return shrink(from_pil(PIL.ImageOps.exif_transpose(value)))
     if isinstance(value, np.ndarray):
         if value.ndim not in (2, 3) or value.size == 0 or (value.ndim == 3 and value.shape[2] not in (1, 2, 3, 4)):
             raise BadImageError(f"not an image: an array of shape {value.shape}")
         if value.shape[0] * value.shape[1] > MAX_PIXELS:
-            raise BadImageError(f"the image is too large ({value.shape[1]} x {value.shape[0]} pixels)")
+            raise BadImageError(too_large("the image", value.shape[1], value.shape[0]))
         return shrink(value)
     raise BadImageError(f"not an image: got {type(value).__name__}")

@@ -52,11 +52,14 @@ def to_gray(image: np.ndarray) -> np.ndarray:
     elif np.issubdtype(image.dtype, np.integer):
         img = image.astype(np.float32) / float(np.iinfo(image.dtype).max)
     elif np.issubdtype(image.dtype, np.floating):
-        img = np.nan_to_num(image.astype(np.float32))
+        with np.errstate(over="ignore", invalid="ignore"):  # float64 beyond float32: inf, clipped below
+            img = image.astype(np.float32)
+        img[np.isnan(img)] = 0.0
         if img.max() > 1.0:
             img = img / 255.0
     else:
         raise BadImageError(f"unsupported pixel type {image.dtype}")
+    img = np.clip(img, 0.0, 1.0)  # (signed integers, values beyond the range, infinities)
     if img.ndim == 2:
         return np.clip(img, 0.0, 1.0)
     channels = img.shape[2]
@@ -98,6 +101,8 @@ def _ink_box(mask: np.ndarray) -> tuple[int, int, int, int]:
         raise NoInkError("no handwriting found: the image is blank")
     areas = stats[1:, cv2.CC_STAT_AREA]
     keep = stats[1:][areas >= max(3, 0.002 * areas.max())]
+    if len(keep) == 0:
+        raise NoInkError("no handwriting found: only specks of a pixel or two")
     x0 = keep[:, cv2.CC_STAT_LEFT].min()
     y0 = keep[:, cv2.CC_STAT_TOP].min()
     x1 = (keep[:, cv2.CC_STAT_LEFT] + keep[:, cv2.CC_STAT_WIDTH]).max()
@@ -205,4 +210,4 @@ def preprocess(image: np.ndarray, height: int = 64, max_width: int = 2048) -> np
         width = max_width - 2 * PAD  # squeeze very long lines rather than lose their ends
     interp = cv2.INTER_AREA if h > inner else cv2.INTER_LINEAR
     scaled = cv2.resize(crop, (width, inner), interpolation=interp)
-    return np.pad(scaled, ((PAD, PAD), (PAD, PAD))).astype(np.float32)
+    return np.pad(np.clip(scaled, 0.0, 1.0), ((PAD, PAD), (PAD, PAD))).astype(np.float32)
