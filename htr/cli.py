@@ -10,12 +10,15 @@ from pathlib import Path
 from htr.datasets import DATASETS
 from htr.datasets.base import PARTS
 from htr.decode import DECODERS
+from htr.engine import RUNTIMES
 from htr.errors import HTRError
 
 DEFAULT_MODEL = Path(__file__).resolve().parent.parent / "model"
 # The language model reads words, not just letters: fewer errors than best path and beam on
 # every validation set (README, "The shipped model"). Without an LM it falls back to beam.
 DEFAULT_DECODER = "lm"
+RUNTIME_HELP = ("what runs the network: auto (ONNX Runtime if the folder's model.onnx is current, else Keras), "
+                "onnx or keras")
 DECODER_HELP = ("best: best path; beam: beam search; lm: beam search with the model's language model "
                 "(falls back to beam search if the model has none)")
 
@@ -62,6 +65,13 @@ def build_parser() -> argparse.ArgumentParser:
                    help="learning rate: halve on stalls (default), or cosine-anneal over --epochs/--max-minutes")
     t.add_argument("--lstm-units", type=int, help="LSTM units per direction (default 160)")
     t.add_argument("--conv-filters", help="comma-separated filters of the 5 conv layers (default 32,64,96,128,160)")
+    t.add_argument("--distribute", action="store_true",
+                   help="data-parallel over every device JAX sees (KERAS_BACKEND=jax): each --batch-size batch "
+                        "is split evenly across them, so it must be a multiple of the device count")
+    t.add_argument("--coordinator", metavar="HOST:PORT",
+                   help="several hosts or processes: process 0's address, the same on every process (implies --distribute)")
+    t.add_argument("--num-processes", type=int, metavar="N", help="processes in the run, one per host (with --coordinator)")
+    t.add_argument("--process-id", type=int, metavar="I", help="this process's number, 0 to N-1; 0 writes the run folder")
 
     a = sub.add_parser("average", help="average the weights of a run's last epochs into a model folder")
     a.add_argument("--run", required=True, help="training run folder (with checkpoints/)")
@@ -87,6 +97,7 @@ def build_parser() -> argparse.ArgumentParser:
     v.add_argument("--limit", type=int, help="only the first N lines (of the --part)")
     v.add_argument("--correct", action="store_true", help="also score the spelling-corrected text")
     v.add_argument("--json", action="store_true", help="print one JSON object")
+    v.add_argument("--runtime", choices=RUNTIMES, default="auto", help=RUNTIME_HELP)
 
     p = sub.add_parser("predict", help="recognise images of text lines, or pen strokes",
                        description="Read each file: an image of one line of handwriting (PNG, JPEG, TIFF, "
@@ -100,6 +111,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--top-k", type=int, default=5, help="alternatives to list (beam search)")
     p.add_argument("--correct", action="store_true", help="add a spelling-corrected text")
     p.add_argument("--json", action="store_true", help="one JSON object per image per line")
+    p.add_argument("--runtime", choices=RUNTIMES, default="auto", help=RUNTIME_HELP)
+    p.add_argument("--batch-size", type=int, default=32, help="lines the network reads at once (default 32)")
+
+    e = sub.add_parser("export", help="write MODEL_DIR/model.onnx, which predict, the app and the dashboard then run "
+                                      "on ONNX Runtime", description="Export the inference graph (no training mask, "
+                       "native ONNX LSTM) of MODEL_DIR/model.weights.h5 to MODEL_DIR/model.onnx, with a stamp of the "
+                       "weights it came from; run it again after replacing the weights (a stale model.onnx is ignored "
+                       "with a warning).")
+    e.add_argument("--model-dir", default=str(DEFAULT_MODEL), help="model folder (default: the shipped model)")
+    e.add_argument("--format", choices=("onnx",), default="onnx", help="export format (default onnx)")
 
     lm = sub.add_parser("lm", help="build or tune the language model used by --decoder lm")
     lm_sub = lm.add_subparsers(dest="lm_command", required=True)
@@ -148,6 +169,20 @@ def _architecture(args) -> dict:
     return arch
 
 
+def _parallel(args):
+    """The data-parallel layout asked for (None: one device); joins the other processes first."""
+    from htr.distributed import DistributionError, connect, data_parallel
+
+    cluster = (args.coordinator, args.num_processes, args.process_id)
+    if any(value is not None for value in cluster):
+        if any(value is None for value in cluster):
+            raise DistributionError("several processes need all of --coordinator, --num-processes and --process-id")
+        connect(*cluster)
+    elif not args.distribute:
+        return None
+    return data_parallel()
+
+
 def cmd_train(args) -> int:
     from dataclasses import asdict
 
@@ -155,6 +190,7 @@ def cmd_train(args) -> int:
 
     if not args.data and not args.source and not args.resume:
         raise SystemExit("error: give --data (one data set) or --source (one or more)")
+    parallel = _parallel(args)
     sources = [asdict(Source.parse(text)) for text in args.source or []]
     settings = TrainSettings(
         dataset=args.dataset, data=args.data or "", model_dir=args.model_dir, epochs=args.epochs,
@@ -166,7 +202,9 @@ def cmd_train(args) -> int:
         architecture=_architecture(args), init_from=args.init_from, schedule=args.schedule,
         keep_checkpoints=args.keep_checkpoints, sources=sources, epoch_lines=args.epoch_lines,
     )
-    state = train(settings, resume=args.resume)
+    state = train(settings, resume=args.resume, parallel=parallel)
+    if parallel is not None and not parallel.chief:
+        return 0
     print(f"done: {state['epoch']} epochs, best validation CER {state['best_cer']:.4f} "
           f"(epoch {state['best_epoch']}); model in {args.model_dir}")
     return 0
@@ -195,7 +233,7 @@ def cmd_validate(args) -> int:
     from htr.evaluate import evaluate, prepare_part
     from htr.recognizer import Recognizer
 
-    recognizer = Recognizer.load(args.model_dir)
+    recognizer = Recognizer.load(args.model_dir, args.runtime)
     config = recognizer.config
     decoder = recognizer.resolve_decoder(args.decoder)
     lines = load_dataset(args.dataset, args.data, args.split, progress=True)
@@ -203,9 +241,10 @@ def cmd_validate(args) -> int:
     prepared = prepare_part(lines, config.height, config.max_width, args.look, args.part, args.limit,
                             min_stride=config.time_stride)
     lines.warn_skipped()
-    result = evaluate(recognizer.model, config, prepared.images, prepared.texts, prepared.ids,
+    result = evaluate(recognizer.engine, config, prepared.images, prepared.texts, prepared.ids,
                       decoder, args.beam_width, progress=True, lm=recognizer.lm)
     summary = {"dataset": args.dataset, "split": str(args.split), "look": args.look, "decoder": decoder,
+               "runtime": recognizer.runtime,
                "part": args.part, **result.rates.as_dict(), "skipped": sum(lines.skipped.values())}
     if args.correct:
         from htr.metrics import error_rates
@@ -223,25 +262,25 @@ def cmd_validate(args) -> int:
 
 
 def cmd_predict(args) -> int:
+    from htr.ink import is_ink_file, load_ink, render_ink
     from htr.recognizer import Recognizer
 
-    from htr.ink import is_ink_file, load_ink
+    def read(path: str):
+        return render_ink(load_ink(path)) if is_ink_file(path) else path
 
-    recognizer = Recognizer.load(args.model_dir)
+    if args.batch_size < 1:
+        raise SystemExit("error: --batch-size must be at least 1")
+    recognizer = Recognizer.load(args.model_dir, args.runtime)
+    results = recognizer.recognize_stream(args.images, args.decoder, args.beam_width, args.top_k, args.correct,
+                                          read=read, batch_size=args.batch_size)
     failed = 0
-    for path in args.images:
-        try:
-            if is_ink_file(path):
-                result = recognizer.recognize_strokes(load_ink(path), args.decoder, args.beam_width, args.top_k,
-                                                      args.correct)
-            else:
-                result = recognizer.recognize(path, args.decoder, args.beam_width, args.top_k, args.correct)
-        except HTRError as exc:
+    for path, result in zip(args.images, results):
+        if isinstance(result, HTRError):
             failed += 1
             if args.json:
-                print(json.dumps({"path": path, "error": str(exc)}), flush=True)
+                print(json.dumps({"path": path, "error": str(result)}), flush=True)
             else:
-                print(f"{path}: error: {exc}", file=sys.stderr)
+                print(f"{path}: error: {result}", file=sys.stderr)
             continue
         if args.json:
             print(json.dumps(result.to_json(path), ensure_ascii=False), flush=True)
@@ -251,6 +290,18 @@ def cmd_predict(args) -> int:
                 line += f"\t{result.corrected}"
             print(line, flush=True)
     return 1 if failed else 0
+
+
+def cmd_export(args) -> int:
+    import time
+
+    from htr.engine import export_onnx
+
+    start = time.perf_counter()
+    path = export_onnx(args.model_dir)
+    print(f"wrote {path} ({path.stat().st_size / 1e6:.1f} MB) in {time.perf_counter() - start:.0f} s; "
+          f"predict, the app and the dashboard now run it on ONNX Runtime")
+    return 0
 
 
 def _parse_prune(text: str | None) -> dict[int, int]:
@@ -353,6 +404,7 @@ def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     try:
         commands = {"train": cmd_train, "average": cmd_average, "blend": cmd_blend, "validate": cmd_validate, "predict": cmd_predict,
+                    "export": cmd_export,
                     "lm": cmd_lm}
         return commands[args.command](args)
     except HTRError as exc:

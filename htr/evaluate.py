@@ -1,16 +1,14 @@
 """Running a model over prepared lines and scoring it: shared by training and ``validate``."""
 
-import math
 from dataclasses import dataclass
 
 import numpy as np
 
 from htr.config import ModelConfig
 from htr.decode import decode
-from htr.model import model_inputs
+from htr.engine import as_engine, run_batches
 from htr.metrics import ErrorRates, error_rates
 from htr.progress import Progress
-from htr.recognizer import pad_batch, softmax
 
 
 @dataclass
@@ -24,20 +22,13 @@ class Evaluation:
 
 def probabilities(model, config: ModelConfig, images: list[np.ndarray], batch_size: int = 32,
                   label: str | None = None) -> list[np.ndarray]:
-    """T x C softmax of many prepared lines, batched by similar width to waste little padding."""
-    order = np.argsort([im.shape[1] for im in images], kind="stable")
-    out: list[np.ndarray] = [np.empty((0, config.num_classes), np.float32)] * len(images)
+    """T x C softmax of many prepared lines, batched by similar width to waste little padding.
+
+    ``model`` is an engine (``Recognizer.engine``: ONNX Runtime or Keras) or a Keras model.
+    """
     bar = Progress(len(images), label) if label else None
-    for start in range(0, len(order), batch_size):
-        chunk = order[start : start + batch_size]
-        batch = [images[i] for i in chunk]
-        inputs = model_inputs(pad_batch(batch, quantum=128), [im.shape[1] for im in batch], config.time_stride)
-        logits = np.asarray(model.predict_on_batch(inputs))
-        for row, i in enumerate(chunk):
-            steps = max(1, math.ceil(images[i].shape[1] / config.time_stride))
-            out[i] = softmax(logits[row, :steps])
-        if bar:
-            bar.update(len(chunk))
+    out = run_batches(as_engine(model, config), images, config.time_stride, batch_size,
+                      on_batch=bar.update if bar else None)
     if bar:
         bar.close()
     return out

@@ -38,12 +38,17 @@ class DropMask(layers.Layer):
         return None
 
 
-def build_model(config: ModelConfig) -> keras.Model:
+def build_model(config: ModelConfig, masked: bool = True) -> keras.Model:
     """Inputs: (batch, height, width, 1) ink in [0, 1] and each line's timestep count
     (``ceil(width / time_stride)`` before padding). Output: (batch, timesteps, classes) logits.
+
+    ``masked=False`` builds the inference graph: the same layers and weights with the image as
+    the only input and no mask, so an ONNX export keeps the native LSTM op (a mask turns the
+    LSTMs into loops). It reads a line exactly as the masked model does when the line fills its
+    batch's width; batch lines of similar width (:func:`htr.batching.width_batches`).
     """
     image = keras.Input(shape=(config.height, None, 1), name="image")
-    steps = keras.Input(shape=(), dtype="int32", name="steps")
+    steps = keras.Input(shape=(), dtype="int32", name="steps") if masked else None
     x = image
     height = config.height
     for i, (filters, (pool_h, pool_w)) in enumerate(zip(config.conv_filters, config.pools, strict=True)):
@@ -58,12 +63,15 @@ def build_model(config: ModelConfig) -> keras.Model:
     x = layers.Reshape((-1, height * config.conv_filters[-1]), name="collapse_height")(x)
     x = layers.Dense(config.lstm_units, activation="relu", name="project")(x)
     x = layers.Dropout(config.dropout, name="drop_in")(x)
-    mask = StepMask(name="step_mask")(x, steps)
+    mask = StepMask(name="step_mask")(x, steps) if masked else None
     for i in range(config.lstm_layers):
         x = layers.Bidirectional(layers.LSTM(config.lstm_units, return_sequences=True), name=f"blstm{i}")(x, mask=mask)
         x = layers.Dropout(config.dropout, name=f"drop{i}")(x)
-    x = DropMask(name="drop_mask")(x)
+    if masked:
+        x = DropMask(name="drop_mask")(x)
     outputs = layers.Dense(config.num_classes, name="logits")(x)
+    if not masked:
+        return keras.Model(image, outputs, name="crnn")
     return keras.Model([image, steps], outputs, name="crnn")
 
 

@@ -2,37 +2,22 @@
 
 import math
 import warnings
+from concurrent.futures import ThreadPoolExecutor
+from itertools import islice
 from pathlib import Path
-from typing import Iterable, Sequence
+from typing import Any, Callable, Iterable, Iterator, Sequence
 
 import numpy as np
 
-from htr.config import WEIGHTS_FILE, ModelConfig
+from htr.batching import pad_batch  # noqa: F401  (re-exported: training pads with it)
+from htr.config import ModelConfig
 from htr.decode import DECODERS, decode
-from htr.errors import ModelLoadError
+from htr.engine import Engine, as_engine, load_engine, run_batches, softmax  # noqa: F401
+from htr.errors import HTRError, ModelLoadError
 from htr.preprocess import preprocess
 from htr.recognition import Alternative, Recognition
 
 ImageLike = np.ndarray | str | Path | bytes
-
-# Widths are padded up to a multiple of this, so the compiled graph is reused.
-_WIDTH_QUANTUM = 64
-
-
-def softmax(logits: np.ndarray) -> np.ndarray:
-    shifted = logits - logits.max(axis=-1, keepdims=True)
-    e = np.exp(shifted)
-    return e / e.sum(axis=-1, keepdims=True)
-
-
-def pad_batch(images: Sequence[np.ndarray], quantum: int = _WIDTH_QUANTUM) -> np.ndarray:
-    """Stack (H, W) ink maps into (N, H, W_max, 1), padding with empty paper on the right."""
-    width = max(im.shape[1] for im in images)
-    width = int(math.ceil(width / quantum) * quantum)
-    batch = np.zeros((len(images), images[0].shape[0], width, 1), np.float32)
-    for i, im in enumerate(images):
-        batch[i, :, : im.shape[1], 0] = im
-    return batch
 
 
 def confidence_from_score(score: float, length: int) -> float:
@@ -45,36 +30,36 @@ class Recognizer:
 
     ``lm`` is the model folder's language model, loaded once (None if it has none or it
     could not be loaded: ``lm_error`` says why, and the ``lm`` decoder falls back to beam search).
+    ``engine`` runs the network (:mod:`htr.engine`: ONNX Runtime or Keras); ``model`` is the
+    Keras model on the Keras path and the engine itself on the ONNX path.
     """
 
     def __init__(self, model, config: ModelConfig, model_dir: Path | None = None, lm=None,
                  lm_error: str | None = None):
-        self.model = model
+        self.engine: Engine = as_engine(model, config)
+        self.model = getattr(self.engine, "model", self.engine)
         self.config = config
         self.model_dir = model_dir
         self.lm = lm
         self.lm_error = lm_error
 
-    @classmethod
-    def load(cls, model_dir: str | Path = "model") -> "Recognizer":
-        from htr.model import build_model
+    @property
+    def runtime(self) -> str:
+        """``onnx`` or ``keras``: what runs the network."""
+        return self.engine.name
 
+    @classmethod
+    def load(cls, model_dir: str | Path = "model", runtime: str = "auto") -> "Recognizer":
+        """Load a model folder; ``runtime`` is ``auto`` (ONNX if current, else Keras), ``onnx`` or ``keras``."""
         model_dir = Path(model_dir)
         if not model_dir.is_dir():
             raise ModelLoadError(f"model folder not found: {model_dir}")
         config = ModelConfig.load(model_dir)
-        weights = model_dir / WEIGHTS_FILE
-        if not weights.is_file():
-            raise ModelLoadError(f"{model_dir} has no {WEIGHTS_FILE}: train a model or copy one in")
-        model = build_model(config)
-        try:
-            model.load_weights(weights)
-        except Exception as exc:  # h5py/Keras raise many kinds for truncated or foreign files
-            raise ModelLoadError(f"{weights} is corrupt or does not match {model_dir / 'config.json'}: {exc}") from exc
+        engine = load_engine(model_dir, config, runtime)
         from htr.lm import load_for_model
 
         lm, lm_error = load_for_model(model_dir, config)
-        recognizer = cls(model, config, model_dir, lm, lm_error)
+        recognizer = cls(engine, config, model_dir, lm, lm_error)
         recognizer.warm_up()
         return recognizer
 
@@ -89,11 +74,9 @@ class Recognizer:
         return decoder
 
     def warm_up(self) -> None:
-        """Compile the inference graph now rather than on the first user's request."""
-        from htr.model import model_inputs
-
-        width = _WIDTH_QUANTUM * 4
-        self.model.predict_on_batch(model_inputs(np.zeros((1, self.config.height, width, 1), np.float32), [width], self.config.time_stride))
+        """Compile the inference graph (Keras) or plan its memory (ONNX) before the first request."""
+        width = 256
+        self.engine.logits(np.zeros((1, self.config.height, width, 1), np.float32), [width])
 
     def prepare(self, image: ImageLike) -> np.ndarray:
         """Any image (array, file path, encoded bytes, PIL image) -> the ink map the network reads."""
@@ -101,16 +84,12 @@ class Recognizer:
 
         return preprocess(read_image(image), self.config.height, self.config.max_width)
 
-    def probabilities(self, prepared: Sequence[np.ndarray]) -> list[np.ndarray]:
-        """T x C softmax for each prepared line, trimmed to the line's own width."""
-        if not prepared:
-            return []
-        from htr.model import model_inputs
+    def probabilities(self, prepared: Sequence[np.ndarray], batch_size: int = 32) -> list[np.ndarray]:
+        """T x C softmax for each prepared line, trimmed to the line's own width.
 
-        stride = self.config.time_stride
-        inputs = model_inputs(pad_batch(prepared), [im.shape[1] for im in prepared], stride)
-        logits = np.asarray(self.model.predict_on_batch(inputs))
-        return [softmax(logits[i, : max(1, math.ceil(im.shape[1] / stride))]) for i, im in enumerate(prepared)]
+        Lines run in batches of similar width, so each reads as it would alone.
+        """
+        return run_batches(self.engine, list(prepared), self.config.time_stride, batch_size)
 
     def recognize(self, image: ImageLike, decoder: str = "best", beam_width: int = 16, top_k: int = 5,
                   correct: bool = False) -> Recognition:
@@ -128,12 +107,42 @@ class Recognizer:
         """Recognise many lines; errors in preparing any image raise before the model runs."""
         decoder = self.resolve_decoder(decoder)
         prepared = [self.prepare(image) for image in images]
-        results = []
-        for start in range(0, len(prepared), batch_size):
-            chunk = prepared[start : start + batch_size]
-            for image, probs in zip(chunk, self.probabilities(chunk)):
-                results.append(self._result(image, probs, decoder, beam_width, top_k, correct))
-        return results
+        probs = self.probabilities(prepared, batch_size)
+        return [self._result(image, p, decoder, beam_width, top_k, correct) for image, p in zip(prepared, probs)]
+
+    def recognize_stream(self, items: Iterable[Any], decoder: str = "best", beam_width: int = 16, top_k: int = 5,
+                         correct: bool = False, read: Callable[[Any], ImageLike] | None = None,
+                         batch_size: int = 32, window: int = 256, workers: int = 2,
+                         ) -> Iterator[Recognition | HTRError]:
+        """One result per item, in input order, as they complete: for any number of lines.
+
+        Items are read (``read(item)``, e.g. a path to an image or ink file) and prepared in
+        ``workers`` threads while the network reads the previous group; each group of up to
+        ``window`` lines (the first ones smaller, for a quick first result) runs in batches of
+        similar width. An item that cannot be read yields its :class:`HTRError` instead.
+        """
+        decoder = self.resolve_decoder(decoder)
+
+        def prepare(item):
+            try:
+                return self.prepare(read(item) if read else item)
+            except HTRError as exc:
+                return exc
+
+        items = iter(items)
+        size = min(8, window)
+        with ThreadPoolExecutor(max(1, workers)) as pool:
+            pending = [pool.submit(prepare, item) for item in islice(items, size)]
+            while pending:
+                size = min(size * 2, window)
+                upcoming = [pool.submit(prepare, item) for item in islice(items, size)]
+                prepared = [future.result() for future in pending]
+                good = [p for p in prepared if not isinstance(p, HTRError)]
+                probs = iter(self.probabilities(good, batch_size))
+                for p in prepared:
+                    yield p if isinstance(p, HTRError) else self._result(p, next(probs), decoder, beam_width,
+                                                                         top_k, correct)
+                pending = upcoming
 
     def _result(self, image, probs, decoder, beam_width, top_k, correct) -> Recognition:
         decoded = decode(probs, decoder, beam_width, top_k, lm=self.lm)
