@@ -20,6 +20,12 @@ from htr.recognition import Alternative, Recognition
 ImageLike = np.ndarray | str | Path | bytes
 
 
+def _load_lm(model_dir: Path, config: ModelConfig):
+    from htr.lm import load_for_model
+
+    return load_for_model(model_dir, config)
+
+
 def confidence_from_score(score: float, length: int) -> float:
     """Geometric-mean probability per emitted character (plus one for the line end)."""
     return float(math.exp(score / (length + 1)))
@@ -55,12 +61,13 @@ class Recognizer:
         if not model_dir.is_dir():
             raise ModelLoadError(f"model folder not found: {model_dir}")
         config = ModelConfig.load(model_dir)
-        engine = load_engine(model_dir, config, runtime)
-        from htr.lm import load_for_model
-
-        lm, lm_error = load_for_model(model_dir, config)
-        recognizer = cls(engine, config, model_dir, lm, lm_error)
-        recognizer.warm_up()
+        # The language model loads (in C++, without the GIL) while the network loads and warms up.
+        with ThreadPoolExecutor(1) as pool:
+            lm_loading = pool.submit(_load_lm, model_dir, config)
+            engine = load_engine(model_dir, config, runtime)
+            recognizer = cls(engine, config, model_dir)
+            recognizer.warm_up()
+            recognizer.lm, recognizer.lm_error = lm_loading.result()
         return recognizer
 
     def resolve_decoder(self, decoder: str) -> str:
