@@ -99,8 +99,11 @@ def _process_pool(workers: int) -> ProcessPoolExecutor:
 
 def prepare_set(lines: LineSet, height: int, max_width: int, look: str = "mixed", seed: int = 0,
                 epoch: int = 0, augment: bool = True, workers: int = 2, label: str = "preparing",
-                min_stride: int = 4, processes: bool = False) -> Prepared:
+                min_stride: int = 4, processes: bool = False, places: list[int] | None = None) -> Prepared:
     """Render/load and preprocess every sample in parallel.
+
+    ``places``: each sample's place in the whole set when ``lines`` is one process's share of
+    it, so a line is augmented alike however many processes share the set.
 
     ``processes`` renders in worker processes instead of threads: rendering is mostly Python
     and NumPy holding the GIL, so only processes scale past a couple of cores (training on a
@@ -111,11 +114,12 @@ def prepare_set(lines: LineSet, height: int, max_width: int, look: str = "mixed"
         raise ValueError(f"unknown look {look!r}; expected one of {TRAIN_LOOKS}")
     args = (look, seed, epoch, augment, height, max_width)
     samples = lines.samples
+    places = list(range(len(samples))) if places is None else places
     progress = Progress(len(samples), label)
     results: list = []
     if processes and workers > 1 and len(samples) > 1:
         size = 64
-        indexed = list(enumerate(samples))
+        indexed = list(zip(places, samples, strict=True))
         chunks = [indexed[start : start + size] for start in range(0, len(indexed), size)]
         with _process_pool(workers) as pool:
             for chunk_results in pool.map(partial(_prepare_chunk, args), chunks):
@@ -123,7 +127,7 @@ def prepare_set(lines: LineSet, height: int, max_width: int, look: str = "mixed"
                 progress.update(len(chunk_results))
     else:
         with ThreadPoolExecutor(max(1, workers)) as pool:
-            for outcome in pool.map(lambda i: _prepare_one(samples[i], i, *args), range(len(samples))):
+            for outcome in pool.map(lambda i: _prepare_one(samples[i], places[i], *args), range(len(samples))):
                 results.append(outcome)
                 progress.update()
     progress.close()

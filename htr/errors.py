@@ -23,3 +23,7 @@ class DataError(HTRError):
 
 class BadInkError(BadImageError):
     """Pen strokes (JSON, InkML, IAM On-Line XML) that cannot be read as a drawing."""
+
+
+class DistributionError(HTRError):
+    """Training cannot be spread as asked: wrong backend, one device, bad batch size or cluster."""

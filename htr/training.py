@@ -5,6 +5,9 @@ by ``Recognizer.load``), ``history.csv``, ``metadata.json`` and ``checkpoints/``
 checkpoint (model, optimizer, counters) is written to a new folder and then published by
 atomically replacing the ``checkpoints/latest`` pointer, so a run killed at any moment
 resumes from the last complete epoch.
+
+With ``--distribute`` (``htr.distributed``) the same loop runs data-parallel: the batches are
+the same global batches, split over the devices, and only process 0 writes the run folder.
 """
 
 import csv
@@ -25,6 +28,7 @@ import numpy as np
 from htr.augment import TRAIN_LOOKS, prepare_set
 from htr.config import WEIGHTS_FILE, ModelConfig
 from htr.datasets import LineSet, load_dataset
+from htr.distributed import Parallel
 from htr.errors import DataError
 from htr.evaluate import evaluate
 
@@ -193,11 +197,14 @@ def _hardware() -> str:
 
 
 def make_batches(images, labels, batch_size: int, seed: int, epoch: int, stride: int, shuffle: bool = True,
-                 label_width: int | None = None):
+                 label_width: int | None = None, multiple: int = 1):
     """Batches of similar width (little padding), in shuffled order, as a Keras PyDataset.
 
     ``label_width`` fixes the targets' width for the whole run: a new shape would make the
     compiled train step trace (and compile) again for every input width, every epoch.
+    ``multiple``: every batch's size is a multiple of it (the devices it is split over), so
+    an epoch smaller than one batch drops its last few lines. Set ``pad_widths`` to pad each
+    batch to a width agreed with other processes (their parts form one global batch).
     """
     import keras
 
@@ -217,7 +224,15 @@ def make_batches(images, labels, batch_size: int, seed: int, epoch: int, stride:
                 self.batches.pop()
             if shuffle:
                 rng.shuffle(self.batches)
+            self.batches = [b[: len(b) - len(b) % multiple] for b in self.batches]
+            if not all(len(b) for b in self.batches):
+                raise DataError(f"{len(images)} training lines cannot be split over {multiple} devices")
             self.label_width = max(label_width or 0, max(len(l) for l in labels))
+            self.pad_widths: np.ndarray | None = None
+
+        def widths(self) -> np.ndarray:
+            """Each batch's padded width."""
+            return np.array([-(-max(images[i].shape[1] for i in chunk) // 256) * 256 for chunk in self.batches])
 
         def __len__(self):
             return len(self.batches)
@@ -225,6 +240,8 @@ def make_batches(images, labels, batch_size: int, seed: int, epoch: int, stride:
         def __getitem__(self, index):
             chunk = self.batches[index]
             x = pad_batch([images[i] for i in chunk], quantum=256)
+            if self.pad_widths is not None and x.shape[2] < self.pad_widths[index]:
+                x = np.pad(x, ((0, 0), (0, 0), (0, int(self.pad_widths[index]) - x.shape[2]), (0, 0)))
             inputs = model_inputs(x, [images[i].shape[1] for i in chunk], stride)
             return inputs, ctc_targets([labels[i] for i in chunk], list(inputs[1]), self.label_width)
 
@@ -280,11 +297,12 @@ def _initial_model(settings: TrainSettings) -> tuple[ModelConfig, Path]:
     return config, weights
 
 
-def _run_epoch(model, batches, label: str) -> float:
+def _run_epoch(model, batches, label: str, show: bool = True) -> float:
     """One pass of compiled train steps with a progress bar; returns the mean loss."""
     import keras
 
-    bar = keras.utils.Progbar(len(batches), verbose=1 if sys.stdout.isatty() else 2, unit_name="batch")
+    verbose = (1 if sys.stdout.isatty() else 2) if show else 0
+    bar = keras.utils.Progbar(len(batches), verbose=verbose, unit_name="batch")
     total = 0.0
     for index in range(len(batches)):
         x, y = batches[index]
@@ -344,20 +362,31 @@ def read_history(model_dir: Path) -> list[dict]:
         return [{k: float(v) for k, v in row.items()} for row in csv.DictReader(handle)]
 
 
-def train(settings: TrainSettings, resume: bool = False, log=print) -> dict:
-    """Train (or resume) and return the final state: epochs done, best CER, history."""
+def train(settings: TrainSettings, resume: bool = False, log=print, parallel: Parallel | None = None) -> dict:
+    """Train (or resume) and return the final state: epochs done, best CER, history.
+
+    ``parallel`` (:func:`htr.distributed.data_parallel`) spreads every batch over several
+    devices; all processes of a run call this alike, and only process 0 writes files.
+    """
     import keras
 
     from htr.model import build_model, compile_model
+
+    parallel = parallel or Parallel()
+    if not parallel.chief:
+        log = lambda *_: None  # noqa: E731  process 0 reports for the whole run
 
     if settings.look not in TRAIN_LOOKS:
         raise DataError(f"unknown look {settings.look!r}; expected one of {TRAIN_LOOKS}")
     if settings.schedule not in SCHEDULES:
         raise DataError(f"unknown schedule {settings.schedule!r}; expected one of {SCHEDULES}")
+    if not resume:
+        parallel.process_batch(settings.batch_size)  # a batch that does not split: say so before any work
     model_dir = Path(settings.model_dir)
     checkpoints = Checkpoints(model_dir / "checkpoints", settings.keep_checkpoints)
     if resume:
-        model, state = checkpoints.load()
+        with parallel.scope():
+            model, state = checkpoints.load()
         saved = state["settings"]
         # The data, architecture and seed come from the run; length and budget may change.
         for key in ("epochs", "max_minutes", "workers", "patience", "keep_checkpoints"):
@@ -380,14 +409,20 @@ def train(settings: TrainSettings, resume: bool = False, log=print) -> dict:
             config, weights = ModelConfig(height=settings.height, **arch), None
         state = {"epoch": 0, "best_cer": None, "best_epoch": None, "stale": 0, "history": [],
                  "learning_rate": settings.learning_rate, "train_seconds": 0.0}
-        model = compile_model(build_model(config), settings.learning_rate)
+        with parallel.scope():
+            model = compile_model(build_model(config), settings.learning_rate)
+            if weights is not None:
+                model.load_weights(weights)
         if weights is not None:
-            model.load_weights(weights)
             log(f"starting from the weights of {settings.init_from}")
+    process_batch = parallel.process_batch(settings.batch_size)
+    # Validation runs on a plain copy of the weights: any batch size, on this process alone.
+    evaluator = build_model(config) if parallel.spread else model
     config.training = {k: v for k, v in asdict(settings).items() if k not in ("workers",)}
     state["settings"] = asdict(settings)
     state["config"] = {**asdict(config), "training": {}}
-    model_dir.mkdir(parents=True, exist_ok=True)
+    if parallel.chief:
+        model_dir.mkdir(parents=True, exist_ok=True)
 
     sources = settings.source_list()
     names = [source.name for source in sources]
@@ -408,15 +443,22 @@ def train(settings: TrainSettings, resume: bool = False, log=print) -> dict:
         + f"; {model.count_params():,} parameters")
     if len(sources) > 1:
         log("best model: the lowest mean of the sources' validation CERs")
+    if parallel.spread:
+        log(f"training {parallel.describe()}: {settings.batch_size} lines per batch, "
+            f"{settings.batch_size // parallel.devices} per device")
     fields = history_fields(sources)
     skipped_warned = False
 
     def render(epoch: int):
         picks = epoch_mix(sizes, [source.share for source in sources], settings.epoch_lines, settings.seed, epoch)
         mixed = LineSet("training", [lines.samples[i] for lines, chosen in zip(train_sets, picks) for i in chosen])
+        places = None
+        if parallel.processes > 1:  # each process renders and feeds its own share of the lines
+            places = parallel.share(len(mixed.samples))
+            mixed = LineSet("training", [mixed.samples[i] for i in places])
         prepared = prepare_set(mixed, config.height, config.max_width, settings.look, settings.seed, epoch,
                                augment=True, workers=settings.workers, label=f"epoch {epoch + 1}: rendering",
-                               min_stride=config.time_stride, processes=True)
+                               min_stride=config.time_stride, processes=True, places=places)
         return prepared, mixed
 
     # Render the next epoch's images while the current epoch trains.
@@ -433,41 +475,55 @@ def train(settings: TrainSettings, resume: bool = False, log=print) -> dict:
                 lines.warn_skipped()
             mixed.warn_skipped()
             skipped_warned = True
-        labels = [config.encode(t) for t in data.texts]
-        batches = make_batches(data.images, labels, settings.batch_size, settings.seed, epoch, config.time_stride,
-                               label_width=label_width)
+        images, texts = data.images, data.texts
+        if parallel.processes > 1:
+            # Equal line counts give equal batch counts; the parts of a global batch share a width.
+            keep = int(parallel.least([len(images)])[0])
+            images, texts = images[:keep], texts[:keep]
+        labels = [config.encode(t) for t in texts]
+        batches = make_batches(images, labels, process_batch, settings.seed, epoch, config.time_stride,
+                               label_width=label_width, multiple=parallel.local_devices)
+        if parallel.processes > 1:
+            batches.pad_widths = parallel.most(batches.widths())
         if settings.schedule == "cosine":
             state["learning_rate"] = _cosine_rate(settings, epoch, state["train_seconds"])
-        model.optimizer.learning_rate.assign(state["learning_rate"])
-        loss = _run_epoch(model, batches, f"epoch {epoch + 1}/{settings.epochs}")
-        results = [evaluate(model, config, v.images, v.texts, v.ids, progress=False).rates for v in val_sets]
-        cer = float(np.mean([r.cer for r in results]))
-        wer = float(np.mean([r.wer for r in results]))
-        seconds = time.monotonic() - t0
+        with parallel.scope():
+            model.optimizer.learning_rate.assign(state["learning_rate"])
+            loss = _run_epoch(model, batches, f"epoch {epoch + 1}/{settings.epochs}", show=parallel.chief)
+        if evaluator is not model:
+            evaluator.set_weights(model.get_weights())
+        results = [evaluate(evaluator, config, v.images, v.texts, v.ids, progress=False).rates for v in val_sets]
+        scores = np.array([[r.cer, r.wer] for r in results] + [[time.monotonic() - t0, 0.0]])
+        # Best model, rate and stopping follow process 0's figures, so every process decides alike.
+        scores = parallel.from_chief(scores)
+        seconds = float(scores[-1, 0])
+        cer, wer = (float(v) for v in scores[:-1].mean(axis=0))
         state["train_seconds"] += seconds
         row = {"epoch": epoch + 1, "loss": round(loss, 4), "val_cer": round(cer, 5),
                "val_wer": round(wer, 5), "seconds": round(seconds, 1),
                "learning_rate": state["learning_rate"]}
         if len(sources) > 1:
-            for source, rates in zip(sources, results):
-                row[f"val_cer_{source.name}"] = round(rates.cer, 5)
-                row[f"val_wer_{source.name}"] = round(rates.wer, 5)
+            for source, (source_cer, source_wer) in zip(sources, scores):
+                row[f"val_cer_{source.name}"] = round(float(source_cer), 5)
+                row[f"val_wer_{source.name}"] = round(float(source_wer), 5)
         state["history"].append(row)
         improved = state["best_cer"] is None or cer < state["best_cer"]
         if improved:
             state.update(best_cer=cer, best_wer=wer, best_epoch=epoch + 1, stale=0)
-            export_weights(model.get_weights(), config, model_dir)
+            if parallel.chief:
+                export_weights(model.get_weights(), config, model_dir)
         else:
             state["stale"] += 1
             if settings.schedule == "plateau" and state["stale"] % max(2, settings.patience // 3) == 0:
                 state["learning_rate"] = max(1e-5, state["learning_rate"] * 0.5)
         state["epoch"] = epoch + 1
-        checkpoints.save(model, state)
-        _write_history(model_dir, state["history"], fields)
-        _write_metadata(model_dir, settings, state, sum(sizes), sum(len(v.images) for v in val_sets))
+        if parallel.chief:
+            checkpoints.save(model, state)
+            _write_history(model_dir, state["history"], fields)
+            _write_metadata(model_dir, settings, state, sum(sizes), sum(len(v.images) for v in val_sets), parallel)
         per_source = ""
         if len(sources) > 1:
-            per_source = "  (" + ", ".join(f"{s.name} {r.cer:.4f}" for s, r in zip(sources, results)) + ")"
+            per_source = "  (" + ", ".join(f"{s.name} {c:.4f}" for s, (c, _) in zip(sources, scores)) + ")"
         log(f"epoch {epoch + 1}/{settings.epochs}: loss {loss:.3f}  val CER {cer:.4f}{per_source}  "
             f"WER {wer:.4f}  {seconds:.0f}s{'  (best, saved)' if improved else ''}")
         if state["stale"] >= settings.patience:
@@ -481,7 +537,8 @@ def train(settings: TrainSettings, resume: bool = False, log=print) -> dict:
     return state
 
 
-def _write_metadata(model_dir: Path, settings: TrainSettings, state: dict, n_train: int, n_val: int) -> None:
+def _write_metadata(model_dir: Path, settings: TrainSettings, state: dict, n_train: int, n_val: int,
+                    parallel: Parallel) -> None:
     path = model_dir / METADATA_FILE
     existing = json.loads(path.read_text()) if path.is_file() else {}
     existing["training"] = {
@@ -497,6 +554,7 @@ def _write_metadata(model_dir: Path, settings: TrainSettings, state: dict, n_tra
         "best_val_wer": state.get("best_wer"),
         "wall_seconds": round(state["train_seconds"], 1),
         "hardware": _hardware(),
+        "devices": parallel.describe(),
         "seed": settings.seed,
     }
     _write_atomic(path, json.dumps(existing, indent=2))
