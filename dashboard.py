@@ -35,8 +35,8 @@ import streamlit as st  # noqa: E402
 from htr.datasets import DATASETS  # noqa: E402
 from htr.decode import DECODERS  # noqa: E402
 from htr.errors import BadImageError, HTRError, ModelLoadError  # noqa: E402
-from htr.preprocess import decode_image  # noqa: E402
-from htr.jobs import FAILED, FINISHED, STOPPED, STOPPING, JobManager, TrainRequest  # noqa: E402
+from htr.imageio import FORMATS, MAX_BYTES, MAX_PIXELS, decode_image  # noqa: E402
+from htr.jobs import FAILED, FINISHED, SCHEDULES, STOPPED, STOPPING, JobManager, TrainRequest  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent
 ASSETS = ROOT / "assets"
@@ -45,7 +45,6 @@ _SHARED_DATA = ROOT.parent / "shared" / "data" / "iam-ondb"
 DEFAULT_DATA = os.environ.get("HTR_DATA") or ("../shared/data/iam-ondb" if _SHARED_DATA.is_dir() else "data/iam-ondb")
 LOOKS = ("canvas", "paper", "mixed")
 DECODERS_SHOWN = ("lm",) + tuple(d for d in DECODERS if d != "lm")  # the language model first: the default
-MAX_UPLOAD_BYTES = 20 * 1024 * 1024
 REFRESH_SECONDS = 2.0
 
 
@@ -232,9 +231,9 @@ def best_vs_lm_html(best: str, lm: str) -> str:
 
 
 def decode_upload(name: str, data: bytes) -> np.ndarray:
-    """An uploaded file as an image array, read the way ``htr.preprocess.load_image`` reads files."""
-    if len(data) > MAX_UPLOAD_BYTES:
-        raise BadImageError(f"{name}: file too large ({len(data) / 2**20:.0f} MB; at most {MAX_UPLOAD_BYTES // 2**20} MB)")
+    """An uploaded file as an image array, read by the package's one reader (as the CLI and app read)."""
+    if not data:
+        raise BadImageError(f"{name}: the file is empty")
     return decode_image(data, name)
 
 
@@ -308,8 +307,11 @@ def inspect_tab(recognizer, model_error: str | None) -> None:
             truth = sample.text
             st.caption(f"{sample.id}: {len(lines.samples)} lines in this split")
         else:
-            upload = st.file_uploader("Image of one handwritten line", type=["png", "jpg", "jpeg", "bmp", "tif", "tiff", "webp"],
-                                      key="inspect_upload")
+            upload = st.file_uploader("Image of one handwritten line",
+                                      type=["png", "jpg", "jpeg", "bmp", "gif", "tif", "tiff", "webp"],
+                                      key="inspect_upload",
+                                      help=f"{FORMATS}; up to {MAX_PIXELS // 1_000_000} megapixels and "
+                                           f"{MAX_BYTES // 1_000_000} MB")
             if upload is None:
                 st.info("Upload an image of one line of handwriting.")
                 return
@@ -532,6 +534,17 @@ def train_tab(key) -> None:
                    f"dataset={dataset2},data={data2},train={train2},val={val2},name={name2},share={share2:g}"]
         st.caption("Each data set is validated on its own every epoch; the best model has the lowest mean "
                    "of their CERs.")
+    f1, f2, f3 = st.columns([2, 1, 1])
+    init_from = f1.text_input("Fine-tune from a model folder (empty: train from scratch)", last.get("init_from") or "",
+                              key="train_init", placeholder="e.g. model/",
+                              help="start from this trained model's weights and architecture (--init-from)")
+    learning_rate = f2.number_input("Learning rate", 1e-6, 1.0, float(last.get("learning_rate") or 1e-3), 1e-4,
+                                    format="%.1e", key="train_lr",
+                                    help="1e-3 from scratch; lower (e.g. 3e-4) to fine-tune")
+    schedule = f3.selectbox("Schedule", SCHEDULES, index=_index(SCHEDULES, last.get("schedule"), 0),
+                            key="train_schedule",
+                            help="plateau: halve the rate when validation stalls; cosine: anneal it to 1 % "
+                                 "over the epochs")
     out = st.text_input("Output model folder (the run folder)", default_out, key="train_out")
     run_dir = Path(out).expanduser().resolve() if out.strip() else None
     status = manager.status(run_dir) if run_dir else None
@@ -556,13 +569,20 @@ def train_tab(key) -> None:
                                       "look": base.get("look", look), "resume": bool(resume),
                                       "sources": base.get("sources", sources),
                                       "epoch_lines": base.get("epoch_lines",
-                                                              (epoch_lines or None) if second else None)})
+                                                              (epoch_lines or None) if second else None),
+                                      "init_from": base.get("init_from", init_from.strip() or None),
+                                      "learning_rate": base.get("learning_rate", float(learning_rate)),
+                                      "schedule": base.get("schedule", schedule)})
             launched = manager.launch(request)
         except HTRError as exc:
             st.error(str(exc))
         else:
-            st.success(f"{'Resumed' if resume else 'Started'} training in `{launched.run_dir}` (pid {launched.pid}).")
-            active = launched
+            st.session_state["train_notice"] = (f"{'Resumed' if resume else 'Started'} training in "
+                                                f"`{launched.run_dir}` (pid {launched.pid}).")
+            st.rerun()  # drawn again at once with the job running: launching disabled
+    notice = st.session_state.pop("train_notice", None)
+    if notice:
+        st.success(notice)
 
     shown = active.run_dir if active is not None else run_dir
     if shown is not None:
@@ -642,6 +662,8 @@ def job_panel(manager: JobManager, run_dir: Path, live: bool) -> None:
             m3.metric("Validation CER", f"{last['val_cer']:.4f}")
             m4.metric(f"Best validation CER (epoch {int(best['epoch'])})", f"{best['val_cer']:.4f}")
             show_curves(status.history, "run")
+        if not status.running and (run_dir / "model.weights.h5").is_file():
+            model_actions(run_dir)
         if status.log_tail:
             st.markdown("Log (last lines)")
             st.code(status.log_tail, language=None)
@@ -651,12 +673,55 @@ def job_panel(manager: JobManager, run_dir: Path, live: bool) -> None:
     panel()
 
 
+def served_model_dir() -> Path:
+    """The folder the app serves its model from (the app's own rule)."""
+    return Path(os.environ.get("HTR_MODEL_DIR", ROOT / "model")).expanduser().resolve()
+
+
+def model_actions(run_dir: Path) -> None:
+    """Use a run's best model: in the Inspect and Validate tabs, or as the model the app serves."""
+    from htr.install import install_model
+
+    served = served_model_dir()
+    in_use = Path(st.session_state.get("model_dir") or DEFAULT_MODEL).expanduser().resolve() == run_dir
+    c1, c2, _ = st.columns([1, 1, 1])
+    if c1.button("Use this model in Inspect and Validate", key="train_use_model", disabled=in_use,
+                 help="loads this run's best model in the sidebar's model folder"):
+        st.session_state["use_model"] = str(run_dir)
+        st.rerun()
+    if c2.button("Install as the app's model ...", key="train_install", disabled=run_dir == served,
+                 help=f"copies this run's best model into {served}, the folder the demo app serves"):
+        st.session_state["install_from"] = str(run_dir)
+    if st.session_state.get("install_from") != str(run_dir):
+        return
+    st.warning(f"Replace the model in `{served}` with this run's best model? The files it replaces move to a "
+               "backup folder beside it. Restart the app to serve the new model.")
+    y, n, _ = st.columns([1, 1, 3])
+    if n.button("Cancel", key="train_install_cancel"):
+        st.session_state.pop("install_from", None)
+        st.rerun()
+    if y.button("Yes, install it", key="train_install_confirm", type="primary"):
+        st.session_state.pop("install_from", None)
+        try:
+            installed = install_model(run_dir, served)
+        except (HTRError, OSError) as exc:
+            st.error(f"Could not install the model: {exc}")
+            return
+        kept = " The served language model stays, with settings tuned for the previous model." \
+            if installed.kept_lm else ""
+        backup = f" The replaced files are in `{installed.backup}`." if installed.backup else ""
+        st.success(f"Installed `{run_dir}` as the app's model in `{served}`.{backup}{kept} Restart the app "
+                   "to serve it.")
+
+
 # --- page ---------------------------------------------------------------------------------
 
 
 def main() -> None:
     st.set_page_config(page_title="Handwriting recognizer dashboard", page_icon="✍️", layout="wide")
     st.title("Handwriting recognizer dashboard")
+    if "use_model" in st.session_state:  # "Use this model" in the Train tab, before the picker is drawn
+        st.session_state["model_dir"] = st.session_state.pop("use_model")
     recognizer, key, model_error = sidebar_model()
     if model_error:
         st.error(model_error)

@@ -23,7 +23,9 @@ from htr.errors import BadImageError
 # beyond any phone); larger ones than WORK_SIDE on the long side are shrunk on arrival, which
 # is all the recognizer uses anyway.
 MAX_PIXELS = 100_000_000
+MAX_BYTES = 50_000_000  # an encoded file above this is refused before it is read
 WORK_SIDE = 2400
+MIN_SIDE = 4  # fewer pixels than this on either side cannot hold a line of text
 FORMATS = "PNG, JPEG, WebP, BMP, GIF or TIFF"
 
 _ARRAY_MODES = ("L", "LA", "RGB", "RGBA", "I;16", "I", "F")
@@ -46,6 +48,19 @@ def too_large(name: str, width: int | None = None, height: int | None = None) ->
     return f"{name} is too large ({size}); the limit is {MAX_PIXELS // 1_000_000} megapixels"
 
 
+def too_many_bytes(name: str, size: int) -> str:
+    return f"{name} is too large ({size / 1e6:.0f} MB); the limit is {MAX_BYTES // 1_000_000} MB"
+
+
+def _file_size(path: Path, name: str) -> None:
+    """Refuse an empty or oversized file before reading it."""
+    size = path.stat().st_size
+    if size == 0:
+        raise BadImageError(f"{name}: the file is empty")
+    if size > MAX_BYTES:
+        raise BadImageError(too_many_bytes(name, size))
+
+
 def from_pil(im: PIL.Image.Image) -> np.ndarray:
     im = _plain_mode(im)
     array = np.asarray(im)
@@ -66,6 +81,8 @@ def shrink(image: np.ndarray) -> np.ndarray:
 
 def decode_image(data: bytes | bytearray | io.IOBase, name: str = "the image") -> np.ndarray:
     """Encoded image bytes -> array (colour as RGB(A), alpha and bit depth kept), upright."""
+    if isinstance(data, (bytes, bytearray)) and len(data) > MAX_BYTES:
+        raise BadImageError(too_many_bytes(name, len(data)))
     source = io.BytesIO(bytes(data)) if isinstance(data, (bytes, bytearray)) else data
     try:
         with warnings.catch_warnings():
@@ -106,8 +123,7 @@ def read_image_file(path: str | Path) -> np.ndarray:
     path = Path(path)
     if not path.is_file():
         raise BadImageError(f"{path}: no such file")
-    if path.stat().st_size == 0:
-        raise BadImageError(f"{path}: the file is empty")
+    _file_size(path, str(path))
     with path.open("rb") as handle:
         return decode_image(handle, str(path))
 
@@ -123,8 +139,7 @@ def read_upload(payload: dict) -> np.ndarray:
         raise BadImageError("the image file did not arrive; please upload it again")
     name = payload.get("orig_name") if isinstance(payload.get("orig_name"), str) else None
     name = Path(name or path.name).name or "the image"
-    if path.stat().st_size == 0:
-        raise BadImageError(f"{name}: the file is empty")
+    _file_size(path, name)
     with path.open("rb") as handle:
         return decode_image(handle, name)
 

@@ -44,6 +44,7 @@ FINISHED = "finished"
 STOPPED = "stopped"
 FAILED = "failed"
 NO_JOB = "none"
+SCHEDULES = ("plateau", "cosine")
 
 # Processes launched by this interpreter, so they can be reaped and their exit codes read.
 _CHILDREN: dict[int, subprocess.Popen] = {}
@@ -70,6 +71,10 @@ class TrainRequest:
     # given they replace dataset/data.
     sources: list[str] = field(default_factory=list)
     epoch_lines: int | None = None
+    # Fine-tuning: start from a trained model folder's weights, at this learning rate and schedule.
+    init_from: str | None = None
+    learning_rate: float | None = None
+    schedule: str = "plateau"
 
     def command(self, python: str = sys.executable) -> list[str]:
         data = [arg for text in self.sources for arg in ("--source", text)] or \
@@ -83,6 +88,12 @@ class TrainRequest:
             cmd += ["--limit", str(self.limit)]
         if self.val_limit:
             cmd += ["--val-limit", str(self.val_limit)]
+        if self.init_from:
+            cmd += ["--init-from", str(self.init_from)]
+        if self.learning_rate:
+            cmd += ["--learning-rate", f"{self.learning_rate:g}"]
+        if self.schedule != "plateau":
+            cmd += ["--schedule", self.schedule]
         if self.resume:
             cmd.append("--resume")
         return cmd
@@ -336,6 +347,16 @@ class JobManager:
             raise JobError("epochs and batch size must be at least 1")
         if not str(request.model_dir).strip():
             raise JobError("choose an output model folder")
+        if request.learning_rate is not None and not request.learning_rate > 0:
+            raise JobError("the learning rate must be above 0")
+        if request.schedule not in SCHEDULES:
+            raise JobError(f"unknown schedule {request.schedule!r}; expected one of {', '.join(SCHEDULES)}")
+        if request.init_from and not request.resume:
+            from htr.config import WEIGHTS_FILE
+
+            init = Path(request.init_from).expanduser()
+            if not (init / "config.json").is_file() or not (init / WEIGHTS_FILE).is_file():
+                raise JobError(f"no trained model to fine-tune in {init} (config.json and {WEIGHTS_FILE} expected)")
         run_dir = Path(request.model_dir)
         if request.resume:
             if not _has_checkpoint(run_dir):
@@ -348,8 +369,10 @@ class JobManager:
     def launch(self, request: TrainRequest) -> JobStatus:
         """Start ``python -m htr train`` in the background; refused while another job runs."""
         self.check(request)
+        init_from = str(Path(request.init_from).expanduser().resolve()) if request.init_from else None
         request = TrainRequest(**{**asdict(request), "data": str(Path(request.data).expanduser().resolve()),
-                                  "model_dir": str(Path(request.model_dir).expanduser().resolve())})
+                                  "model_dir": str(Path(request.model_dir).expanduser().resolve()),
+                                  "init_from": init_from})
         return self.start(request.model_dir, request.command(), asdict(request))
 
     def start(self, run_dir: str | Path, command: list[str], request: dict | None = None) -> JobStatus:

@@ -11,10 +11,9 @@ import cv2
 import numpy as np
 
 from htr.errors import BadImageError, NoInkError
+from htr.imageio import MIN_SIDE as _MIN_SIDE
+from htr.imageio import WORK_SIDE as _MAX_SIDE  # bigger photos gain nothing
 
-# Work on at most this many pixels on the long side: bigger photos gain nothing.
-_MAX_SIDE = 2400
-_MIN_SIDE = 4
 # Ink that is less than this much darker than its surrounding paper is not ink.
 _MIN_CONTRAST = 0.12
 PAD = 4  # pixels of empty border around the ink, after scaling

@@ -245,6 +245,9 @@ def test_train_from_the_page_then_resume_and_stop(tmp_path, jobs_dir, ondb_valid
     assert not errors(at), errors(at)
     assert any("Started training" in s.value for s in at.success)
     assert "--limit 32 --val-limit 8" in captions(at) and "--epochs 1" in captions(at)
+    # The page is drawn again at once with the job running: it cannot be launched twice.
+    assert button(at, "Start training").disabled and button(at, "Resume").disabled
+    assert any(b.label == "Stop training" for b in at.button)
 
     # A reload shows the running job; one job at a time: the page disables launching, the manager refuses.
     reloaded = app()
@@ -332,4 +335,90 @@ def test_train_on_two_data_sets_from_the_page(tmp_path, jobs_dir):
     assert {"val_cer_iam-ondb", "val_cer_iam"} <= set(status.history[0])
     at.run()
     assert "val_cer_iam" in frame_with(at, "val_cer").columns
+    assert not at.exception
+
+
+def test_fine_tuning_options_reach_the_training_command(tmp_path, jobs_dir):
+    from htr.jobs import JobManager
+
+    run = tmp_path / "run"
+    at = set_training(app(), run, epochs=1)
+    at.text_input(key="train_init").set_value(str(tmp_path / "no-model"))
+    button(at, "Start training").click().run()
+    assert any("no trained model to fine-tune" in e for e in errors(at)) and not run.exists()
+
+    at.text_input(key="train_init").set_value(str(MODEL_DIR))
+    at.number_input(key="train_lr").set_value(3e-4)
+    at.selectbox(key="train_schedule").set_value("cosine")
+    button(at, "Start training").click().run()
+    assert not errors(at), errors(at)
+    manager = JobManager(jobs_dir)
+    try:
+        command = manager.status(run).command
+        assert command[command.index("--init-from") + 1] == str(MODEL_DIR.resolve())
+        assert command[command.index("--learning-rate") + 1] == "0.0003"
+        assert command[command.index("--schedule") + 1] == "cosine"
+        assert f"--init-from {MODEL_DIR.resolve()} --learning-rate 0.0003 --schedule cosine" in captions(at)
+        # A reload offers the same settings again.
+        reloaded = app()
+        assert reloaded.text_input(key="train_init").value == str(MODEL_DIR.resolve())
+        assert reloaded.selectbox(key="train_schedule").value == "cosine"
+        assert reloaded.number_input(key="train_lr").value == pytest.approx(3e-4)
+    finally:
+        manager.stop(run, grace=20)
+
+
+def finished_run(folder, best_cer: float):
+    """A run folder as training leaves it (best model, history), made from the shipped model's files."""
+    folder.mkdir(parents=True)
+    for name in ("model.weights.h5", "history.csv"):
+        shutil.copy(MODEL_DIR / name, folder / name)
+    config = json.loads((MODEL_DIR / "config.json").read_text())
+    config.pop("lm", None)  # training writes no language-model settings
+    (folder / "config.json").write_text(json.dumps(config))
+    metadata = {"training": {"best_val_cer": best_cer, "best_epoch": 2, "epochs_run": 3, "dataset": "folder"}}
+    (folder / "metadata.json").write_text(json.dumps(metadata))
+    return folder
+
+
+def test_use_a_trained_model_and_install_it_for_the_app(tmp_path, monkeypatch):
+    served = tmp_path / "served"
+    shutil.copytree(MODEL_DIR, served)
+    monkeypatch.setenv("HTR_MODEL_DIR", str(served))
+    run = finished_run(tmp_path / "run", best_cer=0.1234)
+    at = app()
+    at.text_input(key="train_out").set_value(str(run)).run()
+    assert any("finished" in s.value for s in at.success)
+
+    # Use it in the other tabs: the sidebar switches to the run's folder, and it reads.
+    button(at, "Use this model in Inspect and Validate").click().run()
+    assert not at.exception and not errors(at), errors(at)
+    assert at.text_input(key="model_dir").value == str(run)
+    assert "best validation CER 0.1234" in captions(at)
+    assert button(at, "Use this model in Inspect and Validate").disabled
+    if EXAMPLES:
+        assert at.code[0].value.strip()  # the Inspect tab read the example with it
+
+    # Install it as the app's model: asked first; cancelling changes nothing.
+    before = (served / "metadata.json").read_text()
+    button(at, "Install as the app's model ...").click().run()
+    assert any("Replace the model in" in w.value for w in at.warning)
+    button(at, "Cancel").click().run()
+    assert (served / "metadata.json").read_text() == before
+    assert not any("Replace the model in" in w.value for w in at.warning)
+    button(at, "Install as the app's model ...").click().run()
+    button(at, "Yes, install it").click().run()
+    assert any("Installed" in s.value for s in at.success), errors(at)
+    assert json.loads((served / "metadata.json").read_text())["training"]["best_val_cer"] == 0.1234
+    assert (served / "model.weights.h5").read_bytes() == (run / "model.weights.h5").read_bytes()
+    # The language model stays with its settings; what was replaced (a stale ONNX export too) is kept aside.
+    assert (served / "lm" / "chars.arpa.gz").is_file() and "lm" in json.loads((served / "config.json").read_text())
+    backup = next(tmp_path.glob("served.previous-*"))
+    assert (backup / "metadata.json").read_text() == before and (backup / "model.weights.h5").is_file()
+    assert not (served / "model.onnx").exists()
+    if EXAMPLES:  # the installed folder loads, language model included, and reads
+        from htr import Recognizer
+
+        installed = Recognizer.load(served)
+        assert installed.lm is not None and installed.recognize(EXAMPLES[0], decoder="lm").text.strip()
     assert not at.exception
