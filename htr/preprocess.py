@@ -53,7 +53,7 @@ def to_gray(image: np.ndarray) -> np.ndarray:
     elif np.issubdtype(image.dtype, np.floating):
         with np.errstate(over="ignore", invalid="ignore"):  # float64 beyond float32: inf, clipped below
             img = image.astype(np.float32)
-        img[np.isnan(img)] = 0.0
+        img[np.isnan(img)] = 1.0  # missing values are paper, not ink
         if img.max() > 1.0:
             img = img / 255.0
     else:
