@@ -1,0 +1,586 @@
+"""Find the text lines of a paragraph or page image, top to bottom.
+
+Classical and model-free, so it runs anywhere the recogniser runs. The page is looked at on a
+reduced copy (long side at most ``WORK_SIDE``):
+
+1. ink relative to the local paper colour (uneven light and tinted paper vanish), binarised
+   with Otsu's threshold;
+2. the skew: the shear that makes the row profile of the ink sharpest;
+3. line centres: peaks of the smoothed, levelled row profile; bands that hold only dots,
+   specks or bits of other lines cut by the image edge are not lines;
+4. each line's centre followed across the page in vertical strips (wavy lines), and the
+   boundary between two neighbouring lines laid where the profile between them is lowest;
+5. every connected piece of ink goes to the line whose band holds most of its mass; a piece
+   with a good share of its mass in two lines (a descender touching the ascender below) is cut
+   at the boundary.
+
+Each line comes back as a box and an outline in the input's pixels, and as a crop in which the
+other lines' ink has been painted over with paper.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+from htr.errors import BadImageError, NoInkError
+from htr.preprocess import to_gray
+
+WORK_SIDE = 1200  # the analysis runs on a copy no larger than this on its long side
+_MIN_CONTRAST = 0.12
+_MAX_SLOPE = 0.18  # about 10 degrees of skew
+_SPLIT_SHARE = 0.2  # a piece with at least this share of its ink in a second line is cut
+
+
+@dataclass
+class TextLine:
+    """One line of writing found on a page.
+
+    ``box`` is ``(x, y, w, h)`` in the input image's pixels; ``polygon`` its outline as
+    (N, 2) x, y points (upper edge left to right, then lower edge back); ``crop`` the box cut
+    from the page (grey, uint8) with the ink of the other lines painted out.
+    """
+
+    box: tuple[int, int, int, int]
+    polygon: np.ndarray
+    crop: np.ndarray
+    ink: int = 0  # ink pixels on the analysis copy
+
+    def to_json(self) -> dict:
+        return {"box": [int(v) for v in self.box]}
+
+
+@dataclass
+class PageLayout:
+    """The lines of a page, top to bottom, and what was measured on the way."""
+
+    lines: list[TextLine]
+    size: tuple[int, int]  # width, height of the input
+    skew: float = 0.0  # degrees the lines rise to the right
+    line_height: float = 0.0  # typical line pitch, input pixels
+    scale: float = 1.0  # of the analysis copy against the input
+    line_map: np.ndarray | None = None  # analysis copy: line number of each ink pixel, -1 elsewhere
+
+    def line_at(self, x: np.ndarray, y: np.ndarray) -> np.ndarray:
+        """Line number at input-pixel positions (-1 where no line's ink is)."""
+        if self.line_map is None:
+            return np.full(np.shape(x), -1)
+        h, w = self.line_map.shape
+        cols = np.clip((np.asarray(x) * self.scale).astype(np.int64), 0, w - 1)
+        rows = np.clip((np.asarray(y) * self.scale).astype(np.int64), 0, h - 1)
+        return self.line_map[rows, cols]
+
+    @property
+    def boxes(self) -> list[tuple[int, int, int, int]]:
+        return [line.box for line in self.lines]
+
+
+def _background(gray: np.ndarray) -> np.ndarray:
+    """Paper brightness: a grey closing (max filter) on a small copy, blown back up."""
+    h, w = gray.shape
+    f = max(1, int(max(h, w) // 200))
+    small = cv2.resize(gray, (max(1, w // f), max(1, h // f)), interpolation=cv2.INTER_AREA)
+    k = max(5, int(min(small.shape) // 8)) | 1
+    k = min(k, 31)
+    bg = cv2.dilate(small, cv2.getStructuringElement(cv2.MORPH_RECT, (k, k)))
+    bg = cv2.blur(bg, (k, k))
+    return cv2.resize(bg, (w, h), interpolation=cv2.INTER_LINEAR)
+
+
+def _binarise(gray: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Ink mask and paper brightness of a grey page."""
+    background = _background(gray)
+    ink = np.clip(1.0 - gray / np.maximum(background, 1e-3), 0.0, 1.0)
+    peak = float(np.percentile(ink, 99.9))
+    if peak < _MIN_CONTRAST:
+        raise NoInkError("no handwriting found: the image is blank or has too little contrast")
+    ink8 = np.clip(ink * 255, 0, 255).astype(np.uint8)
+    otsu, _ = cv2.threshold(ink8, 0, 255, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
+    threshold = max(otsu / 255.0, _MIN_CONTRAST, 0.3 * peak)
+    return ink > threshold, background
+
+
+def _skew_slope(xs: np.ndarray, ys: np.ndarray, step: float) -> float:
+    """The shear dy/dx under which the ink's row profile is sharpest (lines lie flat)."""
+    if len(xs) > 30000:
+        pick = np.random.default_rng(0).choice(len(xs), 30000, replace=False)
+        xs, ys = xs[pick], ys[pick]
+    x = xs - xs.mean()
+    best, best_slope = -1.0, 0.0
+    for slope in np.linspace(-_MAX_SLOPE, _MAX_SLOPE, 37):
+        y = ys - slope * x
+        profile = np.bincount(((y - y.min()) / step).astype(np.int64)).astype(np.float64)
+        score = float(profile @ profile)
+        if score > best * (1 + 1e-9):
+            best, best_slope = score, float(slope)
+    # refine around the best coarse slope
+    fine_step = 2 * _MAX_SLOPE / 36
+    for slope in np.linspace(best_slope - fine_step, best_slope + fine_step, 9):
+        y = ys - slope * x
+        profile = np.bincount(((y - y.min()) / step).astype(np.int64)).astype(np.float64)
+        score = float(profile @ profile)
+        if score > best * (1 + 1e-9):
+            best, best_slope = score, float(slope)
+    return best_slope
+
+
+def _smooth(profile: np.ndarray, sigma: float) -> np.ndarray:
+    sigma = max(0.5, sigma)
+    radius = int(3 * sigma) + 1
+    t = np.arange(-radius, radius + 1, dtype=np.float64)
+    kernel = np.exp(-0.5 * (t / sigma) ** 2)
+    return np.convolve(profile, kernel / kernel.sum(), mode="same")
+
+
+def _peaks(profile: np.ndarray, min_distance: float, min_dip: float = 0.75) -> list[int]:
+    """Local maxima that stand out: between two kept peaks the profile dips below
+    ``min_dip`` of the lower one, and kept peaks are at least ``min_distance`` apart."""
+    n = len(profile)
+    cand = [i for i in range(1, n - 1) if profile[i] > 0 and profile[i] >= profile[i - 1] and profile[i] > profile[i + 1]]
+    if n and profile[0] > 0 and (n == 1 or profile[0] > profile[1]):
+        cand.insert(0, 0)
+    # strongest first; accept if separated from all accepted by a dip and a distance
+    kept: list[int] = []
+    for i in sorted(cand, key=lambda i: -profile[i]):
+        ok = True
+        for j in kept:
+            lo, hi = min(i, j), max(i, j)
+            dip = profile[lo : hi + 1].min()
+            if abs(i - j) < min_distance or dip > min_dip * min(profile[i], profile[j]):
+                ok = False
+                break
+        if ok:
+            kept.append(i)
+    return sorted(kept)
+
+
+def _typical_height(stats: np.ndarray) -> float:
+    """Area-weighted median height of the ink's pieces: words and letters, not dots."""
+    heights = stats[:, cv2.CC_STAT_HEIGHT].astype(np.float64)
+    areas = stats[:, cv2.CC_STAT_AREA].astype(np.float64)
+    order = np.argsort(heights)
+    cum = np.cumsum(areas[order])
+    return float(heights[order][np.searchsorted(cum, 0.5 * cum[-1])])
+
+
+def _centre_curves(px: np.ndarray, py: np.ndarray, owner: np.ndarray, n_lines: int, width: int,
+                   strip: float) -> np.ndarray:
+    """(n_lines, width) levelled y of each line's centre at every column: the median of its
+    ink in vertical strips, interpolated (so a wavy or curved line is followed)."""
+    n_strips = max(1, int(round(width / strip)))
+    edges = np.linspace(0, width, n_strips + 1)
+    mids = 0.5 * (edges[:-1] + edges[1:])
+    cols = np.arange(width, dtype=np.float64)
+    curves = np.zeros((n_lines, width))
+    sidx = np.clip(np.searchsorted(edges, px, side="right") - 1, 0, n_strips - 1)
+    for k in range(n_lines):
+        sel = owner == k
+        if not sel.any():
+            curves[k] = np.nan
+            continue
+        ys, ss = py[sel], sidx[sel]
+        order = np.argsort(ss, kind="stable")
+        ys, ss = ys[order], ss[order]
+        bounds = np.searchsorted(ss, np.arange(n_strips + 1))
+        xs, meds = [], []
+        total = len(ys)
+        for s in range(n_strips):
+            part = ys[bounds[s] : bounds[s + 1]]
+            if len(part) >= max(8, 0.25 * total / n_strips):
+                xs.append(mids[s])
+                meds.append(float(np.median(part)))
+        if not xs:
+            curves[k] = float(np.median(ys))
+            continue
+        meds = np.asarray(meds)
+        if len(meds) >= 3:  # a running median of three drops single-strip outliers
+            padded = np.concatenate([meds[:1], meds, meds[-1:]])
+            meds = np.median(np.stack([padded[:-2], padded[1:-1], padded[2:]]), axis=0)
+        curves[k] = np.interp(cols, xs, meds)
+    return curves
+
+
+def _assign_pixels(px: np.ndarray, py: np.ndarray, boundaries: np.ndarray) -> np.ndarray:
+    """Line index of each ink pixel: how many line boundaries lie above it at its column."""
+    if len(boundaries) == 0:
+        return np.zeros(len(px), np.int64)
+    at = boundaries[:, px.astype(np.int64)]  # (n_lines - 1, n_pixels)
+    return (py[None, :] > at).sum(axis=0)
+
+
+def _boundaries(profile_y: np.ndarray, centres: np.ndarray, curves: np.ndarray) -> np.ndarray:
+    """Boundary between lines k and k+1 at every column: the centre curves' course, placed at the
+    fraction of the way where the page's levelled profile between the two centres is lowest."""
+    bounds = []
+    for k in range(len(centres) - 1):
+        a, b = int(round(centres[k])), int(round(centres[k + 1]))
+        if b - a < 2:
+            frac = 0.5
+        else:
+            seg = profile_y[a : b + 1]
+            low = np.flatnonzero(seg <= seg.min() + 1e-9)
+            valley = a + 0.5 * (low[0] + low[-1])
+            frac = float(np.clip((valley - a) / (b - a), 0.2, 0.8))
+        bounds.append(curves[k] + frac * (curves[k + 1] - curves[k]))
+    return np.asarray(bounds).reshape(len(bounds), curves.shape[1]) if bounds else np.zeros((0, curves.shape[1]))
+
+
+def _where_absent(boundaries: np.ndarray, curves: np.ndarray, xs: np.ndarray, owner: np.ndarray,
+                  typical: float) -> np.ndarray:
+    """Beyond the ends of a line's writing (a short or indented line) its band closes: the
+    space goes to the lines above and below, split at the line's own centre course (or all to
+    the line above, past the end of a short last line)."""
+    n_lines, width = curves.shape
+    if n_lines < 2:
+        return boundaries
+    cols = np.arange(width)
+    b = boundaries.copy()
+    margin = 0.75 * typical
+    for k in range(n_lines):
+        mine = xs[owner == k]
+        if len(mine) == 0:
+            absent = np.ones(width, bool)
+        else:
+            lo, hi = np.percentile(mine, [0.5, 99.5])
+            absent = (cols < lo - margin) | (cols > hi + margin)
+        if not absent.any():
+            continue
+        if k > 0:
+            b[k - 1, absent] = curves[k, absent] if k < n_lines - 1 else np.inf
+        if k < n_lines - 1:
+            b[k, absent] = curves[k, absent] if k > 0 else -np.inf
+    # keep the boundaries in order, top to bottom
+    finite = np.where(np.isfinite(b), b, np.where(b > 0, 1e12, -1e12))
+    return np.minimum.accumulate(finite[::-1], axis=0)[::-1]
+
+
+def _fill_nan_curves(curves: np.ndarray, centres: np.ndarray) -> np.ndarray:
+    for k in range(len(curves)):
+        if np.isnan(curves[k]).any():
+            curves[k] = centres[k]
+    return curves
+
+
+def _envelope(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """For each column of a boolean image: whether it has ink, its first and last ink row."""
+    has = mask.any(axis=0)
+    top = np.argmax(mask, axis=0)
+    bottom = mask.shape[0] - 1 - np.argmax(mask[::-1], axis=0)
+    return has, top, bottom
+
+
+def _outline(mask: np.ndarray, x0: int, y0: int, bins: int = 24) -> np.ndarray:
+    """Upper edge left to right, lower edge right to left, of a line's ink (its box's mask
+    placed at ``x0, y0``), in column groups."""
+    has, top, bottom = _envelope(mask)
+    width = mask.shape[1]
+    edges = np.unique(np.linspace(0, width, min(bins, width) + 1).astype(np.int64))
+    upper, lower = [], []
+    for a, b in zip(edges[:-1], edges[1:]):
+        ok = has[a:b]
+        if not ok.any():
+            continue
+        t, u = int(top[a:b][ok].min()), int(bottom[a:b][ok].max()) + 1
+        upper += [(x0 + a, y0 + t), (x0 + b, y0 + t)]
+        lower += [(x0 + a, y0 + u), (x0 + b, y0 + u)]
+    return np.asarray(upper + lower[::-1], np.float64)
+
+
+def segment_lines(image: np.ndarray, pad: float = 0.08) -> PageLayout:
+    """A page or paragraph image (any layout numpy image) -> its text lines, top to bottom.
+
+    ``pad`` widens each crop by that fraction of the line pitch above and below (the
+    recogniser trims paper itself). NoInkError if the image holds no writing.
+    """
+    if not isinstance(image, np.ndarray) or image.ndim not in (2, 3) or image.size == 0:
+        raise BadImageError(f"not an image: {type(image).__name__} {getattr(image, 'shape', '')}")
+    to_gray(image[:8, :8] if min(image.shape[:2]) >= 8 else image)  # refuses odd pixel types and shapes
+    H, W = image.shape[:2]
+    scale = min(1.0, WORK_SIDE / max(H, W))
+    size = (max(1, round(W * scale)), max(1, round(H * scale)))
+    resizable = image.dtype in (np.uint8, np.uint16, np.float32) and (image.ndim == 2 or image.shape[2] in (1, 3, 4))
+    if scale < 1 and resizable:
+        gray = to_gray(cv2.resize(image, size, interpolation=cv2.INTER_AREA))  # shrink first: cheaper
+    else:
+        gray = to_gray(image)
+        if scale < 1:
+            gray = cv2.resize(gray, size, interpolation=cv2.INTER_AREA)
+    if float(gray.max() - gray.min()) < _MIN_CONTRAST / 3:
+        raise NoInkError("no handwriting found: the image is one uniform colour")
+    mask, background = _binarise(gray)
+    h, w = mask.shape
+    n, labels, stats, _ = cv2.connectedComponentsWithStats(mask.astype(np.uint8), connectivity=8)
+    if n <= 1:
+        raise NoInkError("no handwriting found: the image is blank")
+    areas = stats[1:, cv2.CC_STAT_AREA]
+    keep = np.zeros(n, bool)
+    keep[1:] = areas >= max(3, 0.002 * areas.max())
+    ys_all, xs_all = np.nonzero(labels)
+    comp = labels[ys_all, xs_all]
+    sel = keep[comp]
+    px, py, comp = xs_all[sel].astype(np.float64), ys_all[sel].astype(np.float64), comp[sel]
+    kept_stats = stats[keep]
+    typical = max(3.0, _typical_height(kept_stats))
+
+    slope = _skew_slope(px, py, max(1.0, typical / 12))
+    cx = w / 2.0
+    ly = py - slope * (px - cx)  # levelled rows
+    offset = ly.min()
+    ly = ly - offset
+    rows = int(np.ceil(ly.max())) + 2
+    raw_profile = np.bincount(ly.astype(np.int64), minlength=rows).astype(np.float64)
+    profile = _smooth(raw_profile, 0.18 * typical)
+    centres = np.asarray(_peaks(profile, 0.45 * typical), np.float64)
+    if len(centres) == 0:
+        centres = np.asarray([float(np.argmax(profile))])
+
+    # Bands that are not lines (dots, specks, bits of the neighbouring lines cut by the image's
+    # edge) go to the nearest line.
+    def owners_for(cents):
+        bounds = np.asarray([0.5 * (cents[k] + cents[k + 1]) for k in range(len(cents) - 1)])
+        return np.searchsorted(bounds, ly) if len(bounds) else np.zeros(len(ly), np.int64)
+
+    comp_top = stats[:, cv2.CC_STAT_TOP]
+    comp_bottom = comp_top + stats[:, cv2.CC_STAT_HEIGHT]
+    at_edge = (comp_top <= 1) | (comp_bottom >= h - 1)
+    tall = stats[:, cv2.CC_STAT_HEIGHT] >= 0.4 * typical
+    while len(centres) > 1:
+        owner = owners_for(centres)
+        # a band is a line when it holds a piece of ink of line height (majority owner)
+        majority = _majority(comp, owner, n, len(centres))
+        real = np.zeros(len(centres), bool)
+        mass = np.bincount(owner, minlength=len(centres)).astype(np.float64)
+        for k in range(len(centres)):
+            pieces = np.flatnonzero((majority == k) & tall & ~at_edge)
+            real[k] = len(pieces) > 0
+        # the first or last band cut by the image's edge (a neighbouring line in a tight crop)
+        heaviest = int(np.argmax(mass))
+        for k in {0, len(centres) - 1} - {heaviest}:
+            pieces = majority == k
+            cut = float(stats[pieces & at_edge, cv2.CC_STAT_AREA].sum())
+            if cut >= 0.5 * float(stats[pieces, cv2.CC_STAT_AREA].sum()):
+                real[k] = False
+        weak = mass < 0.02 * mass.max()
+        real &= ~weak
+        if real.all() or not real.any():
+            break
+        centres = centres[real]
+    # Two peaks far closer than the page's line pitch are one line (the two ends of a line
+    # sloping more than the page), or a line and a row of loose descenders: keep the heavier.
+    while len(centres) > 2:
+        gaps = np.diff(centres)
+        pitch = float(np.median(gaps))
+        k = int(np.argmin(gaps))
+        if gaps[k] >= 0.55 * pitch:
+            break
+        mass = np.bincount(owners_for(centres), minlength=len(centres))
+        centres = np.delete(centres, k if mass[k] < mass[k + 1] else k + 1)
+
+    # Follow each line across the page, then lay the boundaries; twice, so the centres come
+    # from the lines' own ink.
+    strip = max(2.5 * typical, w / 16)
+    owner = owners_for(centres)
+    boundaries = np.zeros((0, w))
+    tall_px = tall[comp]
+    for final in (False, False, True):
+        curves = _fill_nan_curves(_centre_curves(px, ly, owner, len(centres), w, strip), centres)
+        boundaries = _boundaries(profile, centres, curves)
+        if final:
+            boundaries = _where_absent(boundaries, curves, px[tall_px], owner[tall_px], typical)
+        owner = _assign_pixels(px, ly, boundaries)
+
+    # Pieces of ink go whole to their majority line unless they share a good part with another.
+    n_lines = len(centres)
+    counts = np.bincount(comp * n_lines + owner, minlength=n * n_lines).reshape(n, n_lines)
+    totals = counts.sum(axis=1)
+    majority = np.where(totals > 0, counts.argmax(axis=1), -1)
+    second = np.sort(counts, axis=1)[:, -2] if n_lines > 1 else np.zeros(n)
+    split = second >= _SPLIT_SHARE * np.maximum(totals, 1)
+    line_of = np.where(split[comp], owner, majority[comp])
+    if n_lines > 1:
+        line_of = _reattach_small(px, py, comp, line_of, stats, split, majority, n_lines, w, typical)
+
+    line_of, centres = _drop_weak_lines(line_of, comp, tall, centres)
+    line_of, centres = _hanging_lines(px, py, comp, line_of, stats, centres, w, typical)
+    n_lines = len(centres)
+    pitch = float(np.median(np.diff(centres))) if n_lines > 1 else 1.6 * typical
+    line_map = np.full((h, w), -1, np.int32)
+    result, order = _build_lines(image, background, scale, px, py, line_of, n_lines, line_map, pad * pitch)
+    rank = np.full(n_lines + 1, -1, np.int32)
+    rank[order] = np.arange(len(order))
+    line_map = rank[line_map]  # (-1 stays -1: rank[-1] is the spare last slot)
+    return PageLayout(lines=result, size=(W, H), skew=float(np.degrees(np.arctan(slope))),
+                      line_height=pitch / scale, scale=scale, line_map=line_map)
+
+
+def _line_envelopes(px: np.ndarray, py: np.ndarray, line_of: np.ndarray, n_lines: int, width: int,
+                    select: np.ndarray, reach: int) -> tuple[np.ndarray, np.ndarray]:
+    """(n_lines, width) highest and lowest ink row of each line within ``reach`` columns
+    (1e9 and -1e9 where the line has no ink near)."""
+    top = np.full((n_lines, width), 1e9, np.float32)
+    bottom = np.full((n_lines, width), -1e9, np.float32)
+    for k in range(n_lines):
+        sel = select & (line_of == k)
+        if not sel.any():
+            continue
+        ys, xs = py[sel].astype(np.int64), px[sel].astype(np.int64)
+        r0, c0 = ys.min(), xs.min()
+        mask = np.zeros((ys.max() - r0 + 1, xs.max() - c0 + 1), bool)
+        mask[ys - r0, xs - c0] = True
+        has, t, b = _envelope(mask)
+        cols = np.flatnonzero(has)
+        top[k, c0 + cols] = r0 + t[cols]
+        bottom[k, c0 + cols] = r0 + b[cols]
+    kernel = np.ones((1, 2 * reach + 1), np.uint8)
+    return (-cv2.dilate(-top, kernel)).astype(np.float64), cv2.dilate(bottom, kernel).astype(np.float64)
+
+
+def _hanging_lines(px: np.ndarray, py: np.ndarray, comp: np.ndarray, line_of: np.ndarray, stats: np.ndarray,
+                   centres: np.ndarray, width: int, typical: float) -> tuple[np.ndarray, np.ndarray]:
+    """A "line" of a few loose pieces hanging just under (or sitting just on) a real line
+    (descender tails drawn as separate strokes, a row of accents) joins that line."""
+    while len(centres) > 1:
+        n_lines = len(centres)
+        ink = np.bincount(line_of, minlength=n_lines)
+        top, bottom = _line_envelopes(px, py, line_of, n_lines, width, np.ones(len(px), bool), max(2, int(0.3 * typical)))
+        joined = False
+        for k in np.argsort(ink):
+            if ink[k] >= 0.1 * ink.max():
+                break
+            pieces = np.unique(comp[line_of == k])
+            for j in (k - 1, k + 1):
+                if not 0 <= j < n_lines:
+                    continue
+                near = 0
+                for c in pieces:
+                    x0, y0 = stats[c, cv2.CC_STAT_LEFT], stats[c, cv2.CC_STAT_TOP]
+                    x1, y1 = x0 + stats[c, cv2.CC_STAT_WIDTH], y0 + stats[c, cv2.CC_STAT_HEIGHT]
+                    gap = (y0 - bottom[j, x0:x1]) if j < k else (top[j, x0:x1] - y1)
+                    if gap.size and gap.min() <= 0.15 * typical:
+                        near += int(np.sum((comp == c) & (line_of == k)))
+                if near >= 0.8 * ink[k]:
+                    line_of = np.where(line_of == k, j, line_of)
+                    line_of = np.where(line_of > k, line_of - 1, line_of)
+                    centres = np.delete(centres, k)
+                    joined = True
+                    break
+            if joined:
+                break
+        if not joined:
+            break
+    return line_of, centres
+
+
+def _reattach_small(px: np.ndarray, py: np.ndarray, comp: np.ndarray, line_of: np.ndarray, stats: np.ndarray,
+                    split: np.ndarray, majority: np.ndarray, n_lines: int, width: int, typical: float) -> np.ndarray:
+    """Small loose pieces (a descender's separate tail, a comma) that lie in a line's band
+    beyond the end of its writing (a short last line) go to the neighbouring line whose
+    writing they are close to."""
+    heights = stats[:, cv2.CC_STAT_HEIGHT]
+    big = heights[comp] >= 0.5 * typical
+    top, bottom = _line_envelopes(px, py, line_of, n_lines, width, big, int(max(2, typical)))
+    small = np.flatnonzero((heights < 0.5 * typical) & ~split & (majority >= 0))
+    small = small[small > 0]
+    out = line_of.copy()
+    moved = {}
+    for c in small:
+        x0, y0 = stats[c, cv2.CC_STAT_LEFT], stats[c, cv2.CC_STAT_TOP]
+        x1, y1 = x0 + stats[c, cv2.CC_STAT_WIDTH], y0 + stats[c, cv2.CC_STAT_HEIGHT]
+        m = int(majority[c])
+        gaps = {}
+        for j in (m - 1, m, m + 1):
+            if 0 <= j < n_lines:
+                t, b = top[j, x0:x1], bottom[j, x0:x1]
+                gap = np.maximum(0.0, np.maximum(t - y1, y0 - b))
+                gaps[j] = float(gap.min()) if gap.size else np.inf
+        best = min(gaps, key=gaps.get)
+        if best != m and gaps[m] > 1e8 and gaps[best] < 0.5 * typical:
+            moved[c] = best
+    if moved:
+        lut = np.full(len(stats), -1, np.int64)
+        for c, j in moved.items():
+            lut[c] = j
+        new = lut[comp]
+        out = np.where(new >= 0, new, out)
+    return out
+
+
+def _drop_weak_lines(line_of: np.ndarray, comp: np.ndarray, tall: np.ndarray,
+                     centres: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Lines left with only a speck or a few loose dots join the nearest line."""
+    while len(centres) > 1:
+        ink = np.bincount(line_of, minlength=len(centres))
+        has_tall = np.zeros(len(centres), bool)
+        has_tall[np.unique(line_of[tall[comp]])] = True
+        weak = (ink < 0.04 * ink.max()) | ~has_tall
+        if not weak.any():
+            break
+        k = int(np.flatnonzero(weak)[np.argmin(ink[weak])])
+        others = [j for j in (k - 1, k + 1) if 0 <= j < len(centres)]
+        target = min(others, key=lambda j: abs(centres[j] - centres[k]))
+        line_of = np.where(line_of == k, target, line_of)
+        line_of = np.where(line_of > k, line_of - 1, line_of)
+        centres = np.delete(centres, k)
+    return line_of, centres
+
+
+def _majority(comp: np.ndarray, owner: np.ndarray, n: int, n_lines: int) -> np.ndarray:
+    counts = np.bincount(comp * n_lines + owner, minlength=n * n_lines).reshape(n, n_lines)
+    majority = counts.argmax(axis=1)
+    majority[counts.sum(axis=1) == 0] = -1
+    return majority
+
+
+def _gray_crop(image: np.ndarray, x0: int, y0: int, x1: int, y1: int) -> np.ndarray:
+    part = image[y0:y1, x0:x1]
+    if min(part.shape[:2]) >= 4:
+        return to_gray(part)
+    # a sliver (a dash, a dot): pad it with white so it is still an image
+    gray = to_gray(np.pad(part, ((0, 4), (0, 4)) + ((0, 0),) * (part.ndim - 2), mode="edge"))
+    return gray[: part.shape[0], : part.shape[1]]
+
+
+def _build_lines(image: np.ndarray, background: np.ndarray, scale: float, px: np.ndarray, py: np.ndarray,
+                 line_of: np.ndarray, n_lines: int, line_map: np.ndarray, pad: float) -> tuple[list[TextLine], list[int]]:
+    """The lines top to bottom (and their indices in that order), ``line_map`` filled in."""
+    H, W = image.shape[:2]
+    h, w = line_map.shape
+    line_map[py.astype(np.int64), px.astype(np.int64)] = line_of
+    lines = []
+    order = []
+    for k in range(n_lines):
+        sel = line_of == k
+        if not sel.any():
+            continue
+        order.append((float(np.median(py[sel])), k))
+    order.sort()
+    inv = 1.0 / scale
+    for _, k in order:
+        sel = line_of == k
+        xs, ys = px[sel], py[sel]
+        x0, x1 = xs.min(), xs.max() + 1
+        y0, y1 = ys.min(), ys.max() + 1
+        bx0 = int(max(0, np.floor(x0 * inv)))
+        by0 = int(max(0, np.floor(y0 * inv)))
+        bx1 = int(min(W, np.ceil(x1 * inv)))
+        by1 = int(min(H, np.ceil(y1 * inv)))
+        # crop with a margin, the other lines' ink painted with paper
+        m = int(round(pad * inv))
+        cx0, cy0, cx1, cy1 = max(0, bx0 - m), max(0, by0 - m), min(W, bx1 + m), min(H, by1 + m)
+        crop = _gray_crop(image, cx0, cy0, cx1, cy1)
+        rows = np.minimum((np.arange(cy0, cy1) * scale).astype(np.int64), h - 1)
+        cols = np.minimum((np.arange(cx0, cx1) * scale).astype(np.int64), w - 1)
+        r0, r1, c0, c1 = rows[0], rows[-1] + 1, cols[0], cols[-1] + 1
+        sub = line_map[r0:r1, c0:c1]
+        others = ((sub >= 0) & (sub != k)).astype(np.uint8)
+        if others.any():
+            others = cv2.dilate(others, np.ones((3, 3), np.uint8)) & (sub != k).astype(np.uint8)
+            paint = others[np.ix_(rows - r0, cols - c0)] > 0
+            paper = background[np.ix_(rows, cols)]
+            crop = np.where(paint, np.maximum(crop, paper), crop)
+        polygon = _outline(line_map[int(y0):int(y1), int(x0):int(x1)] == k, int(x0), int(y0)) * inv
+        lines.append(TextLine(box=(bx0, by0, bx1 - bx0, by1 - by0), polygon=polygon,
+                              crop=np.clip(crop * 255 + 0.5, 0, 255).astype(np.uint8), ink=int(sel.sum())))
+    return lines, [k for _, k in order]
