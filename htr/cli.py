@@ -100,8 +100,9 @@ def build_parser() -> argparse.ArgumentParser:
     v.add_argument("--runtime", choices=RUNTIMES, default="auto", help=RUNTIME_HELP)
 
     p = sub.add_parser("predict", help="recognise images of text lines, or pen strokes",
-                       description="Read each file: an image of one line of handwriting (PNG, JPEG, TIFF, "
-                                   "BMP, WebP ...), or digital ink (W3C InkML .inkml, IAM On-Line .xml).")
+                       description="Read each file: an image of one line of handwriting, or of a paragraph or "
+                                   "page (PNG, JPEG, TIFF, BMP, WebP ...), or digital ink (W3C InkML .inkml, IAM "
+                                   "On-Line .xml). Pages are read line by line, top to bottom (see --layout).")
     p.add_argument("images", nargs="+", metavar="FILE", help="image, .inkml or IAM On-Line .xml files")
     p.add_argument("--model-dir", default=str(DEFAULT_MODEL),
                    help="model folder with config.json and model.weights.h5 (default: the shipped model)")
@@ -113,6 +114,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="one JSON object per image per line")
     p.add_argument("--runtime", choices=RUNTIMES, default="auto", help=RUNTIME_HELP)
     p.add_argument("--batch-size", type=int, default=32, help="lines the network reads at once (default 32)")
+    p.add_argument("--layout", choices=("auto", "line", "page"), default="auto",
+                   help="auto (default): each image is one line or a paragraph/page, decided from the image; "
+                        "line: read it as one line; page: find its lines and read them all. A page prints "
+                        '{"path", "text" (lines joined by newlines), "confidence", "decoder", "lines": '
+                        '[{"box": [x, y, w, h], "text", "confidence", "alternatives"}]}')
 
     e = sub.add_parser("export", help="write MODEL_DIR/model.onnx, which predict, the app and the dashboard then run "
                                       "on ONNX Runtime", description="Export the inference graph (no training mask, "
@@ -271,8 +277,14 @@ def cmd_predict(args) -> int:
     if args.batch_size < 1:
         raise SystemExit("error: --batch-size must be at least 1")
     recognizer = Recognizer.load(args.model_dir, args.runtime)
-    results = recognizer.recognize_stream(args.images, args.decoder, args.beam_width, args.top_k, args.correct,
-                                          read=read, batch_size=args.batch_size)
+    if args.layout == "line":
+        results = recognizer.recognize_stream(args.images, args.decoder, args.beam_width, args.top_k, args.correct,
+                                              read=read, batch_size=args.batch_size)
+    else:
+        from htr.page import recognize_files
+
+        results = recognize_files(recognizer, args.images, args.layout, args.decoder, args.beam_width, args.top_k,
+                                  args.correct, read=read, batch_size=args.batch_size)
     failed = 0
     for path, result in zip(args.images, results):
         if isinstance(result, HTRError):
@@ -284,6 +296,9 @@ def cmd_predict(args) -> int:
             continue
         if args.json:
             print(json.dumps(result.to_json(path), ensure_ascii=False), flush=True)
+        elif getattr(result, "layout", "line") == "page":  # a page: one row per line, numbered
+            for number, found in enumerate(result.lines, start=1):
+                print(f"{path}:{number}\t{found.text}\t{found.confidence:.3f}", flush=True)
         else:
             line = f"{path}\t{result.text}\t{result.confidence:.3f}"
             if result.corrected is not None:

@@ -1,0 +1,347 @@
+"""Reading a whole paragraph or page: find its lines, read them all, join the text.
+
+Works through a :class:`~htr.recognizer.Recognizer`'s public methods only, so it serves
+whatever engine the recognizer runs on. ``layout="auto"`` decides from the image whether it is
+one line or many; a single line is read exactly as :meth:`Recognizer.recognize` reads it.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Iterator, Literal
+
+import cv2
+import numpy as np
+
+from htr.errors import HTRError, NoInkError
+from htr.recognition import Recognition
+from htr.segment import PageLayout, segment_lines
+
+Layout = Literal["auto", "line", "page"]
+LAYOUTS = ("auto", "line", "page")
+
+
+@dataclass
+class LineRecognition:
+    """One line of a page: where it is and what was read there."""
+
+    box: tuple[int, int, int, int]  # x, y, w, h in the input image's pixels (or the drawing's units)
+    recognition: Recognition
+    polygon: np.ndarray | None = None
+
+    @property
+    def text(self) -> str:
+        return self.recognition.text
+
+    @property
+    def confidence(self) -> float:
+        return self.recognition.confidence
+
+    @property
+    def alternatives(self):
+        return self.recognition.alternatives
+
+    def to_json(self) -> dict:
+        data = self.recognition.to_json()
+        data.pop("decoder", None)
+        return {"box": [int(round(v)) for v in self.box], **data}
+
+
+@dataclass
+class PageRecognition:
+    """The text of a page (its lines joined by newlines), how sure, and each line.
+
+    ``layout`` is what was read: ``"line"`` (the image as one line, ``lines`` holds it) or
+    ``"page"``. ``confidence`` is the geometric-mean probability per character over all lines.
+    """
+
+    text: str
+    confidence: float
+    lines: list[LineRecognition]
+    layout: str
+    decoder: str
+    size: tuple[int, int] = (0, 0)
+    segmentation: PageLayout | None = field(default=None, repr=False)
+
+    @property
+    def corrected(self) -> str | None:
+        if not self.lines or any(line.recognition.corrected is None for line in self.lines):
+            return None
+        return "\n".join(line.recognition.corrected for line in self.lines)
+
+    def to_json(self, path: str | None = None) -> dict:
+        """One line: exactly the one-line contract. A page: path, text, confidence, decoder, lines."""
+        if self.layout == "line":
+            return self.lines[0].recognition.to_json(path)
+        data: dict = {} if path is None else {"path": path}
+        data["text"] = self.text
+        data["confidence"] = round(float(self.confidence), 4)
+        data["decoder"] = self.decoder
+        if self.corrected is not None:
+            data["corrected"] = self.corrected
+        data["lines"] = [line.to_json() for line in self.lines]
+        return data
+
+
+def page_confidence(recognitions: list[Recognition]) -> float:
+    """Geometric-mean probability per emitted character (plus one per line end), over all lines."""
+    if not recognitions:
+        return 0.0
+    weights = [len(r.text) + 1 for r in recognitions]
+    logs = sum(w * math.log(max(r.confidence, 1e-12)) for w, r in zip(weights, recognitions))
+    return float(math.exp(logs / sum(weights)))
+
+
+def _check_layout(layout: str) -> None:
+    if layout not in LAYOUTS:
+        raise ValueError(f"unknown layout {layout!r}; expected one of {LAYOUTS}")
+
+
+def _one_line(result: Recognition, size: tuple[int, int]) -> PageRecognition:
+    box = (0, 0, size[0], size[1])
+    return PageRecognition(result.text, result.confidence, [LineRecognition(box, result)], "line", result.decoder, size)
+
+
+def _page(recognitions: list[Recognition], boxes, polygons, size, layout: PageLayout | None) -> PageRecognition:
+    lines = [LineRecognition(tuple(b), r, p) for b, r, p in zip(boxes, recognitions, polygons)]
+    decoder = recognitions[0].decoder if recognitions else "best"
+    return PageRecognition("\n".join(r.text for r in recognitions), page_confidence(recognitions), lines, "page",
+                           decoder, size, layout)
+
+
+def recognize_page(recognizer, image, layout: Layout = "auto", decoder: str = "best", beam_width: int = 16,
+                   top_k: int = 5, correct: bool = False) -> PageRecognition:
+    """Read an image of a paragraph or page (or of one line) line by line, top to bottom.
+
+    ``layout``: ``"line"`` reads the image as one line; ``"page"`` always finds lines first;
+    ``"auto"`` finds lines and reads a single one exactly as ``"line"`` would.
+    """
+    from htr.imageio import read_image
+
+    _check_layout(layout)
+    array = read_image(image)
+    size = (int(array.shape[1]), int(array.shape[0]))
+    if layout == "line":
+        return _one_line(recognizer.recognize(array, decoder, beam_width, top_k, correct), size)
+    try:
+        found = segment_lines(array)
+    except HTRError:
+        if layout == "auto":  # let the line reader say what is wrong, as it always has
+            return _one_line(recognizer.recognize(array, decoder, beam_width, top_k, correct), size)
+        raise
+    if layout == "auto" and len(found.lines) == 1:
+        return _one_line(recognizer.recognize(array, decoder, beam_width, top_k, correct), size)
+    return _page_of(recognizer, found, [line.crop for line in found.lines], found.boxes,
+                    [line.polygon for line in found.lines], size, decoder, beam_width, top_k, correct)
+
+
+def _read_lines(recognizer, images: list, decoder: str, beam_width: int, top_k: int,
+                correct: bool) -> list[Recognition | None]:
+    """Every found line read; a line the reader refuses (too faint to be ink) comes back None."""
+    try:
+        return recognizer.recognize_batch(images, decoder, beam_width, top_k, correct)
+    except HTRError:
+        out: list[Recognition | None] = []
+        for image in images:
+            try:
+                out.append(recognizer.recognize(image, decoder, beam_width, top_k, correct))
+            except HTRError:
+                out.append(None)
+        return out
+
+
+def _page_of(recognizer, found: PageLayout, images: list, boxes: list, polygons: list, size,
+             decoder: str, beam_width: int, top_k: int, correct: bool) -> PageRecognition:
+    read = _read_lines(recognizer, images, decoder, beam_width, top_k, correct)
+    keep = [i for i, r in enumerate(read) if r is not None]
+    if not keep:
+        raise NoInkError("no handwriting found: none of the lines found could be read")
+    return _page([read[i] for i in keep], [boxes[i] for i in keep], [polygons[i] for i in keep], size, found)
+
+
+# A drawing is drawn this large on its long side to find its lines (then each line's strokes
+# are read as the recognizer reads strokes).
+_DRAW_SIDE = 1200
+
+
+def draw_for_segmentation(strokes) -> tuple[np.ndarray, float, np.ndarray]:
+    """Strokes drawn as a canvas image for finding lines; the image, its scale and origin."""
+    from htr.ink import validate_strokes
+    from htr.render import draw_strokes
+
+    strokes = validate_strokes(strokes)
+    points = np.concatenate(strokes)
+    lo, hi = points.min(axis=0), points.max(axis=0)
+    scale = _DRAW_SIDE / max(float((hi - lo).max()), 1.0)
+    margin = 8.0
+    origin = lo - margin / scale
+    size = np.ceil((hi - lo) * scale + 2 * margin).astype(int) + 1
+    canvas = np.full((max(size[1], 8), max(size[0], 8)), 255, np.uint8)
+    draw_strokes(canvas, [(s - origin) * scale for s in strokes], 3, 0)
+    return canvas, scale, origin
+
+
+def strokes_by_line(strokes, found: PageLayout, scale: float, origin: np.ndarray) -> list[list[np.ndarray]]:
+    """Each stroke goes to the line most of its points lie on (the nearest line if none)."""
+    n = len(found.lines)
+    groups: list[list[np.ndarray]] = [[] for _ in range(n)]
+    centres = np.array([b[1] + b[3] / 2 for b in found.boxes])
+    for stroke in strokes:
+        xy = (stroke - origin) * scale
+        labels = found.line_at(xy[:, 0], xy[:, 1])
+        labels = labels[labels >= 0]
+        if len(labels):
+            k = int(np.bincount(labels, minlength=n).argmax())
+        else:
+            k = int(np.argmin(np.abs(centres - float(np.median(xy[:, 1])))))
+        groups[k].append(stroke)
+    return groups
+
+
+def recognize_page_strokes(recognizer, strokes, layout: Layout = "auto", decoder: str = "best",
+                           beam_width: int = 16, top_k: int = 5, correct: bool = False) -> PageRecognition:
+    """Read a drawing of one or several lines; each line's strokes are rendered as training drew them.
+
+    Boxes are in the drawing's own units.
+    """
+    from htr.ink import validate_strokes
+
+    _check_layout(layout)
+    strokes = validate_strokes(strokes)
+    points = np.concatenate(strokes)
+    lo, hi = points.min(axis=0), points.max(axis=0)
+    size = (int(math.ceil(hi[0] - lo[0])), int(math.ceil(hi[1] - lo[1])))
+    if layout == "line":
+        return _one_line(recognizer.recognize_strokes(strokes, decoder, beam_width, top_k, correct), size)
+    canvas, scale, origin = draw_for_segmentation(strokes)
+    try:
+        found = segment_lines(canvas)
+    except HTRError:
+        if layout == "auto":
+            return _one_line(recognizer.recognize_strokes(strokes, decoder, beam_width, top_k, correct), size)
+        raise
+    groups = [g for g in strokes_by_line(strokes, found, scale, origin) if g]
+    if layout == "auto" and len(groups) == 1:
+        return _one_line(recognizer.recognize_strokes(strokes, decoder, beam_width, top_k, correct), size)
+    return _strokes_page(recognizer, found, groups, size, decoder, beam_width, top_k, correct)
+
+
+def _strokes_page(recognizer, found: PageLayout, groups: list, size, decoder: str, beam_width: int, top_k: int,
+                  correct: bool) -> PageRecognition:
+    from htr.ink import render_ink
+
+    boxes, polygons = [], []
+    for g in groups:
+        p = np.concatenate(g)
+        x0, y0 = p.min(axis=0)
+        x1, y1 = p.max(axis=0)
+        boxes.append((float(x0), float(y0), float(x1 - x0), float(y1 - y0)))
+        polygons.append(np.array([[x0, y0], [x1, y0], [x1, y1], [x0, y1]], np.float64))
+    return _page_of(recognizer, found, [render_ink(g) for g in groups], boxes, polygons, size, decoder,
+                    beam_width, top_k, correct)
+
+
+def _plan(path: str, layout: str):
+    """What a file holds: ``("line", size)``, ``("page", (found, ...))`` or ``("strokes", ...)``."""
+    from htr.imageio import read_image
+    from htr.ink import is_ink_file, load_ink
+
+    if layout == "line":
+        return "line", None
+    try:
+        if is_ink_file(path):
+            strokes = load_ink(path)
+            points = np.concatenate(strokes)
+            size = tuple(int(math.ceil(v)) for v in np.ptp(points, axis=0))
+            canvas, scale, origin = draw_for_segmentation(strokes)
+            found = segment_lines(canvas)
+            groups = [g for g in strokes_by_line(strokes, found, scale, origin) if g]
+            if layout == "auto" and len(groups) == 1:
+                return "line", size
+            return "strokes", (found, groups, size)
+        image = read_image(path)
+        size = (int(image.shape[1]), int(image.shape[0]))
+        found = segment_lines(image)
+        if layout == "auto" and len(found.lines) == 1:
+            return "line", size
+        return "page", (found, size)
+    except HTRError as exc:
+        # auto: the line reader reports what is wrong with the file, exactly as it always has
+        return ("line", None) if layout == "auto" else ("error", exc)
+
+
+def recognize_files(recognizer, paths: list[str], layout: Layout = "auto", decoder: str = "best",
+                    beam_width: int = 16, top_k: int = 5, correct: bool = False, read=None,
+                    batch_size: int = 32, window: int = 64) -> Iterator[PageRecognition | HTRError]:
+    """One result per file, in order: image or ink files of one line or of many.
+
+    The single lines of each ``window`` of files go through the recognizer's batched stream
+    (read with ``read``, as ``predict`` reads lines), so a folder of lines is read as fast as
+    before; pages are read line by line in between.
+    """
+    _check_layout(layout)
+    for start in range(0, len(paths), window):
+        chunk = paths[start : start + window]
+        plans = [_plan(path, layout) for path in chunk]
+        singles = [path for path, (kind, _) in zip(chunk, plans) if kind == "line"]
+        stream = iter(recognizer.recognize_stream(singles, decoder, beam_width, top_k, correct, read=read,
+                                                  batch_size=batch_size))
+        for path, (kind, data) in zip(chunk, plans):
+            if kind == "line":
+                result = next(stream)
+                if isinstance(result, HTRError):
+                    yield result
+                else:
+                    size = data or (int(result.image.shape[1]), int(result.image.shape[0]))
+                    yield _one_line(result, size)
+                continue
+            if kind == "error":
+                yield data
+                continue
+            try:
+                if kind == "page":
+                    found, size = data
+                    yield _page_of(recognizer, found, [line.crop for line in found.lines], found.boxes,
+                                   [line.polygon for line in found.lines], size, decoder, beam_width, top_k, correct)
+                else:
+                    found, groups, size = data
+                    yield _strokes_page(recognizer, found, groups, size, decoder, beam_width, top_k, correct)
+            except HTRError as exc:
+                yield exc
+
+
+_COLOURS = [(230, 25, 75), (60, 140, 60), (0, 110, 200), (245, 130, 48), (145, 30, 180), (70, 160, 170),
+            (200, 50, 160), (120, 120, 0)]
+
+
+def draw_lines(image, page: PageRecognition | PageLayout) -> np.ndarray:
+    """The image (RGB) with each found line outlined in its own colour and numbered from 1."""
+    from htr.imageio import read_image
+    from htr.preprocess import to_gray
+
+    array = read_image(image)
+    if array.ndim == 3 and array.shape[2] == 3 and array.dtype == np.uint8:
+        rgb = array.copy()
+    else:
+        rgb = cv2.cvtColor(np.clip(to_gray(array) * 255 + 0.5, 0, 255).astype(np.uint8), cv2.COLOR_GRAY2RGB)
+    if isinstance(page, PageRecognition):
+        outlines = [(line.box, line.polygon) for line in page.lines]
+    else:
+        outlines = [(line.box, line.polygon) for line in page.lines]
+    thick = max(1, round(max(rgb.shape[:2]) / 600))
+    scale = max(0.5, max(rgb.shape[:2]) / 1400)
+    for i, (box, polygon) in enumerate(outlines):
+        colour = _COLOURS[i % len(_COLOURS)]
+        if polygon is not None and len(polygon) >= 3:
+            cv2.polylines(rgb, [np.round(polygon).astype(np.int32).reshape(-1, 1, 2)], True, colour, thick, cv2.LINE_AA)
+        else:
+            x, y, w, h = (int(round(v)) for v in box)
+            cv2.rectangle(rgb, (x, y), (x + w, y + h), colour, thick)
+        x, y = int(round(box[0])), int(round(box[1]))
+        label = str(i + 1)
+        (tw, th), _ = cv2.getTextSize(label, cv2.FONT_HERSHEY_SIMPLEX, scale, thick)
+        lx, ly = max(0, x - tw - 4), max(th + 2, y + th + 2)
+        cv2.rectangle(rgb, (lx, ly - th - 3), (lx + tw + 3, ly + 3), colour, -1)
+        cv2.putText(rgb, label, (lx + 1, ly), cv2.FONT_HERSHEY_SIMPLEX, scale, (255, 255, 255), thick, cv2.LINE_AA)
+    return rgb
