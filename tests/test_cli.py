@@ -23,6 +23,18 @@ def test_help_lists_the_commands():
         assert command in result.stdout
 
 
+def test_predict_help_describes_every_option():
+    result = htr("predict", "--help")
+    assert result.returncode == 0
+    from htr.cli import build_parser
+
+    subcommands = next(a for a in build_parser()._actions if a.dest == "command").choices
+    for action in subcommands["predict"]._actions:
+        assert action.help and action.help.strip(), action.option_strings or action.dest
+        for option in action.option_strings:
+            assert option in result.stdout
+
+
 @pytest.fixture
 def line_files(tmp_path, ondb_validation):
     from htr.render import render_strokes

@@ -6,6 +6,7 @@ import shutil
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -296,6 +297,37 @@ def test_train_refuses_bad_requests(tmp_path, jobs_dir):
     assert any("already holds a model" in e for e in errors(at))
     assert button(at, "Resume").disabled  # nothing to resume there
     assert not at.exception and not (jobs_dir / "current.json").exists()
+
+
+def reaped(pid: int) -> bool:
+    """Whether the job's process is gone entirely: ended and reaped, no zombie left."""
+    import threading
+
+    for thread in threading.enumerate():
+        if thread.name == f"reap-{pid}":
+            thread.join()  # the reaper ends when the process has been waited for
+    return not Path(f"/proc/{pid}").exists()
+
+
+def test_ended_and_stopped_jobs_leave_no_zombies(tmp_path, jobs_dir):
+    from htr.jobs import JobManager
+
+    manager = JobManager(jobs_dir)
+    done = manager.start(tmp_path / "done", [sys.executable, "-c", "print('done: ok')"], {"epochs": 1})
+    assert reaped(done.pid)  # with nobody asking for its status
+    assert manager.status(done.run_dir).state == "finished"
+
+    # Stopped before its first epoch ended: nothing to resume, and the page says so.
+    run = tmp_path / "early"
+    job = manager.start(run, [sys.executable, "-c", "import time; time.sleep(600)"], {"epochs": 3})
+    status = manager.stop(run, grace=10)
+    assert status.state == "stopped" and not status.history and not status.resumable
+    assert reaped(job.pid)
+    at = app()
+    at.text_input(key="train_out").set_value(str(run)).run()
+    assert any("stopped before its first epoch ended" in w.value for w in at.warning)
+    assert not any("stopped after epoch" in w.value for w in at.warning)
+    assert button(at, "Resume").disabled  # resuming needs a checkpoint
 
 
 def test_job_state_survives_a_lost_process(tmp_path, jobs_dir):
