@@ -121,3 +121,17 @@ def test_dashboard(photos, oversize):
     assert_same_reading(text, readings, "dashboard")
     at.file_uploader(key="inspect_upload").set_value((oversize.name, oversize.read_bytes(), "image/png")).run()
     assert any(TOO_LARGE in e.value for e in at.error), [e.value for e in at.error]
+
+
+def test_file_size_limit_is_checked_before_reading(photos, monkeypatch):
+    """A file over MAX_BYTES is refused by size, whether it comes as a path, an upload or bytes."""
+    import htr.imageio as imageio
+
+    path = photos[1]["upright"]
+    monkeypatch.setattr(imageio, "MAX_BYTES", path.stat().st_size - 1)
+    limit = f"the limit is {imageio.MAX_BYTES // 1_000_000} MB"
+    for value in (path, str(path), {"path": str(path), "orig_name": path.name}, path.read_bytes()):
+        with pytest.raises(BadImageError, match=limit):
+            imageio.read_image(value)
+    monkeypatch.setattr(imageio, "MAX_BYTES", path.stat().st_size)
+    assert imageio.read_image(path).shape[:2] == PIL.Image.open(path).size[::-1]
