@@ -230,10 +230,11 @@ def set_training(at, out, epochs, data=ONDB):
 
 
 def wait_for(condition, timeout, what):
+    """Poll ``condition`` until it holds; give up after ``timeout`` s (a hung job), failing on the condition."""
     deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+    while not condition() and time.monotonic() < deadline:
         time.sleep(0.5)
+    assert condition(), f"no {what}"
 
 
 def test_train_from_the_page_then_resume_and_stop(tmp_path, jobs_dir, ondb_validation):
