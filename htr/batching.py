@@ -23,7 +23,7 @@ MAX_PAD_RATIO = 0.1
 MAX_PAD_PIXELS = 16
 
 
-def pad_batch(images: Sequence[np.ndarray], quantum: int = 1, margin: int = 0) -> np.ndarray:
+def pad_batch(images: Sequence[np.ndarray], quantum: int = 64, margin: int = 0) -> np.ndarray:
     """Stack (H, W) ink maps into (N, H, W, 1), padding with empty paper on the right.
 
     The batch is ``margin`` pixels wider than its widest line, rounded up to a multiple of

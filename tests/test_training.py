@@ -248,7 +248,7 @@ def test_blend_interpolates_weights_and_refuses_bad_requests(tmp_path):
                            "--weights", "0.7", "0.3", "--model-dir", str(out)], cwd=ROOT, capture_output=True, text=True,
                           timeout=300)
     assert done.returncode == 0, done.stderr[-2000:]
-    shipped, blended = Recognizer.load(ROOT / "model"), Recognizer.load(out)
+    shipped, blended = Recognizer.load(ROOT / "model", runtime="keras"), Recognizer.load(out)
     for a, b in zip(shipped.model.get_weights(), blended.model.get_weights()):
         np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)  # a model blended with itself is itself
     bad = subprocess.run([sys.executable, "-m", "htr", "blend", "--models", str(ROOT / "model"), str(tmp_path / "none"),
