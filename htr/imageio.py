@@ -72,10 +72,13 @@ def from_pil(im: PIL.Image.Image) -> np.ndarray:
 def shrink(image: np.ndarray) -> np.ndarray:
     """Very large arrays down to WORK_SIDE on the long side, keeping their dtype."""
     h, w = image.shape[:2]
+    if min(h, w) < MIN_SIDE:  # said in the size it arrived in, not the one it would be shrunk to
+        raise BadImageError(f"image too small ({w} x {h} pixels) to hold a line of text")
     factor = WORK_SIDE / max(h, w)
     if factor >= 1 or image.dtype not in (np.uint8, np.uint16, np.float32):
         return image  # (preprocessing shrinks other pixel types itself, after converting them)
-    size = (max(1, round(w * factor)), max(1, round(h * factor)))
+    # (a long thin image keeps the few pixels it has across: shrinking must not make it unreadable)
+    size = (max(min(w, MIN_SIDE), round(w * factor)), max(min(h, MIN_SIDE), round(h * factor)))
     return cv2.resize(np.ascontiguousarray(image), size, interpolation=cv2.INTER_AREA)
 
 

@@ -28,6 +28,9 @@ from htr.preprocess import preprocess
 
 from conftest import ROOT
 
+# Numeric trouble (overflow, invalid casts) is a failure too, not a warning.
+pytestmark = pytest.mark.filterwarnings("error::RuntimeWarning")
+
 CASES = 500  # generated inputs per target
 FUZZ = settings(max_examples=CASES, deadline=None, derandomize=True, database=None, print_blob=False,
                 suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.large_base_example])
