@@ -65,6 +65,8 @@ MAX_BEAM = 64
 MAX_TOP_K = 10
 ALTERNATIVE_COLUMNS = ["#", "text", "log-prob", "prob"]
 DECODER_CHOICES = [("Language model", "lm"), ("Beam search", "beam"), ("Best path (greedy)", "best")]
+# Requests read at once (README, "Load test": 2, 4 and 8 measured); HTR_APP_CONCURRENCY overrides.
+CONCURRENCY = int(os.environ.get("HTR_APP_CONCURRENCY", 4))
 DEFAULT_DECODER = "lm"  # fewest errors on every validation set; falls back to beam search without an LM
 DECODER_NAMES = {value: label.lower() for label, value in DECODER_CHOICES}
 
@@ -78,14 +80,14 @@ _recognizer_lock = threading.Lock()
 
 
 def get_recognizer():
-    """The shared :class:`htr.Recognizer`, loaded on first call (about 5 seconds)."""
+    """The shared :class:`htr.Recognizer`, loaded on first call (under a second on ONNX Runtime)."""
     global _recognizer
     if _recognizer is None:
         with _recognizer_lock:
             if _recognizer is None:
                 from htr import Recognizer
 
-                rec = Recognizer.load(MODEL_DIR)
+                rec = Recognizer.load(MODEL_DIR, threads=1)  # one thread per request, CONCURRENCY at once
                 _warm_up(rec)
                 _recognizer = rec
     return _recognizer
@@ -816,8 +818,9 @@ def build_demo() -> gr.Blocks:
               show_progress="minimal", **page)
         correct.change(lambda on: (gr.update(visible=bool(on)), gr.update(visible=bool(on))), inputs=correct,
                        outputs=[draw.corrected, upload.corrected], api_visibility="private", queue=False)
-    # At most two recognitions run at once (all events share the "model" group); the rest wait in line.
-    demo.queue(default_concurrency_limit=2, max_size=100)
+    # At most CONCURRENCY recognitions run at once (all events share the "model" group); the rest
+    # wait in line. ONNX Runtime reads a line on one thread without the GIL, so a few run side by side.
+    demo.queue(default_concurrency_limit=CONCURRENCY, max_size=200)
     return demo
 
 

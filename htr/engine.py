@@ -29,9 +29,10 @@ ONNX_FILE = "model.onnx"
 STEPS_INPUT = "steps"  # each line's timestep count, fed to the LSTMs' sequence_lens
 STAMP_FILE = "model.onnx.json"
 RUNTIMES = ("auto", "onnx", "keras")
-# Threads ONNX Runtime uses within one call. One per line keeps a 2-core machine's second
-# core for preprocessing, decoding and other requests (benchmarks/benchmark.py measures it).
-DEFAULT_THREADS = 1
+# Threads ONNX Runtime uses within one call: both cores of a 2-core machine for one line's
+# convolutions (and the LSTM's two directions); a server running several requests at once
+# passes 1 (app.py). HTR_THREADS overrides; benchmarks/benchmark.py --threads measures it.
+DEFAULT_THREADS = min(2, os.cpu_count() or 1)
 
 
 class Engine(Protocol):
@@ -55,8 +56,11 @@ class OnnxEngine:
         self.quantum = time_stride  # whole timesteps: no more padding than the margin
 
         options = ort.SessionOptions()
-        options.intra_op_num_threads = threads or int(os.environ.get("HTR_THREADS", DEFAULT_THREADS))
+        options.intra_op_num_threads = int(os.environ.get("HTR_THREADS") or threads or DEFAULT_THREADS)
         options.inter_op_num_threads = 1
+        # Idle threads sleep instead of spinning: on a shared machine spinning takes CPU from
+        # reading images, decoding and other requests.
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         try:
             self.session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])

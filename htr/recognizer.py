@@ -55,8 +55,11 @@ class Recognizer:
         return self.engine.name
 
     @classmethod
-    def load(cls, model_dir: str | Path = "model", runtime: str = "auto") -> "Recognizer":
-        """Load a model folder; ``runtime`` is ``auto`` (ONNX if current, else Keras), ``onnx`` or ``keras``."""
+    def load(cls, model_dir: str | Path = "model", runtime: str = "auto", threads: int | None = None) -> "Recognizer":
+        """Load a model folder; ``runtime`` is ``auto`` (ONNX if current, else Keras), ``onnx`` or ``keras``.
+
+        ``threads``: ONNX Runtime's threads per call (default: up to 2, or ``HTR_THREADS``).
+        """
         model_dir = Path(model_dir)
         if not model_dir.is_dir():
             raise ModelLoadError(f"model folder not found: {model_dir}")
@@ -64,7 +67,7 @@ class Recognizer:
         # The language model loads (in C++, without the GIL) while the network loads and warms up.
         with ThreadPoolExecutor(1) as pool:
             lm_loading = pool.submit(_load_lm, model_dir, config)
-            engine = load_engine(model_dir, config, runtime)
+            engine = load_engine(model_dir, config, runtime, threads)
             recognizer = cls(engine, config, model_dir)
             recognizer.warm_up()
             recognizer.lm, recognizer.lm_error = lm_loading.result()

@@ -374,8 +374,9 @@ def test_upload_tab_warns_instead_of_raising(recognizer, tmp_path):
     assert line_cer(EXAMPLE_TEXT, app.recognize_upload(str(EXAMPLE))[0]) < 0.1
 
 
-def test_queue_runs_two_recognitions_at_a_time():
-    assert app.demo._queue.default_concurrency_limit == 2
+def test_queue_runs_a_few_recognitions_at_a_time():
+    assert app.demo._queue.default_concurrency_limit == app.CONCURRENCY >= 2
+    assert app.get_recognizer().runtime == "onnx"
     model_events = [fn for fn in app.demo.fns.values() if fn.name not in ("<lambda>", "load_example")]
     names = {fn.name for fn in model_events}
     assert {"recognize", "recognize_strokes", "read_drawing", "read_drawing_live", "reread_drawing",
