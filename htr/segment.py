@@ -58,7 +58,7 @@ class PageLayout:
 
     lines: list[TextLine]
     size: tuple[int, int]  # width, height of the input
-    skew: float = 0.0  # degrees the lines rise to the right
+    skew: float = 0.0  # degrees the lines fall to the right (y grows downwards)
     line_height: float = 0.0  # typical line pitch, input pixels
     scale: float = 1.0  # of the analysis copy against the input
     line_map: np.ndarray | None = None  # analysis copy: line number of each ink pixel, -1 elsewhere
@@ -80,10 +80,10 @@ class PageLayout:
 def _background(gray: np.ndarray) -> np.ndarray:
     """Paper brightness: a grey closing (max filter) on a small copy, blown back up."""
     h, w = gray.shape
-    f = max(1, int(max(h, w) // 200))
+    window = max(15.0, 0.02 * max(h, w))  # wider than any stroke, narrow enough to follow a shadow
+    f = max(1, int(window // 5))
     small = cv2.resize(gray, (max(1, w // f), max(1, h // f)), interpolation=cv2.INTER_AREA)
-    k = max(5, int(min(small.shape) // 8)) | 1
-    k = min(k, 31)
+    k = max(3, int(round(window / f))) | 1
     bg = cv2.dilate(small, cv2.getStructuringElement(cv2.MORPH_RECT, (k, k)))
     bg = cv2.blur(bg, (k, k))
     return cv2.resize(bg, (w, h), interpolation=cv2.INTER_LINEAR)
@@ -156,6 +156,15 @@ def _peaks(profile: np.ndarray, min_distance: float, min_dip: float = 0.75) -> l
     return sorted(kept)
 
 
+def _rules(stats: np.ndarray, h: int, w: int) -> np.ndarray:
+    """Long, thin, solid straight bars: the edge of the paper or of a shadow, ruled lines."""
+    bw, bh = stats[:, cv2.CC_STAT_WIDTH].astype(np.float64), stats[:, cv2.CC_STAT_HEIGHT].astype(np.float64)
+    density = stats[:, cv2.CC_STAT_AREA] / np.maximum(bw * bh, 1)
+    vertical = (bh >= 0.4 * h) & (bw <= 0.04 * bh)
+    horizontal = (bw >= 0.4 * w) & (bh <= 0.04 * bw)
+    return (vertical | horizontal) & (density >= 0.3)
+
+
 def _typical_height(stats: np.ndarray) -> float:
     """Area-weighted median height of the ink's pieces: words and letters, not dots."""
     heights = stats[:, cv2.CC_STAT_HEIGHT].astype(np.float64)
@@ -163,6 +172,56 @@ def _typical_height(stats: np.ndarray) -> float:
     order = np.argsort(heights)
     cum = np.cumsum(areas[order])
     return float(heights[order][np.searchsorted(cum, 0.5 * cum[-1])])
+
+
+def _track_curves(px: np.ndarray, ly: np.ndarray, centres: np.ndarray, width: int, sigma: float,
+                  min_distance: float, strip: float) -> np.ndarray:
+    """(n_lines, width) course of each line: the peaks of the row profiles of narrow vertical
+    strips, followed from the strip with the most ink outwards, each line taking the peak
+    nearest to where it was in the strip before (so a line that bends is followed)."""
+    n_lines = len(centres)
+    n_strips = max(1, int(round(width / strip)))
+    if n_lines < 2 or n_strips < 3:
+        return np.repeat(centres[:, None], width, axis=1).astype(np.float64)
+    edges = np.linspace(0, width, n_strips + 1)
+    mids = 0.5 * (edges[:-1] + edges[1:])
+    sidx = np.clip(np.searchsorted(edges, px, side="right") - 1, 0, n_strips - 1)
+    rows = int(ly.max()) + 2
+    profiles = np.bincount(sidx * rows + ly.astype(np.int64), minlength=n_strips * rows).reshape(n_strips, rows)
+    profiles = cv2.GaussianBlur(profiles.astype(np.float32), (int(6 * max(sigma, 0.5)) | 1, 1), max(sigma, 0.5))
+    pitch = float(np.median(np.diff(centres)))
+    reach = 0.25 * pitch
+    peaks = [np.asarray(_peaks(profiles[s].astype(np.float64), min_distance), np.float64) for s in range(n_strips)]
+    at = np.full((n_lines, n_strips), np.nan)
+
+    def follow(s: int, previous: np.ndarray) -> None:
+        taken: set[int] = set()
+        order = np.argsort([np.min(np.abs(peaks[s] - p)) if len(peaks[s]) else np.inf for p in previous])
+        for k in order:
+            if len(peaks[s]) == 0:
+                break
+            d = np.abs(peaks[s] - previous[k])
+            d[list(taken)] = np.inf
+            j = int(np.argmin(d))
+            if d[j] <= reach:
+                taken.add(j)
+                at[k, s] = peaks[s][j]
+
+    start = int(np.argmax(profiles.sum(axis=1)))
+    follow(start, centres)
+    at[np.isnan(at[:, start]), start] = centres[np.isnan(at[:, start])]
+    for step in (-1, 1):
+        s = start + step
+        while 0 <= s < n_strips:
+            follow(s, at[:, s - step])
+            missing = np.isnan(at[:, s])
+            at[missing, s] = at[missing, s - step]
+            s += step
+    # keep the courses in order: a line never crosses its neighbour
+    for k in range(1, n_lines):
+        at[k] = np.maximum(at[k], at[k - 1] + 1)
+    cols = np.arange(width, dtype=np.float64)
+    return np.stack([np.interp(cols, mids, at[k]) for k in range(n_lines)])
 
 
 def _centre_curves(px: np.ndarray, py: np.ndarray, owner: np.ndarray, n_lines: int, width: int,
@@ -314,9 +373,12 @@ def segment_lines(image: np.ndarray, pad: float = 0.08) -> PageLayout:
     n, labels, stats, _ = cv2.connectedComponentsWithStats(mask.astype(np.uint8), connectivity=8)
     if n <= 1:
         raise NoInkError("no handwriting found: the image is blank")
-    areas = stats[1:, cv2.CC_STAT_AREA]
     keep = np.zeros(n, bool)
-    keep[1:] = areas >= max(3, 0.002 * areas.max())
+    keep[1:] = ~_rules(stats[1:], h, w)
+    if not keep.any():
+        raise NoInkError("no handwriting found: only straight lines (page edges, shadows or rulings)")
+    areas = stats[:, cv2.CC_STAT_AREA]
+    keep &= areas >= max(3, 0.002 * areas[keep].max())
     ys_all, xs_all = np.nonzero(labels)
     comp = labels[ys_all, xs_all]
     sel = keep[comp]
@@ -381,10 +443,11 @@ def segment_lines(image: np.ndarray, pad: float = 0.08) -> PageLayout:
     # Follow each line across the page, then lay the boundaries; twice, so the centres come
     # from the lines' own ink.
     strip = max(2.5 * typical, w / 16)
-    owner = owners_for(centres)
     boundaries = np.zeros((0, w))
     tall_px = tall[comp]
-    for final in (False, False, True):
+    curves = _track_curves(px, ly, centres, w, 0.18 * typical, 0.45 * typical, 1.5 * typical)
+    owner = _assign_pixels(px, ly, _boundaries(profile, centres, curves))
+    for final in (False, True):
         curves = _fill_nan_curves(_centre_curves(px, ly, owner, len(centres), w, strip), centres)
         boundaries = _boundaries(profile, centres, curves)
         if final:

@@ -1,0 +1,161 @@
+"""Finding the lines of real handwritten pages: the hard cases real pages have."""
+
+import cv2
+import numpy as np
+import pytest
+
+from conftest import DATA
+
+from htr.datasets.base import LineSample
+from htr.errors import BadImageError, NoInkError
+from htr.pages import group_forms, match_lines, read_line_boxes, render_form, stack_lines
+from htr.segment import segment_lines
+
+IAM = DATA / "iam"
+
+
+@pytest.fixture(scope="module")
+def forms(ondb_validation):
+    return list(group_forms(ondb_validation.samples).values())
+
+
+@pytest.fixture(scope="module")
+def dev_forms():
+    if not (IAM / "lines").is_dir():
+        pytest.skip("IAM line images not found")
+    from htr.datasets import load_dataset
+
+    dev = load_dataset("iam", IAM, str(IAM / "splits" / "available-dev.txt"))
+    boxes = read_line_boxes(IAM)
+    return [f for f in group_forms([s for s in dev.samples if s.id in boxes]).values() if len(f) >= 5], boxes
+
+
+def assert_all_found(page, found):
+    m = match_lines(page.boxes, found.boxes)
+    assert (m.matched, m.found, m.split, m.merged) == (m.truth, m.truth, 0, 0), (page.name, m)
+
+
+def test_a_form_is_found_line_by_line_in_both_looks(forms):
+    for look in ("canvas", "paper"):
+        page = render_form(forms[3], look, np.random.default_rng(1), line_height=60, skew=0)
+        found = segment_lines(page.image)
+        assert_all_found(page, found)
+        # top to bottom, and each crop holds its line's ink
+        assert [b[1] for b in found.boxes] == sorted(b[1] for b in found.boxes)
+        assert all(line.crop.shape == line.crop.shape[:2] and line.crop.min() < 128 for line in found.lines)
+
+
+@pytest.mark.parametrize("skew", [-6.0, 5.0])
+def test_skewed_page(forms, skew):
+    level = segment_lines(render_form(forms[5], "canvas", np.random.default_rng(2), line_height=60, skew=0).image)
+    page = render_form(forms[5], "canvas", np.random.default_rng(2), line_height=60, skew=skew)
+    found = segment_lines(page.image)
+    assert abs(found.skew - level.skew - skew) < 1.0  # the writer's own slope, turned by ``skew``
+    # a box around a tilted line is taller than the line; the crops are still one line each
+    m = match_lines(page.boxes, found.boxes)
+    assert m.found == m.truth and m.split == m.merged == 0 and m.matched >= m.truth - 1
+
+
+@pytest.mark.parametrize("form", [7, 9, 13])
+def test_wavy_lines(forms, form):
+    """Every line bends up and down by a tenth of the line pitch, one and a half waves across."""
+    lines = forms[form]
+    pitch = np.median(np.diff([np.median(np.concatenate(s.strokes)[:, 1]) for s in lines]))
+    width = max(np.concatenate(s.strokes)[:, 0].max() for s in lines)
+    wavy = []
+    for s in lines:
+        strokes = [np.stack([p[:, 0], p[:, 1] + 0.1 * pitch * np.sin(3 * np.pi * p[:, 0] / width)], axis=1)
+                   for p in s.strokes]
+        wavy.append(LineSample(s.id, s.text, strokes=strokes))
+    page = render_form(wavy, "canvas", np.random.default_rng(3), line_height=60, skew=0)
+    assert_all_found(page, segment_lines(page.image))
+
+
+def test_touching_descenders_and_ascenders(dev_forms):
+    """Real scanned lines stacked so tightly that descenders reach into the line below."""
+    forms, boxes = dev_forms
+    page = stack_lines(forms[2], boxes, np.random.default_rng(0), squeeze=0.5)
+    # the page really has pieces of ink reaching from one line's body into the next one's
+    n, labels, stats, _ = cv2.connectedComponentsWithStats((page.image < 128).astype(np.uint8), connectivity=8)
+    top, bottom = stats[1:, cv2.CC_STAT_TOP], stats[1:, cv2.CC_STAT_TOP] + stats[1:, cv2.CC_STAT_HEIGHT]
+    middles = [y + h / 2 for _, y, _, h in page.boxes]
+    touching = sum(int(((top <= a) & (bottom >= b)).sum()) for a, b in zip(middles, middles[1:]))
+    assert touching >= 2
+    assert_all_found(page, segment_lines(page.image))
+
+
+def test_short_last_line_and_indented_words(forms, dev_forms):
+    # a09-583z ends with the one word "rider."
+    form = next(f for f in forms if f[-1].text == "rider.")
+    page = render_form(form, "paper", np.random.default_rng(4), line_height=55, skew=0)
+    found = segment_lines(page.image)
+    assert_all_found(page, found)
+    assert found.boxes[-1][2] < 0.35 * found.boxes[-2][2]
+    # a real page with its second and fifth lines indented by a third of the width
+    lines, boxes = dev_forms
+    form = lines[1]
+    moved = dict(boxes)
+    for i in (1, 4):
+        x, y, w, h = boxes[form[i].id]
+        moved[form[i].id] = (x + w // 3, y, w, h)
+    page = stack_lines(form, moved, np.random.default_rng(5), squeeze=0.8)
+    found = segment_lines(page.image)
+    assert_all_found(page, found)
+
+
+def test_margins_and_uneven_light(forms):
+    page = render_form(forms[9], "paper", np.random.default_rng(6), line_height=50, skew=0)
+    image = page.image.astype(np.float32)
+    h, w = image.shape[:2]
+    # a phone photo: wide margins, the light falling off to a third in one corner, a shadow across
+    pad = 300
+    image = np.pad(image, ((pad, pad), (pad, pad), (0, 0)), mode="edge")
+    yy, xx = np.mgrid[0 : h + 2 * pad, 0 : w + 2 * pad].astype(np.float32)
+    light = 1.0 - 0.65 * (xx / xx.max()) * (yy / yy.max())
+    band = ((xx > 0.4 * xx.max()) & (xx < 0.55 * xx.max())).astype(np.float32)
+    light *= 1.0 - 0.3 * cv2.GaussianBlur(band, (0, 0), 6)  # a shadow with a narrow penumbra
+    photo = np.clip(image * light[..., None], 0, 255).astype(np.uint8)
+    found = segment_lines(photo)
+    shifted = [(x + pad, y + pad, bw, bh) for x, y, bw, bh in page.boxes]
+    m = match_lines(shifted, found.boxes)
+    assert (m.matched, m.found, m.split, m.merged) == (m.truth, m.truth, 0, 0), m
+
+
+def test_single_lines_stay_single(ondb_validation, dev_forms):
+    from htr.imageio import read_image
+    from htr.render import render_strokes
+
+    for i, sample in enumerate(ondb_validation.samples[:40]):
+        image = render_strokes(sample.strokes, ("canvas", "paper")[i % 2], np.random.default_rng(i))
+        assert len(segment_lines(image).lines) == 1, sample.id
+    forms, _ = dev_forms
+    for sample in [s for f in forms[:4] for s in f]:  # real crops, bits of the neighbouring lines at their edges
+        assert len(segment_lines(read_image(sample.path)).lines) == 1, sample.id
+
+
+def test_canvas_drawing_of_several_lines(forms):
+    """Strokes of three lines as a sketchpad sends them: each stroke is given to its own line."""
+    from htr.page import draw_for_segmentation, strokes_by_line
+
+    lines = forms[11][:3]
+    strokes, owner = [], []
+    for k, s in enumerate(lines):
+        for p in s.strokes:
+            strokes.append(p * 0.12)  # screen pixels: about 60 px per line
+            owner.append(k)
+    canvas, scale, origin = draw_for_segmentation(strokes)
+    found = segment_lines(canvas)
+    groups = strokes_by_line(strokes, found, scale, origin)
+    assert len(groups) == 3
+    got = {id(p): k for k, g in enumerate(groups) for p in g}
+    wrong = sum(got[id(p)] != k for p, k in zip(strokes, owner))
+    assert wrong <= 0.02 * len(strokes)
+
+
+def test_bad_input():
+    with pytest.raises(NoInkError):
+        segment_lines(np.full((300, 400), 255, np.uint8))
+    with pytest.raises(BadImageError):
+        segment_lines(np.zeros((0, 10), np.uint8))
+    with pytest.raises(BadImageError):
+        segment_lines("page.png")
