@@ -218,8 +218,8 @@ def _outputs(r, elapsed: float, decoder: str, hints: list[str]) -> tuple:
 # Hints: input the model can read, but not well.
 
 SEVERAL_LINES_HINT = (
-    "**This looks like {lines} lines of writing.** The recognizer reads one line at a time: "
-    "write (or crop the picture to) a single line."
+    "**This looks like {lines} lines of writing.** Here the recognizer reads one line at a time: "
+    "tick *Several lines* to read a drawing line by line, or read a picture in the *Page* tab."
 )
 BLOB_HINT = (
     "**The strokes run into each other** (scribbled over, or a very thick pen on small writing): "
@@ -481,6 +481,122 @@ def recognize_strokes(strokes: Any, decoder: str = DEFAULT_DECODER, beam_width: 
 
 
 # ---------------------------------------------------------------------------
+# Paragraphs and pages: the lines found, outlined and numbered, and read one by one.
+
+LINE_COLUMNS = ["#", "text", "confidence", "box (x, y, w, h)"]
+PAGE_STATUS = "Upload, paste or photograph a paragraph or a page of handwriting."
+
+
+def lines_table(page) -> pd.DataFrame:
+    rows = [[i, line.text, round(float(line.confidence), 3), ", ".join(str(int(round(v))) for v in line.box)]
+            for i, line in enumerate(page.lines, start=1)]
+    return pd.DataFrame(rows, columns=LINE_COLUMNS)
+
+
+def lines_json(page) -> list[dict]:
+    return [line.to_json() for line in page.lines]
+
+
+def _page_status(page, elapsed: float, decoder: str) -> str:
+    n = len(page.lines)
+    status = (f"Found {n} line{'s' if n != 1 else ''}; read with {DECODER_NAMES.get(page.decoder, page.decoder)} "
+              f"in {elapsed * 1000:.0f} ms.")
+    if page.decoder != decoder:
+        status += " (The language model could not be loaded; see the server log.)"
+    return status
+
+
+def read_page(image: Any, decoder: str, beam_width: int, top_k: int, correct: bool) -> tuple:
+    """(page, overlay path, elapsed) for an image; BadImageError passes through."""
+    from htr.page import draw_lines, recognize_page
+
+    array = read_image(image)
+    start = time.perf_counter()
+    page = recognize_page(get_recognizer(), array, "auto", decoder, beam_width, top_k, bool(correct))
+    elapsed = time.perf_counter() - start
+    return page, save_png(draw_lines(array, page), "lines.png"), elapsed
+
+
+def recognize_page_api(image: Any, decoder: str = DEFAULT_DECODER, beam_width: int = 16, top_k: int = 5,
+                       correct: bool = False, request: gr.Request = None) -> tuple:
+    """The ``/recognize_page`` endpoint: an image of a paragraph or page (or of one line).
+
+    Returns (text: the lines joined by newlines, lines: [{"box": [x, y, w, h], "text",
+    "confidence", "alternatives"}], confidence, the image with the lines outlined and
+    numbered, status). Unusable input raises ``gr.Error`` with a message saying what to do.
+    """
+    decoder, beam_width, top_k = _settings(decoder, beam_width, top_k)
+    try:
+        page, overlay, elapsed = read_page(_uploaded(image, request), decoder, beam_width, top_k, correct)
+    except BadImageError as exc:
+        raise gr.Error(friendly(exc).replace("one line of", "a page of"), title="Can't read this image",
+                       print_exception=False) from None
+    except gr.Error:
+        raise
+    except Exception:
+        log.exception("page recognition failed")
+        raise gr.Error("Something went wrong while reading this page. Please try another image.",
+                       print_exception=False) from None
+    return (page.text, lines_json(page), round(float(page.confidence), 4), overlay,
+            _page_status(page, elapsed, decoder))
+
+
+def empty_page_outputs(status: str) -> tuple:
+    return "", None, None, pd.DataFrame(columns=LINE_COLUMNS), status
+
+
+def recognize_page_upload(image: Any, decoder: Any = DEFAULT_DECODER, beam_width: Any = 16, top_k: Any = 5,
+                          correct: Any = False, request: gr.Request = None) -> tuple:
+    """The Page tab: text, confidence, outlined lines, each line's text; problems become a status line."""
+    def read() -> tuple:
+        if image is None:
+            gr.Warning(PAGE_STATUS, title="No image yet")
+            return empty_page_outputs(PAGE_STATUS)
+        try:
+            text, lines, confidence, overlay, status = recognize_page_api(image, decoder, beam_width, top_k,
+                                                                          correct, request)
+        except gr.Error as exc:
+            gr.Warning(exc.message, title="Can't read this image")
+            return empty_page_outputs(exc.message)
+        table = pd.DataFrame([[i, line["text"], line["confidence"], ", ".join(map(str, line["box"]))]
+                              for i, line in enumerate(lines, start=1)], columns=LINE_COLUMNS)
+        return text, confidence, overlay, table, status
+
+    return _latest_only("page", request, read, N_PAGE_OUTPUTS)
+
+
+def read_drawing_lines(drawing: Drawing, decoder: str, beam_width: int, top_k: int, correct: bool) -> tuple:
+    """The Draw tab with "Several lines": each line of the drawing read; the heatmap's place
+    shows the drawing with its lines outlined and numbered, the table each line's reading."""
+    from htr.page import draw_lines, recognize_page_strokes
+    from htr.render import draw_strokes
+
+    start = time.perf_counter()
+    page = recognize_page_strokes(get_recognizer(), drawing.strokes, "auto", decoder, beam_width, top_k,
+                                  bool(correct))
+    elapsed = time.perf_counter() - start
+    if page.layout == "line":
+        r = page.lines[0].recognition
+        return _outputs(r, elapsed, decoder, drawing_hints(drawing.strokes, drawing.pen, True))
+    points = np.concatenate(drawing.strokes)
+    origin = points.min(axis=0) - 12
+    size = np.ceil(points.max(axis=0) - origin + 12).astype(int)
+    canvas = np.full((size[1], size[0]), 255, np.uint8)
+    draw_strokes(canvas, [s - origin for s in drawing.strokes], max(2, int(round(drawing.pen or 3))), 0)
+    for line in page.lines:
+        x, y, w, h = line.box
+        line.box = (x - origin[0], y - origin[1], w, h)
+        line.polygon = None
+    overlay = save_png(draw_lines(canvas, page), "lines.png")
+    corrected = page.corrected or ""
+    table = pd.DataFrame([[i, line.text, round(float(line.recognition.alternatives[0].log_prob), 3),
+                           round(float(line.confidence), 4)] for i, line in enumerate(page.lines, start=1)],
+                         columns=ALTERNATIVE_COLUMNS)
+    return (page.text, corrected, round(float(page.confidence), 4), table, overlay,
+            _page_status(page, elapsed, decoder))
+
+
+# ---------------------------------------------------------------------------
 # The page's own events (not part of the API).
 
 
@@ -535,13 +651,16 @@ EMPTY_CANVAS_STATUS = "Write one line of handwriting on the canvas; it is read a
 
 
 def _read_drawing_page(value: Any, decoder: Any, beam_width: Any, top_k: Any, correct: Any,
-                       explicit: bool) -> tuple:
+                       explicit: bool, several: Any = False) -> tuple:
     """The Draw tab's outputs for a drawing, plus the version read; problems become a status line."""
     seq = str(drawing_seq(value))
     decoder, beam_width, top_k = _settings(decoder, beam_width, top_k)
     try:
         drawing = parse_drawing(value)
-        outputs = read_strokes(drawing, decoder, beam_width, top_k, correct, on_screen=True)
+        if several is True:
+            outputs = read_drawing_lines(drawing, decoder, beam_width, top_k, correct)
+        else:
+            outputs = read_strokes(drawing, decoder, beam_width, top_k, correct, on_screen=True)
         if explicit:
             _notify_hint(outputs[-1])
         return (*outputs, seq)
@@ -562,28 +681,30 @@ def _read_drawing_page(value: Any, decoder: Any, beam_width: Any, top_k: Any, co
 
 
 def read_drawing(value: Any, decoder: Any = DEFAULT_DECODER, beam_width: Any = 16, top_k: Any = 5, correct: Any = False,
-                 request: gr.Request = None) -> tuple:
+                 several: Any = False, request: gr.Request = None) -> tuple:
     """'Recognise drawing': read the canvas now; an empty canvas or a hint also gets a toast."""
-    return _latest_only("draw", request, lambda: _read_drawing_page(value, decoder, beam_width, top_k, correct, True),
+    return _latest_only("draw", request,
+                        lambda: _read_drawing_page(value, decoder, beam_width, top_k, correct, True, several),
                         N_DRAW_OUTPUTS)
 
 
 def read_drawing_live(value: Any, decoder: Any = DEFAULT_DECODER, beam_width: Any = 16, top_k: Any = 5,
-                      correct: Any = False, request: gr.Request = None) -> tuple:
+                      correct: Any = False, several: Any = False, request: gr.Request = None) -> tuple:
     """A read the canvas asks for while the user writes (or clears): a status line, no toasts."""
-    return _latest_only("draw", request, lambda: _read_drawing_page(value, decoder, beam_width, top_k, correct, False),
+    return _latest_only("draw", request,
+                        lambda: _read_drawing_page(value, decoder, beam_width, top_k, correct, False, several),
                         N_DRAW_OUTPUTS)
 
 
 def reread_drawing(value: Any, decoder: Any = DEFAULT_DECODER,
-                   beam_width: Any = 16, top_k: Any = 5, correct: Any = False,
+                   beam_width: Any = 16, top_k: Any = 5, correct: Any = False, several: Any = False,
                    request: gr.Request = None) -> tuple:
     """A setting changed: read the drawing again with it (nothing to do on an empty canvas)."""
     try:
         parse_drawing(value)
     except BadImageError:
         return tuple(gr.skip() for _ in range(N_DRAW_OUTPUTS))
-    return read_drawing_live(value, decoder, beam_width, top_k, correct, request)
+    return read_drawing_live(value, decoder, beam_width, top_k, correct, several, request)
 
 
 def recognize_upload(image: Any, decoder: Any = DEFAULT_DECODER,
@@ -631,6 +752,7 @@ def clear_upload(request: gr.Request = None) -> tuple:
 
 N_OUTPUTS = 6
 N_DRAW_OUTPUTS = N_OUTPUTS + 1  # and the version of the drawing that was read
+N_PAGE_OUTPUTS = 5  # text, confidence, outlined lines, lines table, status
 UPLOAD_STATUS = "Upload, paste or photograph one line of handwriting, or click an example."
 
 
@@ -737,6 +859,8 @@ def build_demo() -> gr.Blocks:
                                             scale=3, min_width=150)
                     live = gr.Checkbox(value=True, label="Recognise as I draw", elem_id="live", scale=1, interactive=True,
                                        min_width=150)
+                    several = gr.Checkbox(value=False, label="Several lines (taller canvas)", elem_id="several-lines",
+                                          scale=1, interactive=True, min_width=150)
                 draw = result_area("draw", EMPTY_CANVAS_STATUS)
                 # The version of the drawing each reply belongs to, for the canvas's reading state.
                 ack = gr.HTML(value="0", html_template="", js_on_load=ACK_JS, visible="hidden", elem_id="draw-ack")
@@ -764,6 +888,28 @@ def build_demo() -> gr.Blocks:
                             examples_per_page=8,
                         ) if files else None
                 upload = result_area("upload", UPLOAD_STATUS)
+            with gr.Tab("Page", id="page"):
+                with gr.Row():
+                    with gr.Column(scale=2):
+                        page_image = gr.Image(label="Photo or scan of a paragraph or a page", elem_id="page-image",
+                                              sources=["upload", "webcam", "clipboard"], type="filepath",
+                                              image_mode=None, height=320)
+                        page_image.data_model = UploadedImage
+                        page_button = gr.Button("Read page", variant="primary", elem_id="read-page")
+                    with gr.Column(scale=3):
+                        page_text = gr.Textbox(label="Recognised text", elem_id="page-text", lines=4, max_lines=30,
+                                               interactive=False, buttons=["copy"])
+                        page_confidence = gr.Number(label="Confidence (0 to 1)", elem_id="page-confidence",
+                                                    precision=3, interactive=False)
+                        page_status = gr.Markdown(PAGE_STATUS, elem_id="page-status")
+                with gr.Row(elem_id="page-result"):
+                    page_overlay = gr.Image(label="Lines found, outlined and numbered", elem_id="page-overlay",
+                                            type="filepath", format="png", interactive=False,
+                                            buttons=["download", "fullscreen"], scale=3)
+                    page_lines = gr.Dataframe(headers=LINE_COLUMNS, datatype=["number", "str", "number", "str"],
+                                              label="Each line's reading", elem_id="page-lines", interactive=False,
+                                              wrap=True, scale=2)
+                page_lines_json = gr.JSON(visible=False, label="lines")
         with gr.Accordion("Decoding", open=True, elem_id="decoding"):
             with gr.Row():
                 decoder = gr.Radio(DECODER_CHOICES, value=DEFAULT_DECODER, label="Decoder", elem_id="decoder")
@@ -798,12 +944,35 @@ def build_demo() -> gr.Blocks:
             concurrency_id="model",
         )
 
+        page_trigger = gr.Button(visible=False, elem_id="api-page-trigger")
+        page_trigger.click(
+            recognize_page_api,
+            inputs=[page_image, *settings],
+            outputs=[page_text, page_lines_json, page_confidence, page_overlay, page_status],
+            api_name="recognize_page",
+            api_description="Read a paragraph or page of handwriting from an image file: the text (lines joined by "
+                            "newlines), each line's box, text, confidence and alternatives, the confidence, and the "
+                            "image with the lines outlined and numbered.",
+            preprocess=False,
+            concurrency_id="model",
+        )
+
         # The page's own events: not part of the API, sharing the model's concurrency group.
         # "always_last": while a read runs, further triggers collapse into one read of the latest input.
         page = dict(api_visibility="private", concurrency_id="model", trigger_mode="always_last")
-        pad.submit(read_drawing_live, inputs=[pad, *settings], outputs=draw_outputs, show_progress="hidden", **page)
-        draw_button.click(read_drawing, inputs=[pad, *settings], outputs=draw_outputs, show_progress="minimal",
-                          **page)
+        pad.submit(read_drawing_live, inputs=[pad, *settings, several], outputs=draw_outputs, show_progress="hidden",
+                   **page)
+        draw_button.click(read_drawing, inputs=[pad, *settings, several], outputs=draw_outputs,
+                          show_progress="minimal", **page)
+        # "Several lines": a taller canvas, and the drawing read line by line.
+        several.change(None, inputs=several, js=TALL_PAD_JS)
+        several.change(reread_drawing, inputs=[pad, *settings, several], outputs=draw_outputs,
+                       show_progress="minimal", **page)
+        page_outputs = [page_text, page_confidence, page_overlay, page_lines, page_status]
+        page_read = dict(fn=recognize_page_upload, inputs=[page_image, *settings], outputs=page_outputs,
+                         preprocess=False, show_progress="minimal", **page)
+        gr.on([page_button.click, page_image.upload], **page_read)
+        page_image.clear(lambda: empty_page_outputs(PAGE_STATUS), outputs=page_outputs, **page)
         upload_read = dict(fn=recognize_upload, inputs=[image, *settings], outputs=upload.outputs, preprocess=False,
                            show_progress="minimal", **page)
         gr.on([upload_button.click, image.upload], **upload_read)
@@ -812,8 +981,8 @@ def build_demo() -> gr.Blocks:
         image.clear(clear_upload, outputs=upload.outputs, **page)
         # A changed setting reads the current drawing and picture again.
         changed = [decoder.change, correct.change, beam_width.release, top_k.release]
-        gr.on(changed, reread_drawing, inputs=[pad, *settings], outputs=draw_outputs, show_progress="minimal",
-              **page)
+        gr.on(changed, reread_drawing, inputs=[pad, *settings, several], outputs=draw_outputs,
+              show_progress="minimal", **page)
         gr.on(changed, reread_upload, inputs=[image, *settings], outputs=upload.outputs, preprocess=False,
               show_progress="minimal", **page)
         correct.change(lambda on: (gr.update(visible=bool(on)), gr.update(visible=bool(on))), inputs=correct,
@@ -825,6 +994,7 @@ def build_demo() -> gr.Blocks:
 
 
 PAD_JS = (ASSETS / "sketchpad.js").read_text(encoding="utf-8")
+TALL_PAD_JS = "(on) => { document.querySelector('#pad .htr-pad')?.classList.toggle('htr-tall', !!on); return []; }"
 CSS = (ASSETS / "app.css").read_text(encoding="utf-8")
 demo = build_demo()
 

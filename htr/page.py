@@ -311,7 +311,7 @@ def recognize_files(recognizer, paths: list[str], layout: Layout = "auto", decod
                 yield exc
 
 
-_COLOURS = [(230, 25, 75), (60, 140, 60), (0, 110, 200), (245, 130, 48), (145, 30, 180), (70, 160, 170),
+LINE_COLOURS = [(230, 25, 75), (60, 140, 60), (0, 110, 200), (245, 130, 48), (145, 30, 180), (70, 160, 170),
             (200, 50, 160), (120, 120, 0)]
 
 
@@ -332,7 +332,7 @@ def draw_lines(image, page: PageRecognition | PageLayout) -> np.ndarray:
     thick = max(1, round(max(rgb.shape[:2]) / 600))
     scale = max(0.5, max(rgb.shape[:2]) / 1400)
     for i, (box, polygon) in enumerate(outlines):
-        colour = _COLOURS[i % len(_COLOURS)]
+        colour = LINE_COLOURS[i % len(LINE_COLOURS)]
         if polygon is not None and len(polygon) >= 3:
             cv2.polylines(rgb, [np.round(polygon).astype(np.int32).reshape(-1, 1, 2)], True, colour, thick, cv2.LINE_AA)
         else:

