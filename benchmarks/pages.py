@@ -1,0 +1,133 @@
+"""Pages and paragraphs: are the lines found, and is a page read as well as its lines?
+
+    python benchmarks/pages.py --forms 50 --stacked 50 [--decoder lm] [--single 300] [--save-examples DIR]
+
+Makes the test pages with htr/pages.py: IAM On-Line validation forms drawn whole (every line
+at its whiteboard position, the canvas and paper looks taking turns) and pages stacked from
+the real IAM line images of splits/available-dev.txt (one form's lines, gaps shrunk at random
+so descenders touch). Prints
+
+* lines found (box IoU >= 0.5 with the truth, one to one), lines split and merged;
+* page CER (each page's text against its lines' texts joined by newlines) beside the CER of
+  the same lines read one by one from their truth-box crops, and the ratio;
+* segmentation time for a 2,000 x 1,500 page (the pages resized to that size; median, p95);
+* with --single N: how many of N single-line images (IAM On-Line validation lines drawn in
+  both looks and IAM dev scans) ``--layout auto`` takes for more than one line.
+"""
+
+import argparse
+import os
+import sys
+import time
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+DATA = ROOT.parent / "shared" / "data"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--ondb", default=str(DATA / "iam-ondb"))
+    parser.add_argument("--iam", default=str(DATA / "iam"))
+    parser.add_argument("--model-dir", default=str(ROOT / "model"))
+    parser.add_argument("--forms", type=int, default=50, help="IAM On-Line validation forms drawn whole")
+    parser.add_argument("--stacked", type=int, default=50, help="pages stacked from IAM dev line images")
+    parser.add_argument("--decoder", default="lm")
+    parser.add_argument("--single", type=int, default=0, help="single-line images to check --layout auto on")
+    parser.add_argument("--no-read", action="store_true", help="segmentation figures only")
+    parser.add_argument("--save-examples", help="write a few pages with their found lines outlined here")
+    args = parser.parse_args()
+
+    import cv2
+    import numpy as np
+    from tqdm import tqdm
+
+    from htr.datasets import load_dataset
+    from htr.metrics import error_rates
+    from htr.pages import form_pages, match_lines, stacked_pages
+    from htr.progress import Progress
+    from htr.segment import segment_lines
+
+    ondb = load_dataset("iam-ondb", args.ondb, "validation")
+    dev = load_dataset("iam", args.iam, str(Path(args.iam) / "splits" / "available-dev.txt"))
+    sets = {"forms": form_pages(ondb.samples, args.forms), "stacked": stacked_pages(dev.samples, args.iam, args.stacked)}
+
+    recognizer = None
+    if not args.no_read:
+        from htr import Recognizer
+        from htr.page import recognize_page
+
+        recognizer = Recognizer.load(args.model_dir)
+    print(f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
+    totals = {"truth": 0, "matched": 0, "split": 0, "merged": 0}
+    for name, pages in sets.items():
+        counts = {"truth": 0, "matched": 0, "split": 0, "merged": 0}
+        refs, page_texts, line_texts = [], [], []
+        bar = Progress(len(pages), name)
+        for page in pages:
+            found = segment_lines(page.image)
+            m = match_lines(page.boxes, found.boxes)
+            for key in counts:
+                counts[key] += getattr(m, key)
+            if m.matched < m.truth or m.split or m.merged:
+                tqdm.write(f"  {page.name}: {m}")
+            if recognizer is not None:
+                read = recognize_page(recognizer, page.image, layout="page", decoder=args.decoder)
+                alone = recognizer.recognize_batch(page.crops(), decoder=args.decoder)
+                refs.append(page.text)
+                page_texts.append(read.text)
+                line_texts.append("\n".join(r.text for r in alone))
+            if args.save_examples and pages.index(page) < 3:
+                from htr.page import draw_lines
+
+                out = Path(args.save_examples)
+                out.mkdir(parents=True, exist_ok=True)
+                cv2.imwrite(str(out / f"{name}-{page.name.replace('#', '-')}.jpg"),
+                            cv2.cvtColor(draw_lines(page.image, found), cv2.COLOR_RGB2BGR))
+            bar.update()
+        bar.close()
+        for key in counts:
+            totals[key] += counts[key]
+        print(f"{name}: {len(pages)} pages, lines found {counts['matched']}/{counts['truth']} "
+              f"({counts['matched'] / max(1, counts['truth']):.2%}), split {counts['split']}, merged {counts['merged']}")
+        if recognizer is not None:
+            page_cer = error_rates(refs, page_texts)
+            line_cer = error_rates(refs, line_texts)
+            print(f"  page CER {page_cer.cer:.4f} (WER {page_cer.wer:.4f}); the same lines from their own crops "
+                  f"CER {line_cer.cer:.4f} (WER {line_cer.wer:.4f}); ratio {page_cer.cer / max(line_cer.cer, 1e-9):.3f}"
+                  f"  [{args.decoder}, {page_cer.chars} chars]")
+    print(f"all: lines found {totals['matched']}/{totals['truth']} ({totals['matched'] / max(1, totals['truth']):.2%}), "
+          f"split {totals['split']}, merged {totals['merged']}")
+
+    # Speed on a 2,000 x 1,500 page: every test page resized to that size (a phone photo's scale).
+    times = []
+    for page in sets["forms"] + sets["stacked"]:
+        image = cv2.resize(page.image, (2000, 1500), interpolation=cv2.INTER_AREA)
+        segment_lines(image)  # warm caches
+        runs = []
+        for _ in range(3):
+            start = time.perf_counter()
+            segment_lines(image)
+            runs.append(time.perf_counter() - start)
+        times.append(min(runs))
+    times = np.asarray(times)
+    print(f"segmentation of a 2000 x 1500 page: median {np.median(times):.3f} s, p95 {np.percentile(times, 95):.3f} s, "
+          f"max {times.max():.3f} s ({len(times)} pages, best of 3 each; load average {os.getloadavg()[0]:.1f})")
+
+    if args.single:
+        from htr.imageio import read_image
+        from htr.render import render_strokes
+
+        images = []
+        for i, sample in enumerate(ondb.samples[: args.single]):
+            images.append(render_strokes(sample.strokes, ("canvas", "paper")[i % 2], np.random.default_rng(i)))
+        images += [read_image(s.path) for s in dev.samples[: args.single]]
+        several = sum(1 for image in images if len(segment_lines(image).lines) > 1)
+        print(f"single lines taken for several by --layout auto: {several}/{len(images)} "
+              f"({args.single} IAM On-Line validation lines drawn, {min(args.single, len(dev.samples))} IAM dev scans)")
+
+
+if __name__ == "__main__":
+    main()
