@@ -119,6 +119,12 @@ def _write_atomic(path: Path, text: str) -> None:
     os.replace(tmp, path)
 
 
+def _seed_states(model) -> list:
+    """The dropout layers' random-number states. A ``.keras`` file leaves them out, so they
+    travel in the checkpoint's state: a resumed run draws the masks an unbroken one would."""
+    return [v for v in model.non_trainable_variables if v.path.endswith("seed_generator_state")]
+
+
 class Checkpoints:
     """Numbered checkpoint folders plus an atomically replaced pointer to the newest.
 
@@ -150,7 +156,8 @@ class Checkpoints:
             shutil.rmtree(staging)
         staging.mkdir()
         model.save(staging / "model.keras")
-        (staging / STATE_FILE).write_text(json.dumps(state, indent=1))
+        seeds = [np.asarray(v.value).tolist() for v in _seed_states(model)]
+        (staging / STATE_FILE).write_text(json.dumps({**state, "seeds": seeds}, indent=1))
         os.replace(staging, target)
         _write_atomic(self.folder / "latest", target.name)
         kept = [p for p in self.epochs() if p.name <= target.name][-self.keep :]
@@ -169,6 +176,10 @@ class Checkpoints:
             raise DataError(f"nothing to resume: no checkpoint in {self.folder}")
         state = json.loads((path / STATE_FILE).read_text())
         model = keras.models.load_model(path / "model.keras")
+        seeds = state.pop("seeds", [])
+        if len(seeds) == len(_seed_states(model)):
+            for variable, value in zip(_seed_states(model), seeds):
+                variable.assign(np.array(value, dtype=variable.dtype))
         return model, state
 
 

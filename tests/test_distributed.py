@@ -41,9 +41,14 @@ def short_lines(tmp_path_factory, ondb_validation):
     return root
 
 
-def jax_env(tmp_path, devices: int = 1) -> dict:
+@pytest.fixture(scope="module")
+def jax_cache(tmp_path_factory):
+    return tmp_path_factory.mktemp("jax-cache")
+
+
+def jax_env(cache, devices: int = 1) -> dict:
     env = {**os.environ, "KERAS_BACKEND": "jax", "PYTHONUNBUFFERED": "1",
-           "JAX_COMPILATION_CACHE_DIR": str(tmp_path / "jax-cache"),
+           "JAX_COMPILATION_CACHE_DIR": str(cache), "JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS": "0",
            "XLA_FLAGS": f"--xla_force_host_platform_device_count={devices} --xla_backend_optimization_level=0 "
                         "--xla_llvm_disable_expensive_passes=true"}
     env.pop("CUDA_VISIBLE_DEVICES", None)
@@ -65,19 +70,19 @@ def finish(proc: subprocess.Popen, timeout: int = 600) -> tuple[str, str]:
     return out, err
 
 
-def test_two_devices_train_as_one_and_resume(tmp_path, short_lines):
+def test_two_devices_train_as_one_and_resume(tmp_path, short_lines, jax_cache):
     """Same seed, same data, same global batch: the losses on two devices are those on one, and
     a two-device run resumed from its checkpoint carries on exactly as the uninterrupted one."""
     one, two = tmp_path / "one", tmp_path / "two"
     popen = dict(cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    single = subprocess.Popen(train_cmd(short_lines, one, "--epochs", "2"), env=jax_env(tmp_path, 1), **popen)
+    single = subprocess.Popen(train_cmd(short_lines, one, "--epochs", "2"), env=jax_env(jax_cache, 1), **popen)
     spread = subprocess.Popen(train_cmd(short_lines, two, "--epochs", "1", "--distribute"),
-                              env=jax_env(tmp_path, 2), **popen)
+                              env=jax_env(jax_cache, 2), **popen)
     finish(single)
     out, _ = finish(spread)
     assert "data-parallel over 2 CPU devices: 4 lines per batch, 2 per device" in out
     resumed = subprocess.run(train_cmd(short_lines, two, "--epochs", "2", "--distribute", "--resume"),
-                             env=jax_env(tmp_path, 2), capture_output=True, text=True, timeout=600, cwd=ROOT)
+                             env=jax_env(jax_cache, 2), capture_output=True, text=True, timeout=600, cwd=ROOT)
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     assert "resuming" in resumed.stdout
     alone, shared = history(one), history(two)
@@ -88,14 +93,14 @@ def test_two_devices_train_as_one_and_resume(tmp_path, short_lines):
     assert float(alone[0]["loss"]) != pytest.approx(float(alone[1]["loss"]), rel=1e-3)  # it did learn
 
 
-def test_two_processes_write_one_run(tmp_path, short_lines):
+def test_two_processes_write_one_run(tmp_path, short_lines, jax_cache):
     """Two processes (one CPU device each) joined by a loopback coordinator train one epoch:
     both finish, and only process 0 writes a checkpoint, a history and the model."""
     address = f"127.0.0.1:{free_port()}"
     runs = [tmp_path / "process0", tmp_path / "process1"]  # separate folders, as on separate hosts
     procs = [subprocess.Popen(train_cmd(short_lines, runs[i], "--epochs", "1", "--coordinator", address,
                                         "--num-processes", "2", "--process-id", str(i)),
-                              env=jax_env(tmp_path, 1), cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                              env=jax_env(jax_cache, 1), cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                               text=True)
              for i in (0, 1)]
     try:
@@ -112,7 +117,7 @@ def test_two_processes_write_one_run(tmp_path, short_lines):
     assert not runs[1].exists()
 
 
-def test_a_layout_that_cannot_work_is_refused(tmp_path, short_lines, capsys):
+def test_a_layout_that_cannot_work_is_refused(tmp_path, short_lines, jax_cache, capsys):
     from htr.cli import main
     from htr.distributed import Parallel
     from htr.errors import DistributionError
@@ -126,10 +131,10 @@ def test_a_layout_that_cannot_work_is_refused(tmp_path, short_lines, capsys):
     if keras.backend.backend() != "jax":
         assert main(["train", "--data", str(short_lines), "--model-dir", str(tmp_path / "tf"), "--distribute"]) == 2
         assert "needs the JAX backend" in capsys.readouterr().err
-    lone = subprocess.run(train_cmd(short_lines, tmp_path / "lone", "--distribute"), env=jax_env(tmp_path, 1),
+    half = main(["train", "--data", str(short_lines), "--model-dir", str(tmp_path / "half"), "--coordinator",
+                 "127.0.0.1:1"])
+    assert half == 2 and "need all of --coordinator, --num-processes and --process-id" in capsys.readouterr().err
+    lone = subprocess.run(train_cmd(short_lines, tmp_path / "lone", "--distribute"), env=jax_env(jax_cache, 1),
                           capture_output=True, text=True, timeout=300, cwd=ROOT)
     assert lone.returncode == 2 and "found one device" in lone.stderr and "Traceback" not in lone.stderr
-    half = subprocess.run(train_cmd(short_lines, tmp_path / "half", "--coordinator", "127.0.0.1:1"),
-                          env=jax_env(tmp_path, 1), capture_output=True, text=True, timeout=300, cwd=ROOT)
-    assert half.returncode == 2 and "--num-processes" in half.stderr
     assert not (tmp_path / "lone").exists() and not (tmp_path / "half").exists()
