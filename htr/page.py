@@ -8,6 +8,7 @@ one line or many; a single line is read exactly as :meth:`Recognizer.recognize` 
 from __future__ import annotations
 
 import math
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Iterator, Literal
 
@@ -281,34 +282,45 @@ def recognize_files(recognizer, paths: list[str], layout: Layout = "auto", decod
     before; pages are read line by line in between.
     """
     _check_layout(layout)
-    for start in range(0, len(paths), window):
-        chunk = paths[start : start + window]
-        plans = [_plan(path, layout) for path in chunk]
-        singles = [path for path, (kind, _) in zip(chunk, plans) if kind == "line"]
-        stream = iter(recognizer.recognize_stream(singles, decoder, beam_width, top_k, correct, read=read,
-                                                  batch_size=batch_size))
-        for path, (kind, data) in zip(chunk, plans):
-            if kind == "line":
-                result = next(stream)
-                if isinstance(result, HTRError):
-                    yield result
-                else:
-                    size = data or (int(result.image.shape[1]), int(result.image.shape[0]))
-                    yield _one_line(result, size)
-                continue
-            if kind == "error":
-                yield data
-                continue
-            try:
-                if kind == "page":
-                    found, size = data
-                    yield _page_of(recognizer, found, [line.crop for line in found.lines], found.boxes,
-                                   [line.polygon for line in found.lines], size, decoder, beam_width, top_k, correct)
-                else:
-                    found, groups, size = data
-                    yield _strokes_page(recognizer, found, groups, size, decoder, beam_width, top_k, correct)
-            except HTRError as exc:
-                yield exc
+    # Files are planned (read, and segmented to tell lines from pages) in 2 threads, the next
+    # window's while the network reads this one's lines.
+    windows = [paths[start : start + window] for start in range(0, len(paths), window)]
+    with ThreadPoolExecutor(2) as pool:
+        upcoming = [pool.submit(_plan, path, layout) for path in windows[0]] if windows else []
+        for k, chunk in enumerate(windows):
+            plans = [future.result() for future in upcoming]
+            upcoming = [pool.submit(_plan, path, layout) for path in windows[k + 1]] if k + 1 < len(windows) else []
+            yield from _recognize_window(recognizer, chunk, plans, decoder, beam_width, top_k, correct, read,
+                                         batch_size)
+
+
+def _recognize_window(recognizer, chunk, plans, decoder, beam_width, top_k, correct, read, batch_size):
+    """The results of one window of planned files, in order."""
+    singles = [path for path, (kind, _) in zip(chunk, plans) if kind == "line"]
+    stream = iter(recognizer.recognize_stream(singles, decoder, beam_width, top_k, correct, read=read,
+                                              batch_size=batch_size))
+    for path, (kind, data) in zip(chunk, plans):
+        if kind == "line":
+            result = next(stream)
+            if isinstance(result, HTRError):
+                yield result
+            else:
+                size = data or (int(result.image.shape[1]), int(result.image.shape[0]))
+                yield _one_line(result, size)
+            continue
+        if kind == "error":
+            yield data
+            continue
+        try:
+            if kind == "page":
+                found, size = data
+                yield _page_of(recognizer, found, [line.crop for line in found.lines], found.boxes,
+                               [line.polygon for line in found.lines], size, decoder, beam_width, top_k, correct)
+            else:
+                found, groups, size = data
+                yield _strokes_page(recognizer, found, groups, size, decoder, beam_width, top_k, correct)
+        except HTRError as exc:
+            yield exc
 
 
 LINE_COLOURS = [(230, 25, 75), (60, 140, 60), (0, 110, 200), (245, 130, 48), (145, 30, 180), (70, 160, 170),
