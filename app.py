@@ -965,8 +965,7 @@ def build_demo() -> gr.Blocks:
         draw_button.click(read_drawing, inputs=[pad, *settings, several], outputs=draw_outputs,
                           show_progress="minimal", **page)
         # "Several lines": a taller canvas, and the drawing read line by line.
-        several.change(None, inputs=several, js=TALL_PAD_JS)
-        several.change(reread_drawing, inputs=[pad, *settings, several], outputs=draw_outputs,
+        several.change(reread_drawing, inputs=[pad, *settings, several], outputs=draw_outputs, js=TALL_PAD_JS,
                        show_progress="minimal", **page)
         page_outputs = [page_text, page_confidence, page_overlay, page_lines, page_status]
         page_read = dict(fn=recognize_page_upload, inputs=[page_image, *settings], outputs=page_outputs,
@@ -994,7 +993,9 @@ def build_demo() -> gr.Blocks:
 
 
 PAD_JS = (ASSETS / "sketchpad.js").read_text(encoding="utf-8")
-TALL_PAD_JS = "(on) => { document.querySelector('#pad .htr-pad')?.classList.toggle('htr-tall', !!on); return []; }"
+# Runs in the browser before the reread: the canvas grows or shrinks; the inputs pass through.
+TALL_PAD_JS = ("(...args) => { document.querySelector('#pad .htr-pad')?.classList.toggle('htr-tall', "
+               "!!args[args.length - 1]); return args; }")
 CSS = (ASSETS / "app.css").read_text(encoding="utf-8")
 demo = build_demo()
 

@@ -395,7 +395,10 @@ def test_host_and_port_from_flags_and_environment():
 
 def test_api_exposes_recognize_and_recognize_strokes():
     info = app.demo.get_api_info()
-    assert list(info["named_endpoints"]) == ["/recognize", "/recognize_strokes"]
+    assert list(info["named_endpoints"]) == ["/recognize", "/recognize_strokes", "/recognize_page"]
+    page = info["named_endpoints"]["/recognize_page"]
+    assert page["parameters"][0]["component"] == "Image"
+    assert [r["component"] for r in page["returns"]] == ["Textbox", "Json", "Number", "Image", "Markdown"]
     endpoint = info["named_endpoints"]["/recognize"]
     assert endpoint["parameters"][0]["component"] == "Image"
     assert endpoint["returns"][0]["component"] == "Textbox"
@@ -415,6 +418,32 @@ def server(recognizer):
     app.launch("127.0.0.1", port, prevent_thread_lock=True, quiet=True)
     yield f"http://127.0.0.1:{port}/"
     app.demo.close()
+
+
+@needs_data
+def test_api_reads_a_page(server, validation_lines, tmp_path):
+    from gradio_client import Client, handle_file
+
+    from htr.pages import group_forms, render_form
+
+    form = list(group_forms(validation_lines).values())[4]
+    page = render_form(form, "paper", np.random.default_rng(5), line_height=50)
+    path = write_png(tmp_path / "page.png", page.image)
+    client = Client(server, verbose=False)
+    text, lines, confidence, overlay, status = client.predict(handle_file(str(path)), decoder="best",
+                                                              api_name="/recognize_page")
+    assert text == "\n".join(line["text"] for line in lines) and len(lines) == len(form)
+    assert error_rates([page.text], [text]).cer < 0.25
+    assert 0 < confidence <= 1 and f"Found {len(form)} lines" in status
+    for line, truth in zip(lines, page.boxes):
+        assert set(line) == {"box", "text", "confidence", "alternatives"} and len(line["box"]) == 4
+        assert abs(line["box"][1] + line["box"][3] / 2 - truth[1] - truth[3] / 2) < truth[3] / 2
+    assert cv2.imread(overlay).shape[:2] == page.image.shape[:2]
+    # one line through the page endpoint: one line, read as /recognize reads it
+    line = write_png(tmp_path / "line.png", render_strokes(validation_lines[0].strokes, "canvas"))
+    single = client.predict(handle_file(str(line)), decoder="best", api_name="/recognize_page")
+    assert len(single[1]) == 1 and single[0] == client.predict(handle_file(str(line)), decoder="best",
+                                                               api_name="/recognize")[0]
 
 
 @needs_data
