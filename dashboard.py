@@ -2,11 +2,13 @@
 
     streamlit run dashboard.py --server.headless true --server.address 127.0.0.1 --server.port 8501
 
-Three tabs, all over the ``htr`` package (the page itself does no machine learning):
+Four tabs, all over the ``htr`` package (the page itself does no machine learning):
 
 * **Inspect** one line (a bundled example, a data set line or an uploaded image): the image as
   the network sees it, the per-timestep CTC probabilities time-aligned under it, the beam
   alternatives and the confidence.
+* **Page**: a paragraph or page (a test page made from a data set, or an upload): the lines found,
+  outlined and numbered on it, the text, and each line's reading with its heatmap.
 * **Validate** a model on a data set split, exactly as ``python -m htr validate`` does: CER and
   WER per decoder, the spread of per-line CER, the worst lines with their errors marked.
 * **Train** a model in the background (``python -m htr train`` via :mod:`htr.jobs`), watch its
@@ -396,6 +398,112 @@ def inspect_tab(recognizer, model_error: str | None) -> None:
         st.caption("score: log-probability of the whole reading under the model")
 
 
+# --- Page ---------------------------------------------------------------------------------
+
+PAGE_KINDS = {"IAM On-Line form, drawn whole": "form", "IAM dev lines, stacked": "stacked"}
+_SHARED_IAM = ROOT.parent / "shared" / "data" / "iam"
+DEFAULT_IAM = os.environ.get("HTR_IAM_DATA") or ("../shared/data/iam" if _SHARED_IAM.is_dir() else "data/iam")
+
+
+@st.cache_data(max_entries=8, show_spinner="Making the page...")
+def data_page(kind: str, path: str, index: int, look: str):
+    """A test page made by htr.pages from a data set (the image, its lines' truth boxes and texts)."""
+    from htr.pages import group_forms, read_line_boxes, render_form, stack_lines
+
+    if kind == "form":
+        forms = list(group_forms(load_lines("iam-ondb", path, "validation").samples).values())
+    else:
+        boxes = read_line_boxes(Path(path))
+        dev = load_lines("iam", path, str(Path(path) / "splits" / "available-dev.txt"))
+        forms = [f for f in group_forms([s for s in dev.samples if s.id in boxes]).values() if len(f) >= 2]
+    if not forms:
+        raise HTRError(f"no pages can be made from {path}")
+    if index >= len(forms):
+        raise HTRError(f"page index {index} is out of range: {len(forms)} pages (0 to {len(forms) - 1})")
+    rng = np.random.default_rng(index)
+    if kind == "form":
+        page = render_form(forms[index], look, rng)
+    else:
+        page = stack_lines(forms[index], read_line_boxes(Path(path)), rng)
+    return page.image, page.boxes, page.texts, page.name
+
+
+def page_tab(recognizer, model_error: str | None) -> None:
+    """A paragraph or page: the lines found, outlined and numbered, each line's reading and heatmap."""
+    source = st.radio("Page to read", ["Data set page", "Upload"], horizontal=True, key="page_source")
+    truth = None
+    try:
+        if source == "Data set page":
+            c1, c2, c3, c4 = st.columns([2, 2, 1, 1])
+            kind = PAGE_KINDS[c1.selectbox("Page", list(PAGE_KINDS), key="page_kind")]
+            path = c2.text_input("Data path", DEFAULT_DATA if kind == "form" else DEFAULT_IAM,
+                                 key=f"page_path_{kind}")
+            index = int(c3.number_input("Page index", min_value=0, value=0, step=1, key="page_index"))
+            look = c4.selectbox("Look (pen data)", ("canvas", "paper"), key="page_look", disabled=kind != "form")
+            image, boxes, texts, name = data_page(kind, str(Path(path).expanduser().resolve()), index, look)
+            truth = (boxes, texts)
+            st.caption(f"{name}: {len(texts)} lines, {image.shape[1]} x {image.shape[0]} px")
+        else:
+            upload = st.file_uploader("Photo or scan of a paragraph or page",
+                                      type=["png", "jpg", "jpeg", "bmp", "gif", "tif", "tiff", "webp"],
+                                      key="page_upload")
+            if upload is None:
+                st.info("Upload a photo or scan of a paragraph or page of handwriting.")
+                return
+            image = decode_upload(upload.name, upload.getvalue())
+    except HTRError as exc:
+        st.error(str(exc))
+        return
+    c1, c2 = st.columns(2)
+    decoder = c1.selectbox("Decoder", DECODERS_SHOWN, key="page_decoder")
+    layout = c2.selectbox("Layout", ("auto", "page", "line"), key="page_layout",
+                          help="auto: one line or many, decided from the image; page: always find lines")
+    if recognizer is None:
+        st.warning(model_error or "Load a model first (sidebar).")
+        return
+    from htr.page import draw_lines, recognize_page
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            page = recognize_page(recognizer, image, layout, decoder)
+    except HTRError as exc:
+        st.error(f"Cannot read this image: {exc}")
+        return
+    left, right = st.columns([3, 2])
+    left.image(draw_lines(image, page), width="stretch", alt="the lines found, outlined and numbered")
+    found = page.segmentation
+    left.caption(f"{len(page.lines)} line{'s' if len(page.lines) != 1 else ''} found"
+                 + (f"; skew {found.skew:+.1f}°, line pitch {found.line_height:.0f} px" if found else "")
+                 + ("; read as one line" if page.layout == "line" else ""))
+    right.markdown("**Recognised text**")
+    right.code(page.text or " ", language=None)
+    right.metric("Confidence", f"{page.confidence:.1%}")
+    if truth is not None:
+        from htr.metrics import error_rates
+        from htr.pages import match_lines
+
+        boxes, texts = truth
+        m = match_lines(boxes, [line.box for line in page.lines])
+        page_cer = error_rates(["\n".join(texts)], [page.text]).cer
+        right.metric("Page CER", f"{page_cer:.3f}")
+        right.caption(f"lines found (IoU ≥ 0.5): {m.matched} of {m.truth}; split {m.split}, merged {m.merged}")
+    table = pd.DataFrame({
+        "line": range(1, len(page.lines) + 1),
+        "text": [line.text for line in page.lines],
+        "confidence": [round(float(line.confidence), 4) for line in page.lines],
+        "box (x, y, w, h)": [", ".join(str(int(round(v))) for v in line.box) for line in page.lines],
+    })
+    st.dataframe(table, hide_index=True, key="page_lines")
+    st.markdown("**Each line as the network saw it, over its CTC probabilities**")
+    for number, line in enumerate(page.lines, start=1):
+        r = line.recognition
+        with st.expander(f"Line {number}: {line.text}", expanded=number == 1):
+            st.image(heatmap_png(r.probabilities.astype(np.float32), r.image.astype(np.float32), tuple(r.labels),
+                                 int(r.time_stride)), width="stretch", alt=f"heatmap of line {number}")
+            st.caption(f"line {number}: T x C = {r.probabilities.shape[0]} x {r.probabilities.shape[1]}")
+
+
 # --- Validate -----------------------------------------------------------------------------
 
 
@@ -725,9 +833,11 @@ def main() -> None:
     recognizer, key, model_error = sidebar_model()
     if model_error:
         st.error(model_error)
-    inspect, validate, train = st.tabs(["Inspect", "Validate", "Train"])
+    inspect, pages, validate, train = st.tabs(["Inspect", "Page", "Validate", "Train"])
     with inspect:
         inspect_tab(recognizer, model_error)
+    with pages:
+        page_tab(recognizer, model_error)
     with validate:
         validate_tab(recognizer, key, model_error)
     with train:
