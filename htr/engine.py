@@ -50,7 +50,10 @@ class OnnxEngine:
     name = "onnx"
 
     def __init__(self, path: Path, time_stride: int, threads: int | None = None):
-        import onnxruntime as ort
+        try:
+            import onnxruntime as ort
+        except ImportError as exc:
+            raise ModelLoadError(f"running {path.name} needs onnxruntime (pip install -r requirements.txt): {exc}") from exc
 
         self.time_stride = time_stride
         self.quantum = time_stride  # whole timesteps: no more padding than the margin
