@@ -764,6 +764,7 @@ DESCRIPTION = """\
 Write **one line** of text on the canvas (or upload a photo or scan of one line) and the model
 reads it as you write: a convolutional-recurrent network trained with CTC on real handwriting. Under
 the result, see what the network saw and how sure it was of each character, step by step.
+For a paragraph or a page, use the **Page** tab (or tick *Several lines* to write more than one).
 """
 
 CORRECTION_NOTE = (
