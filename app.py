@@ -19,6 +19,12 @@ as JSON, ``{"strokes": [[[x, y, t], ...], ...]}``:
     client = Client("http://127.0.0.1:7860")
     client.predict(handle_file("line.png"), api_name="/recognize")
     client.predict('{"strokes": [[[0, 0, 0], [10, 30, 16]]]}', api_name="/recognize_strokes")
+
+A third, ``/recognize_page``, reads a paragraph or page from an image file and returns its text
+(lines joined by newlines), the lines (``[{"box": [x, y, w, h], "text", "confidence",
+"alternatives"}]``), the confidence, the image with the lines outlined and numbered, and a status:
+
+    client.predict(handle_file("letter.jpg"), api_name="/recognize_page")
 """
 
 from __future__ import annotations
