@@ -79,7 +79,7 @@ def main() -> None:
     recognizer = Recognizer.load(args.model_dir, args.runtime)
     load_seconds = time.perf_counter() - start
 
-    print(f"model: {args.model_dir}  ({recognizer.engine.count_params():,} parameters), runtime: "
+    print(f"model: {args.model_dir}  ({recognizer.engine.count_params():,} numbers in the graph), runtime: "
           f"{recognizer.runtime}" + (f", {os.environ.get('HTR_THREADS', 'default')} thread(s) per call"
                                      if recognizer.runtime == "onnx" else ""))
     print(f"lines: {len(images)} rendered validation lines, {args.look} look, CPU cores: {os.cpu_count()}")
