@@ -357,17 +357,14 @@ def segment_lines(image: np.ndarray, pad: float = 0.0) -> PageLayout:
     """
     if not isinstance(image, np.ndarray) or image.ndim not in (2, 3) or image.size == 0:
         raise BadImageError(f"not an image: {type(image).__name__} {getattr(image, 'shape', '')}")
-    to_gray(image[:8, :8] if min(image.shape[:2]) >= 8 else image)  # refuses odd pixel types and shapes
-    H, W = image.shape[:2]
+    full = _grey_u8(image)
+    if full is None:  # 16-bit, float, alpha ...: the package's own conversion (refuses odd arrays)
+        full = to_gray(image)
+    H, W = full.shape
     scale = min(1.0, WORK_SIDE / max(H, W))
     size = (max(1, round(W * scale)), max(1, round(H * scale)))
-    resizable = image.dtype in (np.uint8, np.uint16, np.float32) and (image.ndim == 2 or image.shape[2] in (1, 3, 4))
-    if scale < 1 and resizable:
-        gray = to_gray(cv2.resize(image, size, interpolation=cv2.INTER_AREA))  # shrink first: cheaper
-    else:
-        gray = to_gray(image)
-        if scale < 1:
-            gray = cv2.resize(gray, size, interpolation=cv2.INTER_AREA)
+    small = cv2.resize(full, size, interpolation=cv2.INTER_AREA) if scale < 1 else full
+    gray = small.astype(np.float32) / 255.0 if small.dtype == np.uint8 else small
     if float(gray.max() - gray.min()) < _MIN_CONTRAST / 3:
         raise NoInkError("no handwriting found: the image is one uniform colour")
     mask, background = _binarise(gray)
@@ -472,7 +469,7 @@ def segment_lines(image: np.ndarray, pad: float = 0.0) -> PageLayout:
     n_lines = len(centres)
     pitch = float(np.median(np.diff(centres))) if n_lines > 1 else 1.6 * typical
     line_map = np.full((h, w), -1, np.int32)
-    result, order = _build_lines(image, background, scale, px, py, line_of, n_lines, line_map, pad * pitch)
+    result, order = _build_lines(full, background, scale, px, py, line_of, n_lines, line_map, pad * pitch)
     rank = np.full(n_lines + 1, -1, np.int32)
     rank[order] = np.arange(len(order))
     line_map = rank[line_map]  # (-1 stays -1: rank[-1] is the spare last slot)
@@ -598,19 +595,23 @@ def _majority(comp: np.ndarray, owner: np.ndarray, n: int, n_lines: int) -> np.n
     return majority
 
 
-def _gray_crop(image: np.ndarray, x0: int, y0: int, x1: int, y1: int) -> np.ndarray:
-    part = image[y0:y1, x0:x1]
-    if min(part.shape[:2]) >= 4:
-        return to_gray(part)
-    # a sliver (a dash, a dot): pad it with white so it is still an image
-    gray = to_gray(np.pad(part, ((0, 4), (0, 4)) + ((0, 0),) * (part.ndim - 2), mode="edge"))
-    return gray[: part.shape[0], : part.shape[1]]
+def _grey_u8(image: np.ndarray) -> np.ndarray | None:
+    """8-bit grey or RGB as one 8-bit grey channel (the quick path for photos and scans)."""
+    if image.dtype != np.uint8 or min(image.shape[:2]) < 4:
+        return None
+    if image.ndim == 2:
+        return image
+    if image.shape[2] == 1:
+        return image[..., 0]
+    if image.shape[2] == 3:
+        return cv2.cvtColor(image, cv2.COLOR_RGB2GRAY)
+    return None
 
 
-def _build_lines(image: np.ndarray, background: np.ndarray, scale: float, px: np.ndarray, py: np.ndarray,
+def _build_lines(full: np.ndarray, background: np.ndarray, scale: float, px: np.ndarray, py: np.ndarray,
                  line_of: np.ndarray, n_lines: int, line_map: np.ndarray, pad: float) -> tuple[list[TextLine], list[int]]:
     """The lines top to bottom (and their indices in that order), ``line_map`` filled in."""
-    H, W = image.shape[:2]
+    H, W = full.shape
     h, w = line_map.shape
     line_map[py.astype(np.int64), px.astype(np.int64)] = line_of
     lines = []
@@ -634,7 +635,8 @@ def _build_lines(image: np.ndarray, background: np.ndarray, scale: float, px: np
         # crop with a margin, the other lines' ink painted with paper
         m = int(round(pad * inv))
         cx0, cy0, cx1, cy1 = max(0, bx0 - m), max(0, by0 - m), min(W, bx1 + m), min(H, by1 + m)
-        crop = _gray_crop(image, cx0, cy0, cx1, cy1)
+        crop = full[cy0:cy1, cx0:cx1]
+        crop = crop.astype(np.float32) / 255.0 if crop.dtype == np.uint8 else crop.copy()
         rows = np.minimum((np.arange(cy0, cy1) * scale).astype(np.int64), h - 1)
         cols = np.minimum((np.arange(cx0, cx1) * scale).astype(np.int64), w - 1)
         r0, r1, c0, c1 = rows[0], rows[-1] + 1, cols[0], cols[-1] + 1
