@@ -245,7 +245,8 @@ def decode_upload(name: str, data: bytes) -> np.ndarray:
 def sidebar_model():
     """The model folder picker; returns (recognizer or None, key, error message or None)."""
     st.sidebar.header("Model")
-    folder = st.sidebar.text_input("Model folder", DEFAULT_MODEL, key="model_dir",
+    st.session_state.setdefault("model_dir", DEFAULT_MODEL)  # (the Train tab's "Use this model" sets it too)
+    folder = st.sidebar.text_input("Model folder", key="model_dir",
                                    help="a folder with config.json and model.weights.h5")
     key = model_key(folder)
     try:
