@@ -186,6 +186,9 @@ def load_engine(model_dir: Path, config: ModelConfig, runtime: str = "auto", thr
             raise ModelLoadError(f"{why_not}; create it with {hint}")
         if (model_dir / ONNX_FILE).exists():
             warnings.warn(f"{why_not}: ignoring it and running Keras (slower); refresh it with {hint}", stacklevel=3)
+        else:
+            warnings.warn(f"{why_not}: running Keras (slower to start and to read); for ONNX Runtime run {hint}",
+                          stacklevel=3)
     return KerasEngine(load_keras(model_dir, config), config.time_stride)
 
 
