@@ -138,3 +138,24 @@ def test_a_layout_that_cannot_work_is_refused(tmp_path, short_lines, jax_cache, 
                           capture_output=True, text=True, timeout=300, cwd=ROOT)
     assert lone.returncode == 2 and "found one device" in lone.stderr and "Traceback" not in lone.stderr
     assert not (tmp_path / "lone").exists() and not (tmp_path / "half").exists()
+
+
+def test_a_process_renders_its_share_as_the_whole_set_would(ondb_validation):
+    """Each process renders every Nth line of an epoch, augmented as that line is in one process."""
+    import numpy as np
+
+    from htr.augment import prepare_set
+    from htr.datasets.base import LineSet
+    from htr.distributed import Parallel
+
+    samples = ondb_validation.samples[:6]
+    whole = prepare_set(LineSet("training", list(samples)), 64, 2048, seed=5, epoch=3, workers=2)
+    places = Parallel(devices=2, processes=2, index=1).share(len(samples))
+    share = prepare_set(LineSet("training", [samples[i] for i in places]), 64, 2048, seed=5, epoch=3, workers=2,
+                        places=places)
+    assert places == [1, 3, 5] and share.ids
+    rendered = dict(zip(whole.ids, whole.images, strict=True))
+    for line_id, image in zip(share.ids, share.images, strict=True):
+        np.testing.assert_array_equal(image, rendered[line_id])
+    unplaced = prepare_set(LineSet("training", [samples[i] for i in places]), 64, 2048, seed=5, epoch=3, workers=2)
+    assert any(a.shape != b.shape or not np.array_equal(a, b) for a, b in zip(unplaced.images, share.images))
