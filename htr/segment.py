@@ -315,6 +315,18 @@ def _where_absent(boundaries: np.ndarray, curves: np.ndarray, xs: np.ndarray, ow
     return np.minimum.accumulate(finite[::-1], axis=0)[::-1]
 
 
+def _across_centre(px: np.ndarray, ly: np.ndarray, comp: np.ndarray, owner: np.ndarray, curves: np.ndarray,
+                   n: int) -> np.ndarray:
+    """Per pixel: whether its piece of ink has ink both above and below the centre course of the
+    line holding most of it (a letter of that line, however small), as opposed to a dot, tail
+    or speck beside it."""
+    line = _majority(comp, owner, n, len(curves))[comp]
+    above = ly < curves[line, px.astype(np.int64)]
+    up = np.bincount(comp, weights=above, minlength=n)
+    down = np.bincount(comp, weights=~above, minlength=n)
+    return ((up > 0) & (down > 0))[comp]
+
+
 def _fill_nan_curves(curves: np.ndarray, centres: np.ndarray) -> np.ndarray:
     for k in range(len(curves)):
         if np.isnan(curves[k]).any():
@@ -450,7 +462,10 @@ def segment_lines(image: np.ndarray, pad: float = 0.0) -> PageLayout:
         curves = _fill_nan_curves(_centre_curves(px, ly, owner, len(centres), w, strip), centres)
         boundaries = _boundaries(profile, centres, curves)
         if final:
-            boundaries = _where_absent(boundaries, curves, px[tall_px], owner[tall_px], typical)
+            # where a line's writing is: its tall pieces, and the small ones lying across its
+            # centre course (faint letters broken into bits), not loose bits above or below it
+            present = tall_px | _across_centre(px, ly, comp, owner, curves, n)
+            boundaries = _where_absent(boundaries, curves, px[present], owner[present], typical)
         owner = _assign_pixels(px, ly, boundaries)
 
     # Pieces of ink go whole to their majority line unless they share a good part with another.

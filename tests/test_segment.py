@@ -84,6 +84,20 @@ def test_touching_descenders_and_ascenders(dev_forms):
     assert_all_found(page, segment_lines(page.image))
 
 
+def test_faint_first_word_on_a_squeezed_page(dev_forms):
+    """A line whose first word is so faint it falls apart into specks smaller than a letter
+    (c02-026's fourth line, "recording", at 60 % line spacing) keeps that word."""
+    forms, boxes = dev_forms
+    form = next(f for f in forms if f[0].id.startswith("c02-026-"))
+    page = stack_lines(form, boxes, np.random.default_rng(20))
+    x, y, w, h = page.boxes[3]
+    n, _, stats, _ = cv2.connectedComponentsWithStats((page.image[y : y + h, x : x + h] < 128).astype(np.uint8))
+    assert stats[1:, cv2.CC_STAT_HEIGHT].max() < 0.4 * h  # the word's start is only small bits
+    found = segment_lines(page.image)
+    assert_all_found(page, found)
+    assert abs(found.boxes[3][0] - x) < 0.2 * h
+
+
 def test_short_last_line_and_indented_words(forms, dev_forms):
     # a09-583z ends with the one word "rider."
     form = next(f for f in forms if f[-1].text == "rider.")
