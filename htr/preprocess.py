@@ -93,6 +93,17 @@ def ink_map(gray: np.ndarray) -> np.ndarray:
     return np.clip(1.0 - gray / np.maximum(background, 1e-3), 0.0, 1.0)
 
 
+def ink_threshold(ink: np.ndarray, peak_share: float) -> float:
+    """Where ink starts in an ink map: Otsu's threshold, but never below ``peak_share`` of the
+    darkest strokes (faint paper noise stays paper). NoInkError if there is too little contrast."""
+    peak = float(np.percentile(ink, 99.9))
+    if peak < _MIN_CONTRAST:
+        raise NoInkError("no handwriting found: the image is blank or has too little contrast")
+    ink8 = np.clip(ink * 255, 0, 255).astype(np.uint8)
+    otsu, _ = cv2.threshold(ink8, 0, 255, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
+    return max(otsu / 255.0, _MIN_CONTRAST, peak_share * peak)
+
+
 def _ink_box(mask: np.ndarray) -> tuple[int, int, int, int]:
     """Bounding box of the ink, ignoring isolated specks of noise."""
     n, _, stats, _ = cv2.connectedComponentsWithStats(mask.astype(np.uint8), connectivity=8)
@@ -178,12 +189,7 @@ def preprocess(image: np.ndarray, height: int = 64, max_width: int = 2048) -> np
     if float(gray.max() - gray.min()) < _MIN_CONTRAST / 3:
         raise NoInkError("no handwriting found: the image is one uniform colour")
     ink = ink_map(gray)
-    peak = float(np.percentile(ink, 99.9))
-    if peak < _MIN_CONTRAST:
-        raise NoInkError("no handwriting found: the image is blank or has too little contrast")
-    ink8 = np.clip(ink * 255, 0, 255).astype(np.uint8)
-    otsu, _ = cv2.threshold(ink8, 0, 255, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
-    threshold = max(otsu / 255.0, _MIN_CONTRAST, 0.35 * peak)
+    threshold = ink_threshold(ink, 0.35)
     mask = ink > threshold
     fragments = neighbour_fragments(mask)
     if fragments.any():

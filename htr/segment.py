@@ -26,7 +26,7 @@ import cv2
 import numpy as np
 
 from htr.errors import BadImageError, NoInkError
-from htr.preprocess import to_gray
+from htr.preprocess import ink_threshold, to_gray
 
 WORK_SIDE = 1200  # the analysis runs on a copy no larger than this on its long side
 _MIN_CONTRAST = 0.12
@@ -93,13 +93,7 @@ def _binarise(gray: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Ink mask and paper brightness of a grey page."""
     background = _background(gray)
     ink = np.clip(1.0 - gray / np.maximum(background, 1e-3), 0.0, 1.0)
-    peak = float(np.percentile(ink, 99.9))
-    if peak < _MIN_CONTRAST:
-        raise NoInkError("no handwriting found: the image is blank or has too little contrast")
-    ink8 = np.clip(ink * 255, 0, 255).astype(np.uint8)
-    otsu, _ = cv2.threshold(ink8, 0, 255, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
-    threshold = max(otsu / 255.0, _MIN_CONTRAST, 0.3 * peak)
-    return ink > threshold, background
+    return ink > ink_threshold(ink, 0.3), background
 
 
 def _skew_slope(xs: np.ndarray, ys: np.ndarray, step: float) -> float:
