@@ -42,6 +42,7 @@ from htr.jobs import FAILED, FINISHED, SCHEDULES, STOPPED, STOPPING, JobManager,
 
 ROOT = Path(__file__).resolve().parent
 ASSETS = ROOT / "assets"
+UPLOAD_TYPES = ["png", "jpg", "jpeg", "bmp", "gif", "tif", "tiff", "webp"]  # the formats htr.imageio reads
 DEFAULT_MODEL = os.environ.get("HTR_MODEL_DIR", "model/")
 _SHARED_DATA = ROOT.parent / "shared" / "data" / "iam-ondb"
 DEFAULT_DATA = os.environ.get("HTR_DATA") or ("../shared/data/iam-ondb" if _SHARED_DATA.is_dir() else "data/iam-ondb")
@@ -311,7 +312,7 @@ def inspect_tab(recognizer, model_error: str | None) -> None:
             st.caption(f"{sample.id}: {len(lines.samples)} lines in this split")
         else:
             upload = st.file_uploader("Image of one handwritten line",
-                                      type=["png", "jpg", "jpeg", "bmp", "gif", "tif", "tiff", "webp"],
+                                      type=UPLOAD_TYPES,
                                       key="inspect_upload",
                                       help=f"{FORMATS}; up to {MAX_PIXELS // 1_000_000} megapixels and "
                                            f"{MAX_BYTES // 1_000_000} MB")
@@ -446,7 +447,7 @@ def page_tab(recognizer, model_error: str | None) -> None:
             st.caption(f"{name}: {len(texts)} lines, {image.shape[1]} x {image.shape[0]} px")
         else:
             upload = st.file_uploader("Photo or scan of a paragraph or page",
-                                      type=["png", "jpg", "jpeg", "bmp", "gif", "tif", "tiff", "webp"],
+                                      type=UPLOAD_TYPES,
                                       key="page_upload")
             if upload is None:
                 st.info("Upload a photo or scan of a paragraph or page of handwriting.")

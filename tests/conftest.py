@@ -26,6 +26,21 @@ def ondb_validation():
 
 
 @pytest.fixture(scope="session")
+def iam_dev_forms():
+    """The real IAM available-dev lines grouped by form (lines with a box in lines.txt), and
+    the boxes: the material of stacked test pages, loaded once."""
+    iam = DATA / "iam"
+    if not (iam / "lines").is_dir():
+        pytest.skip("IAM line images not found")
+    from htr.datasets import load_dataset
+    from htr.pages import group_forms, read_line_boxes
+
+    dev = load_dataset("iam", iam, str(iam / "splits" / "available-dev.txt"))
+    boxes = read_line_boxes(iam)
+    return list(group_forms([s for s in dev.samples if s.id in boxes]).values()), boxes
+
+
+@pytest.fixture(scope="session")
 def recognizer():
     from htr import Recognizer
 

@@ -5,25 +5,19 @@ import json
 import numpy as np
 import pytest
 
-from conftest import DATA, write_png
+from conftest import write_png
 from test_cli import htr
 
 from htr.metrics import error_rates
 from htr.page import recognize_page, recognize_page_strokes
-from htr.pages import group_forms, read_line_boxes, render_form, stack_lines
+from htr.pages import group_forms, render_form, stack_lines
 
-IAM = DATA / "iam"
 
 
 @pytest.fixture(scope="module")
-def stacked_page():
-    if not (IAM / "lines").is_dir():
-        pytest.skip("IAM line images not found")
-    from htr.datasets import load_dataset
-
-    dev = load_dataset("iam", IAM, str(IAM / "splits" / "available-dev.txt"))
-    boxes = read_line_boxes(IAM)
-    forms = [f for f in group_forms([s for s in dev.samples if s.id in boxes]).values() if len(f) >= 6]
+def stacked_page(iam_dev_forms):
+    all_forms, boxes = iam_dev_forms
+    forms = [f for f in all_forms if len(f) >= 6]
     return stack_lines(forms[4][:6], boxes, np.random.default_rng(7), squeeze=0.7), forms[4][0]
 
 

@@ -4,14 +4,12 @@ import cv2
 import numpy as np
 import pytest
 
-from conftest import DATA
 
 from htr.datasets.base import LineSample
 from htr.errors import BadImageError, NoInkError
-from htr.pages import group_forms, match_lines, read_line_boxes, render_form, stack_lines
+from htr.pages import group_forms, match_lines, render_form, stack_lines
 from htr.segment import segment_lines
 
-IAM = DATA / "iam"
 
 
 @pytest.fixture(scope="module")
@@ -20,14 +18,9 @@ def forms(ondb_validation):
 
 
 @pytest.fixture(scope="module")
-def dev_forms():
-    if not (IAM / "lines").is_dir():
-        pytest.skip("IAM line images not found")
-    from htr.datasets import load_dataset
-
-    dev = load_dataset("iam", IAM, str(IAM / "splits" / "available-dev.txt"))
-    boxes = read_line_boxes(IAM)
-    return [f for f in group_forms([s for s in dev.samples if s.id in boxes]).values() if len(f) >= 5], boxes
+def dev_forms(iam_dev_forms):
+    forms, boxes = iam_dev_forms
+    return [f for f in forms if len(f) >= 5], boxes
 
 
 def assert_all_found(page, found):
