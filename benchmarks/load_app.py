@@ -1,12 +1,22 @@
-"""Load test of the demo's /recognize endpoint with many concurrent gradio_client clients.
+"""Load test of the demo's /recognize endpoint with many concurrent clients.
 
     python benchmarks/load_app.py                      # starts app.py on a free port, then tests it
     python benchmarks/load_app.py --url http://127.0.0.1:7860/ --clients 20 --seconds 30
+    python benchmarks/load_app.py --client gradio      # the same through gradio_client
 
 Each client uploads the example images in turn (different widths, so batches of varied
-shape run concurrently) and checks the text that comes back. Prints requests served,
-errors, throughput and latency percentiles; exits 1 if any request failed.
+shape run concurrently), waits for the result, downloads the heatmap as a browser would and
+checks the text that comes back. Prints requests served, errors, throughput and latency
+percentiles; exits 1 if any request failed.
+
+``--client http`` (default) speaks Gradio's HTTP API (upload, ``/gradio_api/call/recognize``,
+its event stream, the heatmap file) over one kept-alive connection per client.
+``--client gradio`` uses ``gradio_client``, which opens a new HTTP client (with a fresh TLS
+context) for each of the four calls a prediction makes: about 200 ms of CPU per request in
+the load generator itself, which on a small machine caps what the test can measure.
 """
+
+import json
 
 import argparse
 import os
@@ -16,6 +26,7 @@ import sys
 import threading
 import time
 import urllib.request
+import uuid
 from pathlib import Path
 
 import numpy as np
@@ -49,12 +60,67 @@ def start_app(port: int, timeout: float = 90.0) -> tuple[subprocess.Popen, float
     raise SystemExit(f"app.py did not answer on {url} within {timeout:.0f} s")
 
 
-def run_client(url: str, images: list[Path], expected: dict[str, str], deadline: float, offset: int,
-               latencies: list[float], errors: list[str], lock: threading.Lock) -> None:
-    from gradio_client import Client, handle_file
+class HttpReader:
+    """One client of Gradio's HTTP API, on one kept-alive connection and one session (as a
+    browser tab or a gradio_client ``Client`` keeps one)."""
 
+    def __init__(self, url: str):
+        import httpx
+
+        self.http = httpx.Client(base_url=url, timeout=120)
+        self.session = uuid.uuid4().hex[:11]
+        info = self.http.get("gradio_api/info")
+        info.raise_for_status()
+        parameters = info.json()["named_endpoints"]["/recognize"]["parameters"]
+        self.defaults = [p["parameter_default"] for p in parameters[1:]]
+
+    def read(self, image: Path) -> str:
+        """Upload, recognise, fetch the heatmap; the recognised text."""
+        upload = self.http.post("gradio_api/upload", files={"files": (image.name, image.read_bytes(), "image/png")})
+        upload.raise_for_status()
+        data = [{"path": upload.json()[0], "orig_name": image.name, "meta": {"_type": "gradio.FileData"}},
+                *self.defaults]
+        call = self.http.post("gradio_api/call/recognize", json={"data": data, "session_hash": self.session})
+        call.raise_for_status()
+        event, result = None, None
+        with self.http.stream("GET", f"gradio_api/call/recognize/{call.json()['event_id']}") as stream:
+            for line in stream.iter_lines():
+                if line.startswith("event:"):
+                    event = line[6:].strip()
+                elif line.startswith("data:") and event in ("complete", "error"):
+                    if event == "error":
+                        raise RuntimeError(f"server error: {line[5:].strip()}")
+                    result = json.loads(line[5:])
+                    break
+        if result is None:
+            raise RuntimeError("the event stream ended without a result")
+        heatmap = result[4]
+        if isinstance(heatmap, dict) and heatmap.get("url"):
+            self.http.get(heatmap["url"]).raise_for_status()
+        return result[0]
+
+
+class GradioReader:
+    """One gradio_client client."""
+
+    def __init__(self, url: str):
+        from gradio_client import Client
+
+        self.client = Client(url, verbose=False)
+
+    def read(self, image: Path) -> str:
+        from gradio_client import handle_file
+
+        return self.client.predict(handle_file(str(image)), api_name="/recognize")[0]
+
+
+READERS = {"http": HttpReader, "gradio": GradioReader}
+
+
+def run_client(url: str, kind: str, images: list[Path], expected: dict[str, str], deadline: float, offset: int,
+               latencies: list[float], errors: list[str], lock: threading.Lock) -> None:
     try:
-        client = Client(url, verbose=False)
+        reader = READERS[kind](url)
     except Exception as exc:  # noqa: BLE001 - every failure counts as an error
         with lock:
             errors.append(f"connect: {type(exc).__name__}: {exc}")
@@ -65,9 +131,8 @@ def run_client(url: str, images: list[Path], expected: dict[str, str], deadline:
         i += 1
         start = time.perf_counter()
         try:
-            result = client.predict(handle_file(str(image)), api_name="/recognize")
+            text = reader.read(image)
             elapsed = time.perf_counter() - start
-            text = result[0]
             problem = None if text else f"{image.name}: empty text"
             if image.name in expected and text != expected[image.name]:
                 problem = f"{image.name}: read {text!r}, expected {expected[image.name]!r}"
@@ -85,6 +150,8 @@ def main() -> int:
     parser.add_argument("--url", help="a running app (default: start app.py on a free port)")
     parser.add_argument("--clients", type=int, default=20, help="concurrent clients (default 20)")
     parser.add_argument("--seconds", type=float, default=30.0, help="test duration (default 30)")
+    parser.add_argument("--client", choices=sorted(READERS), default="http",
+                        help="http: Gradio's HTTP API on kept-alive connections (default); gradio: gradio_client")
     parser.add_argument("--images", nargs="*", type=Path, help="images to send (default: assets/example-*.png)")
     args = parser.parse_args()
 
@@ -99,17 +166,15 @@ def main() -> int:
         print(f"started app.py in {startup:.1f} s at {url}")
     try:
         # The text each image reads as when the server is idle: under load it must not change.
-        from gradio_client import Client, handle_file
-
-        probe = Client(url, verbose=False)
-        expected = {p.name: probe.predict(handle_file(str(p)), api_name="/recognize")[0] for p in images}
+        probe = READERS[args.client](url)
+        expected = {p.name: probe.read(p) for p in images}
         latencies: list[float] = []
         errors: list[str] = []
         lock = threading.Lock()
         start = time.perf_counter()
         deadline = start + args.seconds
         threads = [
-            threading.Thread(target=run_client, args=(url, images, expected, deadline, k, latencies, errors, lock))
+            threading.Thread(target=run_client, args=(url, args.client, images, expected, deadline, k, latencies, errors, lock))
             for k in range(args.clients)
         ]
         for t in threads:
@@ -123,7 +188,7 @@ def main() -> int:
             proc.wait(timeout=30)
 
     served = len(latencies)
-    print(f"clients: {args.clients}, duration: {wall:.1f} s, images: {', '.join(p.name for p in images)}")
+    print(f"clients: {args.clients} ({args.client}), duration: {wall:.1f} s, images: {', '.join(p.name for p in images)}")
     print(f"requests served: {served}, errors: {len(errors)}, throughput: {served / wall:.1f} requests/s")
     if latencies:
         lat = np.array(latencies)
