@@ -74,8 +74,9 @@ MAX_BEAM = 64
 MAX_TOP_K = 10
 ALTERNATIVE_COLUMNS = ["#", "text", "log-prob", "prob"]
 DECODER_CHOICES = [("Language model", "lm"), ("Beam search", "beam"), ("Best path (greedy)", "best")]
-# Requests read at once (README, "Load test": 2, 4 and 8 measured); HTR_APP_CONCURRENCY overrides.
-CONCURRENCY = int(os.environ.get("HTR_APP_CONCURRENCY", 4))
+# Requests read at once: one per CPU core, each on one ONNX Runtime thread (README, "Load test":
+# on 2 cores, 2 served more requests, sooner, than 4 or 8); HTR_APP_CONCURRENCY overrides.
+CONCURRENCY = int(os.environ.get("HTR_APP_CONCURRENCY") or max(2, os.cpu_count() or 2))
 DEFAULT_DECODER = "lm"  # fewest errors on every validation set; falls back to beam search without an LM
 DECODER_NAMES = {value: label.lower() for label, value in DECODER_CHOICES}
 
