@@ -105,27 +105,48 @@ def render_strokes(
     if look == "canvas":
         darkness = rng.uniform(0.8, 1.0) if rng else 1.0
         return np.clip(255.0 * (1.0 - darkness * ink), 0, 255).astype(np.uint8)
-    return photographed_paper(ink, rng if rng is not None else np.random.default_rng(0))
+    return photographed_paper(ink, rng if rng is not None else np.random.default_rng(0), banked_noise=wide)
 
 
-def photographed_paper(ink: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """Composite ink onto a photographed-paper background."""
+_NOISE_BANK_SIZE = 1 << 22  # 4 M float32 values, 16 MB per process
+_noise_bank: np.ndarray | None = None
+
+
+def _sensor_noise(rng: np.random.Generator, shape: tuple[int, ...], sigma: float, banked: bool) -> np.ndarray:
+    """Gaussian pixel noise, drawn per pixel, or (``banked``) cut at a random place from one
+    fixed draw: drawing a normal per pixel costs more than all the rest of a paper rendering,
+    which bounds how fast training can feed a GPU. Validation keeps per-pixel draws, so the
+    rendered validation sets stay exactly as they were."""
+    global _noise_bank
+    size = math.prod(shape)
+    if not banked or size > _NOISE_BANK_SIZE:
+        return rng.normal(0, sigma, shape).astype(np.float32)
+    if _noise_bank is None:
+        _noise_bank = np.random.default_rng(20261126).standard_normal(_NOISE_BANK_SIZE, dtype=np.float32)
+    start = int(rng.integers(0, _NOISE_BANK_SIZE - size + 1))
+    return _noise_bank[start : start + size].reshape(shape) * np.float32(sigma)
+
+
+def photographed_paper(ink: np.ndarray, rng: np.random.Generator, banked_noise: bool = False) -> np.ndarray:
+    """Composite ink onto a photographed-paper background (``banked_noise``: for training)."""
     h, w = ink.shape
     paper = np.array([rng.uniform(200, 250)] * 3, np.float32) + rng.normal(0, 6, 3).astype(np.float32)
     # Slowly varying texture and light: a coarse noise field blown up, plus a gradient.
     coarse = cv2.resize(rng.normal(0, 1, (max(2, h // 24), max(2, w // 24))).astype(np.float32), (w, h), interpolation=cv2.INTER_CUBIC)
-    yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
     gx, gy = rng.normal(0, 1, 2)
-    light = 1.0 + rng.uniform(0, 0.25) * (gx * (xx / w - 0.5) + gy * (yy / h - 0.5)) + rng.uniform(0, 0.04) * coarse
-    background = paper[None, None, :] * light[..., None]
+    slope = rng.uniform(0, 0.25)
+    light = (1.0 + slope * (gx * (np.arange(w, dtype=np.float32) / w - 0.5)[None, :]
+                            + gy * (np.arange(h, dtype=np.float32) / h - 0.5)[:, None])
+             + rng.uniform(0, 0.04) * coarse).astype(np.float32)
     blue_ink = rng.random() < 0.4
     ink_colour = (np.array([rng.uniform(90, 160), rng.uniform(30, 70), rng.uniform(10, 50)], np.float32) if blue_ink
                   else np.full(3, rng.uniform(10, 110), np.float32))  # BGR
-    strength = ink * rng.uniform(0.75, 1.0)
-    image = background * (1 - strength[..., None]) + ink_colour[None, None, :] * strength[..., None]
+    strength = ink * np.float32(rng.uniform(0.75, 1.0))
+    lit = light * (1 - strength)  # paper shows through where the ink is faint
+    image = cv2.merge([paper[c] * lit + ink_colour[c] * strength for c in range(3)])
     sigma = rng.uniform(0.3, 1.6)
     image = cv2.GaussianBlur(image, (0, 0), sigma)
-    image += rng.normal(0, rng.uniform(2, 10), image.shape).astype(np.float32)
+    image += _sensor_noise(rng, image.shape, rng.uniform(2, 10), banked_noise)
     image = np.clip(image, 0, 255).astype(np.uint8)
     quality = int(rng.uniform(30, 90))
     ok, encoded = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, quality])

@@ -110,5 +110,5 @@ def augment_scan(image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         gray = soften(gray, rng)
     elif style < 0.65:
         ink = 1.0 - gray.astype(np.float32) / 255
-        return photographed_paper(np.clip(ink / max(1e-3, float(ink.max())), 0, 1), rng)
+        return photographed_paper(np.clip(ink / max(1e-3, float(ink.max())), 0, 1), rng, banked_noise=True)
     return gray

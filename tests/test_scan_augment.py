@@ -60,3 +60,31 @@ def test_each_change_does_what_it_says(dev_lines):
     assert edged.min() == 255  # nothing to copy from blank paper: no invented ink
     crowded = [neighbour_edges(gray, np.random.default_rng(s)) for s in range(6)]
     assert any((c[:10] < 128).sum() > (gray[:10] < 128).sum() for c in crowded)
+
+
+def test_banked_paper_noise_is_reproducible_and_as_strong_as_drawn_noise():
+    """Training's paper renderings take their pixel noise from a fixed bank: a resumed run must
+    render the same image again, and the noise must look like the per-pixel draw validation uses."""
+    import cv2
+
+    from htr.render import photographed_paper
+
+    ink = np.zeros((80, 600), np.uint8)
+    cv2.putText(ink, "noise", (20, 60), cv2.FONT_HERSHEY_SIMPLEX, 1.8, 255, 4)
+    ink = ink.astype(np.float32) / 255.0
+    banked = photographed_paper(ink, np.random.default_rng(5), banked_noise=True)
+    again = photographed_paper(ink, np.random.default_rng(5), banked_noise=True)
+    drawn = photographed_paper(ink, np.random.default_rng(5), banked_noise=False)
+    assert np.array_equal(banked, again)
+    assert not np.array_equal(banked, drawn)
+    # Same paper, light and ink (every draw before the noise is shared): same brightness...
+    assert abs(float(banked.mean()) - float(drawn.mean())) < 2.0
+    # ...and noise of the same strength: the fine detail left after a blur.
+    def grain(image):
+        grey = image.astype(np.float32).mean(axis=2)
+        return float(np.std(grey - cv2.GaussianBlur(grey, (0, 0), 2.0)))
+
+    assert 0.75 < grain(banked) / grain(drawn) < 1.33
+    # A different draw of the generator cuts the bank elsewhere.
+    other = photographed_paper(ink, np.random.default_rng(6), banked_noise=True)
+    assert not np.array_equal(banked, other)
