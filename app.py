@@ -39,9 +39,10 @@ import tempfile
 import threading
 import time
 from collections import OrderedDict
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable, Iterator
 
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 # Gradio rebuilds its per-function timing summary (a pandas table of up to 10,000 past events)
@@ -372,6 +373,21 @@ def _uploaded(image: Any, request: gr.Request | None) -> Any:
     return image
 
 
+@contextmanager
+def api_errors(explain: Callable[[BadImageError], str], title: str, what: str, retry: str) -> Iterator[None]:
+    """What an API endpoint raises: unusable input, a ``gr.Error`` saying what to do; any other
+    failure is logged with its traceback and reported to the client plainly, without one."""
+    try:
+        yield
+    except BadImageError as exc:
+        raise gr.Error(explain(exc), title=title, print_exception=False) from None
+    except gr.Error:
+        raise
+    except Exception:
+        log.exception("reading %s failed", what)
+        raise gr.Error(f"Something went wrong while reading {what}. {retry}", print_exception=False) from None
+
+
 def recognize(image: Any, decoder: str = DEFAULT_DECODER,
               beam_width: int = 16, top_k: int = 5, correct: bool = False,
               request: gr.Request = None) -> tuple:
@@ -381,17 +397,8 @@ def recognize(image: Any, decoder: str = DEFAULT_DECODER,
     input raises ``gr.Error`` with a message saying what to do.
     """
     decoder, beam_width, top_k = _settings(decoder, beam_width, top_k)
-    try:
-        array = read_image(_uploaded(image, request))
-        return read_line(array, decoder, beam_width, top_k, correct)
-    except BadImageError as exc:
-        raise gr.Error(friendly(exc), title="Can't read this image", print_exception=False) from None
-    except gr.Error:
-        raise
-    except Exception:
-        log.exception("recognition failed")
-        raise gr.Error("Something went wrong while reading this image. Please try another one.",
-                       print_exception=False) from None
+    with api_errors(friendly, "Can't read this image", "this image", "Please try another one."):
+        return read_line(read_image(_uploaded(image, request)), decoder, beam_width, top_k, correct)
 
 
 # ---------------------------------------------------------------------------
@@ -478,16 +485,8 @@ def recognize_strokes(strokes: Any, decoder: str = DEFAULT_DECODER, beam_width: 
     Returns what ``/recognize`` does; unusable input raises ``gr.Error`` saying what to do.
     """
     decoder, beam_width, top_k = _settings(decoder, beam_width, top_k)
-    try:
+    with api_errors(friendly_ink, "Can't read this drawing", "these strokes", "Please try again."):
         return read_strokes(parse_drawing(strokes), decoder, beam_width, top_k, correct)
-    except BadImageError as exc:
-        raise gr.Error(friendly_ink(exc), title="Can't read this drawing", print_exception=False) from None
-    except gr.Error:
-        raise
-    except Exception:
-        log.exception("recognition of strokes failed")
-        raise gr.Error("Something went wrong while reading these strokes. Please try again.",
-                       print_exception=False) from None
 
 
 # ---------------------------------------------------------------------------
@@ -497,9 +496,10 @@ LINE_COLUMNS = ["#", "text", "confidence", "box (x, y, w, h)"]
 PAGE_STATUS = "Upload, paste or photograph a paragraph or a page of handwriting."
 
 
-def lines_table(page) -> pd.DataFrame:
-    rows = [[i, line.text, round(float(line.confidence), 3), ", ".join(str(int(round(v))) for v in line.box)]
-            for i, line in enumerate(page.lines, start=1)]
+def lines_table(lines: list[dict]) -> pd.DataFrame:
+    """The Page tab's table of the lines ``/recognize_page`` returns."""
+    rows = [[i, line["text"], line["confidence"], ", ".join(map(str, line["box"]))]
+            for i, line in enumerate(lines, start=1)]
     return pd.DataFrame(rows, columns=LINE_COLUMNS)
 
 
@@ -536,17 +536,9 @@ def recognize_page_api(image: Any, decoder: str = DEFAULT_DECODER, beam_width: i
     numbered, status). Unusable input raises ``gr.Error`` with a message saying what to do.
     """
     decoder, beam_width, top_k = _settings(decoder, beam_width, top_k)
-    try:
+    with api_errors(lambda exc: friendly(exc).replace("one line of", "a page of"), "Can't read this image",
+                    "this page", "Please try another image."):
         page, overlay, elapsed = read_page(_uploaded(image, request), decoder, beam_width, top_k, correct)
-    except BadImageError as exc:
-        raise gr.Error(friendly(exc).replace("one line of", "a page of"), title="Can't read this image",
-                       print_exception=False) from None
-    except gr.Error:
-        raise
-    except Exception:
-        log.exception("page recognition failed")
-        raise gr.Error("Something went wrong while reading this page. Please try another image.",
-                       print_exception=False) from None
     return (page.text, lines_json(page), round(float(page.confidence), 4), overlay,
             _page_status(page, elapsed, decoder))
 
@@ -568,9 +560,7 @@ def recognize_page_upload(image: Any, decoder: Any = DEFAULT_DECODER, beam_width
         except gr.Error as exc:
             gr.Warning(exc.message, title="Can't read this image")
             return empty_page_outputs(exc.message)
-        table = pd.DataFrame([[i, line["text"], line["confidence"], ", ".join(map(str, line["box"]))]
-                              for i, line in enumerate(lines, start=1)], columns=LINE_COLUMNS)
-        return text, confidence, overlay, table, status
+        return text, confidence, overlay, lines_table(lines), status
 
     return _latest_only("page", request, read, N_PAGE_OUTPUTS)
 
