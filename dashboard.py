@@ -240,6 +240,16 @@ def decode_upload(name: str, data: bytes) -> np.ndarray:
     return decode_image(data, name)
 
 
+def uploaded_image(label: str, key: str, prompt: str, help: str | None = None) -> np.ndarray | None:
+    """The image chosen in a file uploader, or None (saying ``prompt``) until one is chosen;
+    an unreadable file raises the package's error."""
+    upload = st.file_uploader(label, type=UPLOAD_TYPES, key=key, help=help)
+    if upload is None:
+        st.info(prompt)
+        return None
+    return decode_upload(upload.name, upload.getvalue())
+
+
 # --- sidebar: the model -------------------------------------------------------------------
 
 
@@ -311,15 +321,12 @@ def inspect_tab(recognizer, model_error: str | None) -> None:
             truth = sample.text
             st.caption(f"{sample.id}: {len(lines.samples)} lines in this split")
         else:
-            upload = st.file_uploader("Image of one handwritten line",
-                                      type=UPLOAD_TYPES,
-                                      key="inspect_upload",
-                                      help=f"{FORMATS}; up to {MAX_PIXELS // 1_000_000} megapixels and "
-                                           f"{MAX_BYTES // 1_000_000} MB")
-            if upload is None:
-                st.info("Upload an image of one line of handwriting.")
+            image = uploaded_image("Image of one handwritten line", "inspect_upload",
+                                   "Upload an image of one line of handwriting.",
+                                   help=f"{FORMATS}; up to {MAX_PIXELS // 1_000_000} megapixels and "
+                                        f"{MAX_BYTES // 1_000_000} MB")
+            if image is None:
                 return
-            image = decode_upload(upload.name, upload.getvalue())
     except HTRError as exc:
         st.error(str(exc))
         return
@@ -446,13 +453,10 @@ def page_tab(recognizer, model_error: str | None) -> None:
             truth = (boxes, texts)
             st.caption(f"{name}: {len(texts)} lines, {image.shape[1]} x {image.shape[0]} px")
         else:
-            upload = st.file_uploader("Photo or scan of a paragraph or page",
-                                      type=UPLOAD_TYPES,
-                                      key="page_upload")
-            if upload is None:
-                st.info("Upload a photo or scan of a paragraph or page of handwriting.")
+            image = uploaded_image("Photo or scan of a paragraph or page", "page_upload",
+                                   "Upload a photo or scan of a paragraph or page of handwriting.")
+            if image is None:
                 return
-            image = decode_upload(upload.name, upload.getvalue())
     except HTRError as exc:
         st.error(str(exc))
         return
