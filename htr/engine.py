@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import math
 import os
 import warnings
@@ -76,6 +77,10 @@ class OnnxEngine:
             raise ModelLoadError(f"{path} has no '{STEPS_INPUT}' input (an older export); "
                                  f"re-create it with python -m htr export --model-dir {path.parent}")
         self._input = next(name for name in names if name != STEPS_INPUT)
+        try:
+            self.quantized = json.loads((path.parent / STAMP_FILE).read_text()).get("quantized", "none")
+        except (OSError, ValueError, AttributeError):
+            self.quantized = "none"
 
     def logits(self, batch: np.ndarray, widths: list[int]) -> np.ndarray:
         steps = np.array([-(-w // self.time_stride) for w in widths], np.int32)
@@ -192,8 +197,19 @@ def load_engine(model_dir: Path, config: ModelConfig, runtime: str = "auto", thr
     return KerasEngine(load_keras(model_dir, config), config.time_stride)
 
 
-def export_onnx(model_dir: str | Path, config: ModelConfig | None = None) -> Path:
-    """Write ``model.onnx`` (the unmasked inference graph) and its stamp beside the weights."""
+QUANTIZATIONS = ("none", "int8")
+
+
+def export_onnx(model_dir: str | Path, config: ModelConfig | None = None, quantize: str = "none") -> Path:
+    """Write ``model.onnx`` (the unmasked inference graph) and its stamp beside the weights.
+
+    ``quantize="int8"`` stores the LSTMs' and the output layer's weights as 8-bit integers
+    (ONNX Runtime's dynamic quantization: activations are scaled per call), which makes the
+    LSTMs, a third of a line's time, about twice as fast; the convolutions stay in float, as
+    int8 convolutions run no faster on CPUs without VNNI. The stamp records it.
+    """
+    if quantize not in QUANTIZATIONS:
+        raise ValueError(f"unknown quantization {quantize!r}; expected one of {QUANTIZATIONS}")
     os.environ.setdefault("CUDA_VISIBLE_DEVICES", "")  # export on the CPU
     model_dir = Path(model_dir)
     config = config or ModelConfig.load(model_dir)
@@ -205,6 +221,9 @@ def export_onnx(model_dir: str | Path, config: ModelConfig | None = None) -> Pat
     tmp = model_dir / (ONNX_FILE + ".tmp")
     model.export(str(tmp), format="onnx", verbose=False)
     add_sequence_lengths(tmp)
+    if quantize == "int8":
+        quantize_int8(tmp)
+    stamp["quantized"] = quantize
     tmp.replace(model_dir / ONNX_FILE)
     stamp_tmp = model_dir / (STAMP_FILE + ".tmp")
     stamp_tmp.write_text(json.dumps(stamp, indent=2))
@@ -237,6 +256,21 @@ def add_sequence_lengths(path: Path) -> None:
         node.input[4] = STEPS_INPUT
     onnx.checker.check_model(model)
     onnx.save(model, str(path))
+
+
+def quantize_int8(path: Path) -> None:
+    """Rewrite the graph at ``path`` with int8 LSTM and MatMul weights (in place)."""
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    out = path.with_name(path.name + ".int8")
+    root = logging.getLogger()
+    level = root.level
+    root.setLevel(logging.ERROR)  # its advice to run shape pre-processing: measured, it makes no difference here
+    try:
+        quantize_dynamic(str(path), str(out), weight_type=QuantType.QInt8, op_types_to_quantize=["LSTM", "MatMul"])
+    finally:
+        root.setLevel(level)
+    out.replace(path)
 
 
 def softmax(logits: np.ndarray) -> np.ndarray:

@@ -112,6 +112,33 @@ def test_stale_onnx_is_ignored_with_a_warning_until_exported(tmp_path, prepared)
         np.testing.assert_allclose(a, b, atol=1e-4)
 
 
+def test_int8_export_reads_lines_as_the_float_graph(tmp_path, recognizer, prepared):
+    """``export --quantize int8``: a smaller graph with int8 LSTMs that reads the same text."""
+    import onnx
+    from rapidfuzz.distance import Levenshtein
+
+    from htr import Recognizer
+    from htr.cli import main
+
+    folder = tmp_path / "model"
+    shutil.copytree(MODEL_DIR, folder)
+    assert main(["export", "--model-dir", str(folder), "--quantize", "int8"]) == 0
+    assert json.loads((folder / "model.onnx.json").read_text())["quantized"] == "int8"
+    assert (folder / "model.onnx").stat().st_size < 0.6 * (MODEL_DIR / "model.onnx").stat().st_size
+    ops = {node.op_type for node in onnx.load(str(folder / "model.onnx")).graph.node}
+    assert "DynamicQuantizeLSTM" in ops and "LSTM" not in ops
+
+    quantized = Recognizer.load(folder, runtime="onnx")
+    assert quantized.engine.quantized == "int8" and recognizer.engine.quantized == "none"
+    float_texts = best_texts(recognizer.config, recognizer.probabilities(prepared))
+    int8_texts = best_texts(quantized.config, quantized.probabilities(prepared))
+    edits = sum(Levenshtein.distance(a, b) for a, b in zip(float_texts, int8_texts))
+    assert edits <= 0.01 * sum(map(len, float_texts)), list(zip(float_texts, int8_texts))
+    # Activations are scaled per call, yet a line reads the same alone and in a batch.
+    batched = quantized.recognize_batch(prepared[:8], batch_size=8)
+    assert [quantized.recognize(image).text for image in prepared[:8]] == [r.text for r in batched]
+
+
 def test_onnx_path_never_imports_tensorflow(tmp_path, ondb_validation):
     """predict, the app's handlers and the dashboard's inspection, each in a fresh process."""
     from htr.render import render_strokes
