@@ -79,9 +79,12 @@ def main() -> None:
     recognizer = Recognizer.load(args.model_dir, args.runtime)
     load_seconds = time.perf_counter() - start
 
-    print(f"model: {args.model_dir}  ({recognizer.engine.count_params():,} numbers in the graph), runtime: "
-          f"{recognizer.runtime}" + (f", {os.environ.get('HTR_THREADS', 'default')} thread(s) per call"
-                                     if recognizer.runtime == "onnx" else ""))
+    runtime = recognizer.runtime
+    if getattr(recognizer.engine, "quantized", "none") != "none":
+        runtime += f" ({recognizer.engine.quantized} weights)"
+    if recognizer.runtime == "onnx":
+        runtime += f", {os.environ.get('HTR_THREADS', 'default')} thread(s) per call"
+    print(f"model: {args.model_dir}  ({recognizer.engine.count_params():,} numbers in the graph), runtime: {runtime}")
     print(f"lines: {len(images)} rendered validation lines, {args.look} look, CPU cores: {os.cpu_count()}")
     for decoder, runs in startups.items():
         print(f"start-up, process start to first result (predict, {decoder}): median {statistics.median(runs):.2f} s "

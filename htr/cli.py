@@ -253,7 +253,7 @@ def cmd_validate(args) -> int:
     result = evaluate(recognizer.engine, config, prepared.images, prepared.texts, prepared.ids,
                       decoder, args.beam_width, progress=True, lm=recognizer.lm)
     summary = {"dataset": args.dataset, "split": str(args.split), "look": args.look, "decoder": decoder,
-               "runtime": recognizer.runtime,
+               "runtime": recognizer.runtime, "quantized": getattr(recognizer.engine, "quantized", "none"),
                "part": args.part, **result.rates.as_dict(), "skipped": sum(lines.skipped.values())}
     if args.correct:
         from htr.metrics import error_rates

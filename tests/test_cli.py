@@ -86,6 +86,7 @@ def test_validate_prints_corpus_cer_and_wer():
     assert result.returncode == 0, result.stderr[-2000:]
     summary = json.loads(result.stdout)
     assert summary["lines"] == 24 and summary["chars"] > 300
+    assert summary["runtime"] == "onnx" and summary["quantized"] == "none"  # the shipped graph is float
     assert 0 <= summary["cer"] < 0.3 and summary["cer"] <= summary["wer"]
     assert set(summary["corrected"]) == {"cer", "wer"} and summary["corrected"]["cer"] < 0.4
     text = htr("validate", "--data", ONDB, "--limit", "24", "--decoder", "beam")
