@@ -16,9 +16,8 @@ context) for each of the four calls a prediction makes: about 200 ms of CPU per 
 the load generator itself, which on a small machine caps what the test can measure.
 """
 
-import json
-
 import argparse
+import json
 import os
 import socket
 import subprocess

@@ -78,7 +78,8 @@ def render_strokes(
 
     Without ``rng`` the rendering is plain and deterministic. ``wide`` widens the random
     ranges for training (more rotation, thick brushes, smaller and larger writing) beyond the
-    typical inputs that validation renders.
+    typical inputs that validation renders, and takes the paper look's pixel noise from a bank
+    (faster; see :func:`_sensor_noise`).
     """
     if look not in LOOKS:
         raise ValueError(f"unknown look {look!r}; expected one of {LOOKS}")
