@@ -61,6 +61,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="fine-tune: start from this model folder's weights and architecture")
     t.add_argument("--keep-checkpoints", type=int, default=5, metavar="N",
                    help="keep the newest N epochs' checkpoints, for resuming and averaging (default 5)")
+    t.add_argument("--width-quantum", type=int, default=256, metavar="PIXELS",
+                   help="pad batch widths to a multiple of this (default 256): larger compiles fewer shapes "
+                        "(XLA on a GPU), smaller wastes less work on padding (a CPU)")
     t.add_argument("--schedule", choices=("plateau", "cosine"), default="plateau",
                    help="learning rate: halve on stalls (default), or cosine-anneal over --epochs/--max-minutes")
     t.add_argument("--lstm-units", type=int, help="LSTM units per direction (default 160)")
@@ -210,6 +213,7 @@ def cmd_train(args) -> int:
         command="python -m htr " + " ".join(shlex.quote(a) for a in sys.argv[1:]),
         architecture=_architecture(args), init_from=args.init_from, schedule=args.schedule,
         keep_checkpoints=args.keep_checkpoints, sources=sources, epoch_lines=args.epoch_lines,
+        width_quantum=args.width_quantum,
     )
     state = train(settings, resume=args.resume, parallel=parallel)
     if parallel is not None and not parallel.chief:

@@ -99,9 +99,11 @@ class KerasEngine:
     quantum = 64  # the compiled graph is reused for every width of one multiple
     max_pad_ratio = math.inf  # the mask makes padding harmless: fill batches regardless of width
 
-    def __init__(self, model, time_stride: int):
+    def __init__(self, model, time_stride: int, quantum: int | None = None):
         self.model = model
         self.time_stride = time_stride
+        if quantum is not None:
+            self.quantum = quantum
 
     def logits(self, batch: np.ndarray, widths: list[int]) -> np.ndarray:
         from htr.model import model_inputs

@@ -29,6 +29,7 @@ from htr.augment import TRAIN_LOOKS, prepare_set
 from htr.config import WEIGHTS_FILE, ModelConfig
 from htr.datasets import LineSet, load_dataset
 from htr.distributed import Parallel
+from htr.engine import KerasEngine
 from htr.errors import DataError
 from htr.evaluate import evaluate
 
@@ -106,6 +107,10 @@ class TrainSettings:
     sources: list = field(default_factory=list)
     # Lines per epoch when mixing sources (default: all lines of all sources).
     epoch_lines: int | None = None
+    # Batches (training and validation) are padded to a multiple of this width. Each width is
+    # one compiled step: a coarse quantum compiles fewer (XLA on a GPU, where padding is cheap),
+    # a fine one wastes less work on padding (a CPU, where TensorFlow traces a width quickly).
+    width_quantum: int = 256
 
     def source_list(self) -> list[Source]:
         if self.sources:
@@ -208,7 +213,7 @@ def _hardware() -> str:
 
 
 def make_batches(images, labels, batch_size: int, seed: int, epoch: int, stride: int, shuffle: bool = True,
-                 label_width: int | None = None, multiple: int = 1):
+                 label_width: int | None = None, multiple: int = 1, quantum: int = 256):
     """Batches of similar width (little padding), in shuffled order, as a Keras PyDataset.
 
     ``label_width`` fixes the targets' width for the whole run: a new shape would make the
@@ -216,6 +221,7 @@ def make_batches(images, labels, batch_size: int, seed: int, epoch: int, stride:
     ``multiple``: every batch's size is a multiple of it (the devices it is split over), so
     an epoch smaller than one batch drops its last few lines. Set ``pad_widths`` to pad each
     batch to a width agreed with other processes (their parts form one global batch).
+    ``quantum``: batch widths are padded to a multiple of it (one compiled step per width).
     """
     import keras
 
@@ -243,14 +249,14 @@ def make_batches(images, labels, batch_size: int, seed: int, epoch: int, stride:
 
         def widths(self) -> np.ndarray:
             """Each batch's padded width."""
-            return np.array([-(-max(images[i].shape[1] for i in chunk) // 256) * 256 for chunk in self.batches])
+            return np.array([-(-max(images[i].shape[1] for i in chunk) // quantum) * quantum for chunk in self.batches])
 
         def __len__(self):
             return len(self.batches)
 
         def __getitem__(self, index):
             chunk = self.batches[index]
-            x = pad_batch([images[i] for i in chunk], quantum=256)
+            x = pad_batch([images[i] for i in chunk], quantum=quantum)
             if self.pad_widths is not None and x.shape[2] < self.pad_widths[index]:
                 x = np.pad(x, ((0, 0), (0, 0), (0, int(self.pad_widths[index]) - x.shape[2]), (0, 0)))
             inputs = model_inputs(x, [images[i].shape[1] for i in chunk], stride)
@@ -391,6 +397,8 @@ def train(settings: TrainSettings, resume: bool = False, log=print, parallel: Pa
         raise DataError(f"unknown look {settings.look!r}; expected one of {TRAIN_LOOKS}")
     if settings.schedule not in SCHEDULES:
         raise DataError(f"unknown schedule {settings.schedule!r}; expected one of {SCHEDULES}")
+    if settings.width_quantum < 1:
+        raise DataError(f"width quantum must be a positive number of pixels, got {settings.width_quantum}")
     if not resume:
         parallel.process_batch(settings.batch_size)  # a batch that does not split: say so before any work
     model_dir = Path(settings.model_dir)
@@ -400,7 +408,7 @@ def train(settings: TrainSettings, resume: bool = False, log=print, parallel: Pa
             model, state = checkpoints.load()
         saved = state["settings"]
         # The data, architecture and seed come from the run; length and budget may change.
-        for key in ("epochs", "max_minutes", "workers", "patience", "keep_checkpoints"):
+        for key in ("epochs", "max_minutes", "workers", "patience", "keep_checkpoints", "width_quantum"):
             saved[key] = getattr(settings, key)
         settings = TrainSettings(**{k: v for k, v in saved.items() if k in TrainSettings.__dataclass_fields__})
         config = ModelConfig(**{**state["config"], "conv_filters": tuple(state["config"]["conv_filters"]),
@@ -429,6 +437,7 @@ def train(settings: TrainSettings, resume: bool = False, log=print, parallel: Pa
     process_batch = parallel.process_batch(settings.batch_size)
     # Validation runs on a plain copy of the weights: any batch size, on this process alone.
     evaluator = build_model(config) if parallel.spread else model
+    validator = KerasEngine(evaluator, config.time_stride, quantum=_validation_quantum(settings, config))
     config.training = {k: v for k, v in asdict(settings).items() if k not in ("workers",)}
     state["settings"] = asdict(settings)
     state["config"] = {**asdict(config), "training": {}}
@@ -493,7 +502,8 @@ def train(settings: TrainSettings, resume: bool = False, log=print, parallel: Pa
             images, texts = images[:keep], texts[:keep]
         labels = [config.encode(t) for t in texts]
         batches = make_batches(images, labels, process_batch, settings.seed, epoch, config.time_stride,
-                               label_width=label_width, multiple=parallel.local_devices)
+                               label_width=label_width, multiple=parallel.local_devices,
+                               quantum=settings.width_quantum)
         if parallel.processes > 1:
             batches.pad_widths = parallel.most(batches.widths())
         if settings.schedule == "cosine":
@@ -503,7 +513,7 @@ def train(settings: TrainSettings, resume: bool = False, log=print, parallel: Pa
             loss = _run_epoch(model, batches, f"epoch {epoch + 1}/{settings.epochs}", show=parallel.chief)
         if evaluator is not model:
             evaluator.set_weights(model.get_weights())
-        results = [evaluate(evaluator, config, v.images, v.texts, v.ids, progress=False).rates for v in val_sets]
+        results = [evaluate(validator, config, v.images, v.texts, v.ids, progress=False).rates for v in val_sets]
         scores = np.array([[r.cer, r.wer] for r in results] + [[time.monotonic() - t0, 0.0]])
         # Best model, rate and stopping follow process 0's figures, so every process decides alike.
         scores = parallel.from_chief(scores)
@@ -546,6 +556,12 @@ def train(settings: TrainSettings, resume: bool = False, log=print, parallel: Pa
             break
     prefetch.shutdown(wait=False, cancel_futures=True)
     return state
+
+
+def _validation_quantum(settings: TrainSettings, config: ModelConfig) -> int:
+    """Validation pads like training (whole timesteps): the masked model reads a line alike at any padding."""
+    stride = config.time_stride
+    return max(stride, -(-settings.width_quantum // stride) * stride)
 
 
 def _write_metadata(model_dir: Path, settings: TrainSettings, state: dict, n_train: int, n_val: int,

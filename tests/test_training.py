@@ -195,7 +195,7 @@ def test_two_sources_train_validate_each_and_resume(tmp_path, ondb_validation):
            "--source", f"dataset=iam,data={iam},train={iam / 'splits' / 'train.txt'},val={iam / 'splits' / 'dev.txt'},"
                        "name=scans,share=3",
            "--epoch-lines", "12", "--epochs", "1", "--batch-size", "4", "--lstm-units", "32",
-           "--conv-filters", "8,16,16,32,32", "--workers", "2"]
+           "--conv-filters", "8,16,16,32,32", "--workers", "2", "--width-quantum", "64"]
     first = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=600)
     assert first.returncode == 0, first.stderr[-2000:]
     assert "pen: 8 training lines (share 1), 4 validation lines" in first.stdout
@@ -214,6 +214,23 @@ def test_two_sources_train_validate_each_and_resume(tmp_path, ondb_validation):
 
     metadata = json.loads((model_dir / "metadata.json").read_text())
     assert [s["name"] for s in metadata["training"]["sources"]] == ["pen", "scans"]
+
+
+def test_batches_pad_to_the_width_quantum_asked_for():
+    """A fine quantum pads little (a CPU's work), a coarse one gives few widths (a GPU's compiles)."""
+    import numpy as np
+
+    from htr.training import make_batches
+
+    widths = [100, 120, 300, 310, 700, 720]
+    images = [np.zeros((64, w), np.float32) for w in widths]
+    labels = [[1, 2, 3]] * len(images)
+    for quantum in (64, 256, 512):
+        batches = make_batches(images, labels, 2, seed=0, epoch=0, stride=4, quantum=quantum)
+        padded = sorted(int(batches[i][0][0].shape[2]) for i in range(len(batches)))
+        assert padded == sorted(batches.widths().tolist())
+        assert padded == [-(-w // quantum) * quantum for w in (120, 310, 720)]
+    assert len(set(make_batches(images, labels, 2, 0, 0, 4, quantum=512).widths())) == 2
 
 
 def test_epoch_mix_gives_each_source_its_share_and_cycles_through_all_lines():
