@@ -34,6 +34,11 @@ class ModelConfig:
     # the model folder, and its tuned weight and bonuses. Empty: the defaults, with the LM at
     # lm/chars.arpa.gz if the folder has one.
     lm: dict = field(default_factory=dict)
+    # Dense writing is read a second time, stretched wider (htr.reading): a line whose first
+    # reading gives under ``dense_px_per_char`` pixels of width per character (at ``height``) is
+    # stretched towards that pitch, at most ``max_stretch`` times, and read again. 0: off.
+    dense_px_per_char: float = 0.0
+    max_stretch: float = 1.45
 
     @property
     def time_stride(self) -> int:

@@ -6,9 +6,10 @@ import numpy as np
 
 from htr.config import ModelConfig
 from htr.decode import decode
-from htr.engine import as_engine, run_batches
+from htr.engine import as_engine
 from htr.metrics import ErrorRates, error_rates
 from htr.progress import Progress
+from htr.reading import read_lines
 
 
 @dataclass
@@ -22,13 +23,13 @@ class Evaluation:
 
 def probabilities(model, config: ModelConfig, images: list[np.ndarray], batch_size: int = 32,
                   label: str | None = None) -> list[np.ndarray]:
-    """T x C softmax of many prepared lines, batched by similar width to waste little padding.
+    """T x C softmax of many prepared lines, batched by similar width to waste little padding,
+    dense lines read again stretched as the model's config asks (:func:`htr.reading.read_lines`).
 
     ``model`` is an engine (``Recognizer.engine``: ONNX Runtime or Keras) or a Keras model.
     """
     bar = Progress(len(images), label) if label else None
-    out = run_batches(as_engine(model, config), images, config.time_stride, batch_size,
-                      on_batch=bar.update if bar else None)
+    _, out = read_lines(as_engine(model, config), config, images, batch_size, on_batch=bar.update if bar else None)
     if bar:
         bar.close()
     return out

@@ -15,6 +15,7 @@ from htr.decode import DECODERS, decode
 from htr.engine import Engine, as_engine, load_engine, run_batches, softmax  # noqa: F401
 from htr.errors import HTRError, ModelLoadError
 from htr.preprocess import preprocess
+from htr.reading import read_lines
 from htr.recognition import Alternative, Recognition
 
 ImageLike = np.ndarray | str | Path | bytes
@@ -95,11 +96,16 @@ class Recognizer:
         return preprocess(read_image(image), self.config.height, self.config.max_width)
 
     def probabilities(self, prepared: Sequence[np.ndarray], batch_size: int = 32) -> list[np.ndarray]:
-        """T x C softmax for each prepared line, trimmed to the line's own width.
+        """T x C softmax for each prepared line as it is, trimmed to the line's own width.
 
         Lines run in batches of similar width, so each reads as it would alone.
         """
         return run_batches(self.engine, list(prepared), self.config.time_stride, batch_size)
+
+    def read(self, prepared: Sequence[np.ndarray], batch_size: int = 32) -> tuple[list[np.ndarray], list[np.ndarray]]:
+        """What recognition reads: each line's softmax, dense lines stretched and read again
+        (:func:`htr.reading.read_lines`), with the images as finally read (for heatmaps)."""
+        return read_lines(self.engine, self.config, prepared, batch_size)
 
     def recognize(self, image: ImageLike, decoder: str = "best", beam_width: int = 16, top_k: int = 5,
                   correct: bool = False) -> Recognition:
@@ -116,8 +122,7 @@ class Recognizer:
                         top_k: int = 5, correct: bool = False, batch_size: int = 16) -> list[Recognition]:
         """Recognise many lines; errors in preparing any image raise before the model runs."""
         decoder = self.resolve_decoder(decoder)
-        prepared = [self.prepare(image) for image in images]
-        probs = self.probabilities(prepared, batch_size)
+        prepared, probs = self.read([self.prepare(image) for image in images], batch_size)
         return [self._result(image, p, decoder, beam_width, top_k, correct) for image, p in zip(prepared, probs)]
 
     def recognize_stream(self, items: Iterable[Any], decoder: str = "best", beam_width: int = 16, top_k: int = 5,
@@ -147,11 +152,14 @@ class Recognizer:
                 size = min(size * 2, window)
                 upcoming = [pool.submit(prepare, item) for item in islice(items, size)]
                 prepared = [future.result() for future in pending]
-                good = [p for p in prepared if not isinstance(p, HTRError)]
-                probs = iter(self.probabilities(good, batch_size))
+                images, probs = self.read([p for p in prepared if not isinstance(p, HTRError)], batch_size)
+                results = iter(zip(images, probs))
                 for p in prepared:
-                    yield p if isinstance(p, HTRError) else self._result(p, next(probs), decoder, beam_width,
-                                                                         top_k, correct)
+                    if isinstance(p, HTRError):
+                        yield p
+                    else:
+                        image, line_probs = next(results)
+                        yield self._result(image, line_probs, decoder, beam_width, top_k, correct)
                 pending = upcoming
 
     def _result(self, image, probs, decoder, beam_width, top_k, correct) -> Recognition:
