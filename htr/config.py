@@ -39,6 +39,10 @@ class ModelConfig:
     # stretched towards that pitch, at most ``max_stretch`` times, and read again. 0: off.
     dense_px_per_char: float = 0.0
     max_stretch: float = 1.45
+    # A line whose ink reaches more than ``clip_bodies`` heights of its body (x-height zone)
+    # above or below it is also read cut to that band and scaled up; the more confident
+    # reading is kept (htr.reading). 0: off.
+    clip_bodies: float = 0.0
 
     @property
     def time_stride(self) -> int:

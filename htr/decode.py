@@ -7,6 +7,7 @@ a word is read as the word.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -38,6 +39,11 @@ class Decoded:
     def log_prob(self, k: int = 0) -> float:
         """The network's log-probability of candidate ``k``."""
         return self.paths[k][1] if self.log_probs is None else self.log_probs[k]
+
+
+def confidence_from_score(score: float, length: int) -> float:
+    """Geometric-mean probability per emitted character (plus one for the line end)."""
+    return float(math.exp(score / (length + 1)))
 
 
 def best_path(probabilities: np.ndarray) -> Decoded:

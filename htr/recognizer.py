@@ -1,6 +1,5 @@
 """The public entry point: load a model folder once, recognise images of lines."""
 
-import math
 import warnings
 from concurrent.futures import ThreadPoolExecutor
 from itertools import islice
@@ -11,7 +10,7 @@ import numpy as np
 
 from htr.batching import pad_batch  # noqa: F401  (re-exported: training pads with it)
 from htr.config import ModelConfig
-from htr.decode import DECODERS, decode
+from htr.decode import DECODERS, confidence_from_score, decode  # noqa: F401  (re-exported)
 from htr.engine import Engine, as_engine, load_engine, run_batches, softmax  # noqa: F401
 from htr.errors import HTRError, ModelLoadError
 from htr.preprocess import preprocess
@@ -25,11 +24,6 @@ def _load_lm(model_dir: Path, config: ModelConfig):
     from htr.lm import load_for_model
 
     return load_for_model(model_dir, config)
-
-
-def confidence_from_score(score: float, length: int) -> float:
-    """Geometric-mean probability per emitted character (plus one for the line end)."""
-    return float(math.exp(score / (length + 1)))
 
 
 class Recognizer:

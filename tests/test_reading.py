@@ -11,7 +11,7 @@ from htr import Recognizer
 from htr.config import ModelConfig
 from htr.metrics import error_rates
 from htr.preprocess import PAD
-from htr.reading import characters_read, stretch_factor, stretch_width
+from htr.reading import characters_read, clipped_to_body, stretch_factor, stretch_width
 from htr.render import render_strokes
 
 
@@ -65,8 +65,8 @@ def squeezed_lines(recognizer, ondb_validation):
     return images, texts
 
 
-def with_rule(recognizer, pitch: float) -> Recognizer:
-    config = dataclasses.replace(recognizer.config, dense_px_per_char=pitch, max_stretch=1.45)
+def with_rule(recognizer, pitch: float, clip: float = 0.0) -> Recognizer:
+    config = dataclasses.replace(recognizer.config, dense_px_per_char=pitch, max_stretch=1.45, clip_bodies=clip)
     return Recognizer(recognizer.engine, config, recognizer.model_dir, recognizer.lm, recognizer.lm_error)
 
 
@@ -94,3 +94,52 @@ def test_lines_of_ordinary_spacing_are_read_once(recognizer, ondb_validation):
         if read_image.shape == image.shape:  # not dense: exactly the single reading
             assert np.array_equal(p, q)
     assert any(r.shape == i.shape for r, i in zip(read_images, prepared))
+
+
+def test_clipping_cuts_far_ink_and_scales_the_body_up():
+    config = ModelConfig(clip_bodies=2.0, max_width=2048)
+    image = np.zeros((64, 408), np.float32)  # prepared: the ink spans the height inside the border
+    image[PAD:64 - PAD, 20:380] = 1.0
+    assert clipped_to_body(image, config) is None  # all body: nothing far from it
+    image[:] = 0.0
+    image[44:60, 20:380] = 1.0  # the body, 16 rows at the bottom
+    image[PAD:PAD + 3, 100:110] = 1.0  # and a speck 37 rows above it
+    clipped = clipped_to_body(image, config)
+    assert clipped is not None and clipped.shape[0] == 64
+    rows = np.flatnonzero(clipped[:, clipped.shape[1] // 2] > 0.5)
+    assert len(rows) > 16 * 1.1  # the body is taller than before
+    assert clipped.shape[1] > image.shape[1]  # and the line wider in proportion
+    assert clipped[:PAD].max() == 0 and clipped[-PAD:].max() == 0
+    assert clipped_to_body(image, dataclasses.replace(config, clip_bodies=0)) is None
+    narrow = dataclasses.replace(config, max_width=450)
+    assert clipped_to_body(image, narrow).shape[1] <= 450
+
+
+@pytest.fixture(scope="module")
+def swashed_lines(ondb_validation):
+    """Real validation lines with a big loop drawn below them, as flourishes (or bits of the
+    next line in a tight crop) sit: scaled to the input height, the letters shrink."""
+    samples = ondb_validation.samples[300:312]
+    images, texts = [], []
+    for i, sample in enumerate(samples):
+        line = render_strokes(sample.strokes, "canvas", np.random.default_rng(i))
+        gray = line if line.ndim == 2 else cv2.cvtColor(line, cv2.COLOR_RGB2GRAY)
+        rows = np.flatnonzero((gray < 128).any(axis=1))
+        height = rows[-1] - rows[0]
+        taller = np.full((gray.shape[0] + 3 * height, gray.shape[1]), 255, np.uint8)
+        taller[: gray.shape[0]] = gray
+        centre = (int(gray.shape[1] * 0.4), rows[-1] + int(1.6 * height))
+        cv2.ellipse(taller, centre, (gray.shape[1] // 5, int(0.8 * height)), 0, 0, 360, 0, max(2, height // 12))
+        images.append(taller)
+        texts.append(sample.text)
+    return images, texts
+
+
+def test_lines_shrunk_by_far_ink_are_read_clipped_and_better(recognizer, swashed_lines):
+    images, texts = swashed_lines
+    whole = with_rule(recognizer, 16, clip=0).recognize_batch(images)
+    clipped = with_rule(recognizer, 16, clip=2.0).recognize_batch(images)
+    assert sum(c.image.shape[1] > w.image.shape[1] for c, w in zip(clipped, whole)) >= len(images) // 2
+    for r in clipped:
+        assert r.probabilities.shape[0] == math.ceil(r.image.shape[1] / r.time_stride)
+    assert error_rates(texts, [r.text for r in clipped]).cer < 0.7 * error_rates(texts, [r.text for r in whole]).cer
