@@ -1,6 +1,7 @@
 """``python -m htr train | validate | predict``."""
 
 import argparse
+import dataclasses
 import json
 import os
 import shlex
@@ -101,6 +102,9 @@ def build_parser() -> argparse.ArgumentParser:
     v.add_argument("--correct", action="store_true", help="also score the spelling-corrected text")
     v.add_argument("--json", action="store_true", help="print one JSON object")
     v.add_argument("--runtime", choices=RUNTIMES, default="auto", help=RUNTIME_HELP)
+    v.add_argument("--single-reading", action="store_true",
+                   help="read every line once, as it is: no second reading of dense or tall lines "
+                        "(the model's dense_px_per_char and clip_bodies), to measure what they change")
 
     p = sub.add_parser("predict", help="recognise images of text lines, or pen strokes",
                        description="Read each file: an image of one line of handwriting, or of a paragraph or "
@@ -248,6 +252,8 @@ def cmd_validate(args) -> int:
 
     recognizer = Recognizer.load(args.model_dir, args.runtime)
     config = recognizer.config
+    if args.single_reading:
+        config = dataclasses.replace(config, dense_px_per_char=0.0, clip_bodies=0.0)
     decoder = recognizer.resolve_decoder(args.decoder)
     lines = load_dataset(args.dataset, args.data, args.split, progress=True)
     lines.filter_charset(config.charset)
@@ -258,7 +264,10 @@ def cmd_validate(args) -> int:
                       decoder, args.beam_width, progress=True, lm=recognizer.lm)
     summary = {"dataset": args.dataset, "split": str(args.split), "look": args.look, "decoder": decoder,
                "runtime": recognizer.runtime, "quantized": getattr(recognizer.engine, "quantized", "none"),
-               "part": args.part, **result.rates.as_dict(), "skipped": sum(lines.skipped.values())}
+               "part": args.part, "second_readings": {"dense_px_per_char": config.dense_px_per_char,
+                                                      "max_stretch": config.max_stretch,
+                                                      "clip_bodies": config.clip_bodies},
+               **result.rates.as_dict(), "skipped": sum(lines.skipped.values())}
     if args.correct:
         from htr.metrics import error_rates
         from htr.spelling import correct

@@ -89,8 +89,15 @@ def test_validate_prints_corpus_cer_and_wer():
     assert summary["runtime"] == "onnx" and summary["quantized"] == "none"  # the shipped graph is float
     assert 0 <= summary["cer"] < 0.3 and summary["cer"] <= summary["wer"]
     assert set(summary["corrected"]) == {"cer", "wer"} and summary["corrected"]["cer"] < 0.4
+    assert summary["second_readings"]["dense_px_per_char"] > 0  # the shipped model reads dense lines twice
     text = htr("validate", "--data", ONDB, "--limit", "24", "--decoder", "beam")
     assert text.returncode == 0 and "CER" in text.stdout and "WER" in text.stdout
+    once = json.loads(htr("validate", "--data", ONDB, "--limit", "24", "--json", "--decoder", "best",
+                          "--single-reading").stdout)
+    twice = json.loads(htr("validate", "--data", ONDB, "--limit", "24", "--json", "--decoder", "best").stdout)
+    assert once["second_readings"] == {"dense_px_per_char": 0.0, "max_stretch": twice["second_readings"]["max_stretch"],
+                                       "clip_bodies": 0.0}
+    assert once["chars"] == twice["chars"] and once["char_errors"] != twice["char_errors"]
 
 
 def test_bad_inputs_give_clear_errors(tmp_path):
