@@ -24,7 +24,7 @@ class Evaluation:
 def probabilities(model, config: ModelConfig, images: list[np.ndarray], batch_size: int = 32,
                   label: str | None = None) -> list[np.ndarray]:
     """T x C softmax of many prepared lines, batched by similar width to waste little padding,
-    dense lines read again stretched as the model's config asks (:func:`htr.reading.read_lines`).
+    dense and tall lines read again as the model's config asks (:func:`htr.reading.read_lines`).
 
     ``model`` is an engine (``Recognizer.engine``: ONNX Runtime or Keras) or a Keras model.
     """

@@ -97,8 +97,9 @@ class Recognizer:
         return run_batches(self.engine, list(prepared), self.config.time_stride, batch_size)
 
     def read(self, prepared: Sequence[np.ndarray], batch_size: int = 32) -> tuple[list[np.ndarray], list[np.ndarray]]:
-        """What recognition reads: each line's softmax, dense lines stretched and read again
-        (:func:`htr.reading.read_lines`), with the images as finally read (for heatmaps)."""
+        """What recognition reads: each line's softmax, dense lines stretched and tall ones
+        clipped where that reads better (:func:`htr.reading.read_lines`), with the images as
+        finally read (for heatmaps)."""
         return read_lines(self.engine, self.config, prepared, batch_size)
 
     def recognize(self, image: ImageLike, decoder: str = "best", beam_width: int = 16, top_k: int = 5,
