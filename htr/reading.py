@@ -31,11 +31,8 @@ _INK = 0.35  # a prepared line's ink level that counts for finding its body
 
 
 def characters_read(probabilities: np.ndarray) -> int:
-    """Characters of the best path of a T x C softmax: argmax runs that are not blank."""
-    best = probabilities.argmax(axis=-1)
-    starts = np.ones(len(best), bool)
-    starts[1:] = best[1:] != best[:-1]
-    return int(np.count_nonzero(starts & (best != 0)))
+    """Characters of the best path of a T x C softmax."""
+    return len(best_path(probabilities).paths[0][0])
 
 
 def stretch_factor(image: np.ndarray, probabilities: np.ndarray, config: ModelConfig) -> float:
