@@ -35,11 +35,9 @@ def main() -> None:
     parser.add_argument("--json", help="also write the figures to this file")
     args = parser.parse_args()
 
-    from htr.augment import prepare_set
-    from htr.datasets import load_dataset
     from htr.datasets.base import line_part
     from htr.decode import decode
-    from htr.evaluate import probabilities
+    from htr.evaluate import prepare_validation_sets, probabilities
     from htr.metrics import error_rates
     from htr.recognizer import Recognizer
     from htr.spelling import correct
@@ -49,16 +47,8 @@ def main() -> None:
     if recognizer.lm is None:
         raise SystemExit(f"no language model: {recognizer.lm_error}")
     print(f"model {args.model_dir}, LM {recognizer.lm.path}: {recognizer.lm.settings.to_dict() | {'tuned': '...'}}")
-    sets = [("iam-ondb canvas", "iam-ondb", args.iam_ondb, "validation", "canvas"),
-            ("iam-ondb paper", "iam-ondb", args.iam_ondb, "validation", "paper"),
-            (f"iam {Path(args.iam_split).stem}", "iam", args.iam, args.iam_split, "canvas")]
     rows = []
-    for name, dataset, data, split, look in sets:
-        lines = load_dataset(dataset, data, split)
-        lines.filter_charset(config.charset)
-        lines.samples = lines.samples[: args.limit]
-        prepared = prepare_set(lines, config.height, config.max_width, look, augment=False,
-                               label=f"preparing {name}", min_stride=config.time_stride)
+    for name, prepared in prepare_validation_sets(config, args.iam_ondb, args.iam, args.iam_split, args.limit):
         probs = probabilities(recognizer.model, config, prepared.images, label=f"reading {name}")
         parts = [line_part(i) for i in prepared.ids]
         for decoder in ("best", "beam", "lm"):

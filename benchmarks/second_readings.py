@@ -44,12 +44,11 @@ def main() -> None:
     parser.add_argument("--limit", type=int)
     args = parser.parse_args()
 
-    from htr.augment import prepare_set
-    from htr.datasets import load_dataset
     from htr.datasets.base import line_part
     from htr.decode import decode
-    from htr.metrics import error_rates
     from htr.engine import run_batches
+    from htr.evaluate import prepare_validation_sets
+    from htr.metrics import error_rates
     from htr.reading import clipped_to_body, read_lines, stretch_factor
     from htr.recognizer import Recognizer
 
@@ -57,22 +56,14 @@ def main() -> None:
     config = recognizer.config
     print(f"model {args.model_dir}: its config says dense_px_per_char {config.dense_px_per_char:g}, "
           f"max_stretch {config.max_stretch:g}, clip_bodies {config.clip_bodies:g}")
-    sets = [("canvas", "iam-ondb", args.iam_ondb, "validation", "canvas"),
-            ("paper", "iam-ondb", args.iam_ondb, "validation", "paper"),
-            ("IAM dev", "iam", args.iam, args.iam_split, "canvas")]
     prepared_sets = []
-    for name, dataset, data, split, look in sets:
-        lines = load_dataset(dataset, data, split)
-        lines.filter_charset(config.charset)
-        lines.samples = lines.samples[: args.limit]
-        prepared = prepare_set(lines, config.height, config.max_width, look, augment=False,
-                               label=f"preparing {name}", min_stride=config.time_stride)
+    for name, prepared in prepare_validation_sets(config, args.iam_ondb, args.iam, args.iam_split, args.limit):
         first = run_batches(recognizer.engine, prepared.images, config.time_stride)
         prepared_sets.append((name, prepared, [line_part(i) for i in prepared.ids], first))
 
-    print("\n| pitch / cap / clip | " + " | ".join(f"{name}: tune / report / all, read again / kept" for name, *_ in sets)
-          + " |")
-    print("| --- | " + " | ".join("---" for _ in sets) + " |")
+    print("\n| pitch / cap / clip | "
+          + " | ".join(f"{name}: tune / report / all, read again / kept" for name, *_ in prepared_sets) + " |")
+    print("| --- | " + " | ".join("---" for _ in prepared_sets) + " |")
     for text in args.settings.split(","):
         pitch, cap, clip = parse_setting(text)
         rule = dataclasses.replace(config, dense_px_per_char=pitch, max_stretch=cap, clip_bodies=clip)

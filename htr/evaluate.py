@@ -69,3 +69,25 @@ def prepare_part(lines, height: int, max_width: int, look: str, part: str = "all
     chosen = [k for k, line_id in enumerate(prepared.ids) if line_id in keep]
     return Prepared([prepared.images[k] for k in chosen], [prepared.texts[k] for k in chosen],
                     [prepared.ids[k] for k in chosen])
+
+
+def prepare_validation_sets(config: ModelConfig, iam_ondb: str, iam: str, iam_split: str,
+                            limit: int | None = None) -> list:
+    """(name, Prepared) of the three sets the model card reports: IAM On-Line validation in the
+    canvas and the paper look, and the real scans of an IAM split (the first ``limit`` lines of each)."""
+    from pathlib import Path
+
+    from htr.augment import prepare_set
+    from htr.datasets import load_dataset
+
+    sets = [("iam-ondb canvas", "iam-ondb", iam_ondb, "validation", "canvas"),
+            ("iam-ondb paper", "iam-ondb", iam_ondb, "validation", "paper"),
+            (f"iam {Path(iam_split).stem}", "iam", iam, iam_split, "canvas")]
+    prepared = []
+    for name, dataset, data, split, look in sets:
+        lines = load_dataset(dataset, data, split)
+        lines.filter_charset(config.charset)
+        lines.samples = lines.samples[:limit]
+        prepared.append((name, prepare_set(lines, config.height, config.max_width, look, augment=False,
+                                           label=f"preparing {name}", min_stride=config.time_stride)))
+    return prepared
