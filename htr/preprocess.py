@@ -17,8 +17,9 @@ from htr.imageio import WORK_SIDE as _MAX_SIDE  # bigger photos gain nothing
 # Ink that is less than this much darker than its surrounding paper is not ink.
 _MIN_CONTRAST = 0.12
 PAD = 4  # pixels of empty border around the ink, after scaling
-# Lines tilted by less than this are left alone; more than _MAX_TILT is taken for intent.
-_MIN_TILT, _MAX_TILT = 2.0, 10.0
+# Lines tilted by less than _MIN_TILT are left alone. Beyond _MAX_TILT the line is close to
+# upright, and which way it reads cannot be told from its shape.
+_MIN_TILT, _MAX_TILT = 2.0, 60.0
 
 
 def decode_image(data: bytes | np.ndarray, name: str) -> np.ndarray:
@@ -168,7 +169,10 @@ def line_tilt(mask: np.ndarray) -> float:
     m = cv2.moments(mask.astype(np.uint8), binaryImage=True)  # central moments = pixel covariance
     if m["m00"] < 20:
         return 0.0
-    if m["mu20"] < 9 * m["mu02"]:  # not clearly a line (a word or two at most): do not guess
+    # The covariance's principal axes: the spread along the line and across it, at any tilt.
+    spread = float(np.hypot(m["mu20"] - m["mu02"], 2 * m["mu11"]))
+    along, across = m["mu20"] + m["mu02"] + spread, m["mu20"] + m["mu02"] - spread
+    if along < 9 * across:  # not clearly a line (a word or two at most): do not guess
         return 0.0
     return -float(np.degrees(0.5 * np.arctan2(2 * m["mu11"], m["mu20"] - m["mu02"])))
 

@@ -68,10 +68,8 @@ def large_writing(strokes, rng):
     return draw_on_canvas(strokes, None, rng.uniform(260, 340), int(rng.integers(8, 13)), rng, margin=120)
 
 
-def rotated(strokes, rng):
-    """The clean image turned by 3-5 degrees either way, the corners filled with paper."""
-    image = clean(strokes, rng)
-    angle = rng.uniform(3, 5) * rng.choice([-1, 1])
+def _turned(image: np.ndarray, angle: float) -> np.ndarray:
+    """``image`` turned ``angle`` degrees counter-clockwise on a canvas that holds it all, the corners paper."""
     h, w = image.shape
     matrix = cv2.getRotationMatrix2D((w / 2, h / 2), angle, 1.0)
     cos, sin = abs(matrix[0, 0]), abs(matrix[0, 1])
@@ -79,6 +77,18 @@ def rotated(strokes, rng):
     matrix[0, 2] += (new_w - w) / 2
     matrix[1, 2] += (new_h - h) / 2
     return cv2.warpAffine(image, matrix, (new_w, new_h), flags=cv2.INTER_LINEAR, borderValue=255)
+
+
+def rotated(strokes, rng):
+    """The clean image turned by 3-5 degrees either way."""
+    image = clean(strokes, rng)
+    return _turned(image, rng.uniform(3, 5) * rng.choice([-1, 1]))
+
+
+def steeply_rotated(strokes, rng):
+    """The clean image turned by 10-40 degrees either way: a line photographed at an angle."""
+    image = clean(strokes, rng)
+    return _turned(image, rng.uniform(10, 40) * rng.choice([-1, 1]))
 
 
 def _on_paper(ink: np.ndarray, paper_rgb, ink_rgb, light: np.ndarray | float, noise: float, blur: float,
@@ -124,6 +134,7 @@ CASES: dict[str, Callable[[list[np.ndarray], np.random.Generator], np.ndarray]] 
     "small_writing_thick_brush": small_writing_thick_brush,
     "large_writing": large_writing,
     "rotated": rotated,
+    "steeply_rotated": steeply_rotated,
     "off_white_paper": off_white_paper,
     "uneven_light_photo": uneven_light_photo,
 }

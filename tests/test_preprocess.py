@@ -67,7 +67,7 @@ def rotated(image, degrees):
     return cv2.warpAffine(big, matrix, big.shape[::-1], borderValue=255)
 
 
-@pytest.mark.parametrize("degrees", [-8, -4, 4, 8])
+@pytest.mark.parametrize("degrees", [-40, -8, -4, 4, 8, 15, 25, 55])
 def test_tilted_lines_are_levelled(degrees):
     line = line_image(width=900)
     tilted = rotated(line, degrees)

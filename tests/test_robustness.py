@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from htr.metrics import error_rates
+from htr.preprocess import line_tilt
 from htr.stress import CASES, KNOWN_WEAK, stressed
 
 LINES = 60
@@ -55,5 +56,8 @@ def test_cases_are_what_they_claim(lines):
     corners = [photo[:20, :20].mean(), photo[:20, -20:].mean(), photo[-20:, :20].mean(), photo[-20:, -20:].mean()]
     assert max(corners) - min(corners) > 40  # one side far darker than the other
     assert np.array_equal(stressed(strokes, "rotated", 3), stressed(strokes, "rotated", 3))
+    for case, (low, high) in (("rotated", (1, 8)), ("steeply_rotated", (8, 42))):
+        tilts = [abs(line_tilt(stressed(strokes, case, i) < 128)) for i in range(4)]
+        assert all(low <= tilt <= high for tilt in tilts), (case, tilts)
     with pytest.raises(ValueError, match="unknown case"):
         stressed(strokes, "sideways", 0)
