@@ -1,7 +1,7 @@
 """Turn any picture of a text line into what the network reads.
 
 The same function serves training and inference, so a canvas drawing, a rendered line, a
-scan or a photo all arrive in one form: float32 ink intensity in [0, 1] (1 = ink,
+scan, a photo or light writing on a dark ground all arrive in one form: float32 ink intensity in [0, 1] (1 = ink,
 0 = paper), the ink cropped with a small margin, scaled to a fixed height.
 """
 
@@ -74,6 +74,23 @@ def to_gray(image: np.ndarray) -> np.ndarray:
             return np.clip(1.0 - alpha, 0.0, 1.0)
         gray = composite
     return np.clip(gray, 0.0, 1.0)
+
+
+def light_writing_on_dark(gray: np.ndarray) -> bool:
+    """Whether a picture holds light writing on a dark ground: a blackboard, a dark-mode screen.
+
+    The ground covers most of a picture of writing, so it sets the median, and the writing is
+    a thin minority at one end of the brightness range. A dim photo of paper has its writing
+    at the dark end; a sheet of paper photographed on a dark desk is too much of the picture
+    to be writing.
+    """
+    g = gray.astype(np.float32) / 255.0 if gray.dtype == np.uint8 else gray
+    step = max(1, int(np.sqrt(g.size / 250_000)))  # a quarter megapixel decides as well as all of it
+    g = g[::step, ::step]
+    low, middle, high = np.percentile(g, [0.1, 50, 99.9])
+    if middle >= 0.5 or high - middle < 0.25 or middle - low >= 0.5 * (high - middle):
+        return False
+    return float((g > middle + 0.5 * (high - middle)).mean()) < 0.25
 
 
 def _shrink(gray: np.ndarray) -> np.ndarray:
@@ -190,6 +207,8 @@ def _level(ink: np.ndarray, tilt: float) -> np.ndarray:
 def preprocess(image: np.ndarray, height: int = 64, max_width: int = 2048) -> np.ndarray:
     """Image of a line -> float32 (height, width) ink map; NoInkError if there is no ink."""
     gray = _shrink(to_gray(image))
+    if light_writing_on_dark(gray):
+        gray = 1.0 - gray
     if float(gray.max() - gray.min()) < _MIN_CONTRAST / 3:
         raise NoInkError("no handwriting found: the image is one uniform colour")
     ink = ink_map(gray)

@@ -26,7 +26,7 @@ import cv2
 import numpy as np
 
 from htr.errors import BadImageError, NoInkError
-from htr.preprocess import ink_threshold, to_gray
+from htr.preprocess import ink_threshold, light_writing_on_dark, to_gray
 
 WORK_SIDE = 1200  # the analysis runs on a copy no larger than this on its long side
 _MIN_CONTRAST = 0.12
@@ -370,6 +370,8 @@ def segment_lines(image: np.ndarray, pad: float = 0.0) -> PageLayout:
     scale = min(1.0, WORK_SIDE / max(H, W))
     size = (max(1, round(W * scale)), max(1, round(H * scale)))
     small = cv2.resize(full, size, interpolation=cv2.INTER_AREA) if scale < 1 else full
+    if light_writing_on_dark(small):  # lines cut from the negative read as dark ink on paper
+        full, small = _negative(full), _negative(small)
     gray = small.astype(np.float32) / 255.0 if small.dtype == np.uint8 else small
     if float(gray.max() - gray.min()) < _MIN_CONTRAST / 3:
         raise NoInkError("no handwriting found: the image is one uniform colour")
@@ -602,6 +604,10 @@ def _majority(comp: np.ndarray, owner: np.ndarray, n: int, n_lines: int) -> np.n
     majority = counts.argmax(axis=1)
     majority[counts.sum(axis=1) == 0] = -1
     return majority
+
+
+def _negative(gray: np.ndarray) -> np.ndarray:
+    return 255 - gray if gray.dtype == np.uint8 else 1.0 - gray
 
 
 def _grey_u8(image: np.ndarray) -> np.ndarray | None:

@@ -1,9 +1,9 @@
 """Hard but realistic inputs made from pen trajectories, to measure robustness.
 
 Users do not send what the training renderer draws: they draw on a big square or wide canvas
-with a fixed 3-8 px brush, write tiny or huge, photograph a slightly rotated line on
-off-white paper, under a lamp that lights one side. Each case here turns one line's strokes
-into such an image, deterministically, so the same lines can be read clean and stressed and
+with a fixed 3-8 px brush, write tiny or huge, photograph a rotated line on off-white paper
+under a lamp that lights one side, or write light on a dark ground. Each case here turns one
+line's strokes into such an image, deterministically, so the same lines can be read clean and stressed and
 the error rates compared.
 """
 
@@ -126,6 +126,14 @@ def uneven_light_photo(strokes, rng):
                      rng=rng, jpeg=70)
 
 
+def light_on_dark(strokes, rng):
+    """Light writing on a dark ground: a dark-mode drawing app's screenshot, a blackboard."""
+    ink = 255 - draw_on_canvas(strokes, None, rng.uniform(60, 90), int(rng.integers(3, 7)), rng)
+    ground = tuple(rng.uniform(15, 60, 3))
+    return _on_paper(ink, ground, (rng.uniform(210, 250),) * 3, 1.0, noise=rng.uniform(2, 8),
+                     blur=rng.uniform(0.5, 1.0), rng=rng)
+
+
 CASES: dict[str, Callable[[list[np.ndarray], np.random.Generator], np.ndarray]] = {
     "clean": clean,
     "square_canvas": square_canvas,
@@ -137,6 +145,7 @@ CASES: dict[str, Callable[[list[np.ndarray], np.random.Generator], np.ndarray]] 
     "steeply_rotated": steeply_rotated,
     "off_white_paper": off_white_paper,
     "uneven_light_photo": uneven_light_photo,
+    "light_on_dark": light_on_dark,
 }
 
 

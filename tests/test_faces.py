@@ -1,7 +1,7 @@
 """Every face reads an image the same way: the command line, the package, the app and the dashboard.
 
 A real scanned line (IAM, a writer unseen in training) saved as a JPEG with each EXIF
-orientation 1-8 reads as the upright image does, and an image over the pixel limit gets
+orientation 1-8, and as its negative (light on dark), reads as the upright image does, and an image over the pixel limit gets
 the same message everywhere.
 """
 
@@ -13,6 +13,7 @@ import sys
 
 import numpy as np
 import PIL.Image
+import PIL.ImageOps
 import pytest
 
 from htr.errors import BadImageError
@@ -50,6 +51,8 @@ def photos(tmp_path_factory):
         paths[orientation] = folder / f"orientation-{orientation}.jpg"
         (upright if transpose is None else upright.transpose(transpose)).save(paths[orientation], quality=95, exif=exif)
     assert PIL.Image.open(paths[6]).size == upright.size[::-1]  # stored sideways
+    paths["negative"] = folder / "negative.jpg"  # light writing on a dark ground
+    PIL.ImageOps.invert(upright).save(paths["negative"], quality=95)
     return sample.text, paths
 
 
@@ -62,12 +65,12 @@ def oversize(tmp_path_factory):
 
 
 def assert_same_reading(text: str, readings: dict, face: str) -> None:
-    """Each orientation's CER within 1.1 x of the upright image's."""
+    """Each orientation's CER, and the negative's, within 1.1 x of the upright image's."""
     upright = line_cer(text, readings["upright"])
     assert upright < 0.2, (face, readings["upright"])
-    for orientation in STORED:
-        cer = line_cer(text, readings[orientation])
-        assert cer <= 1.1 * upright + 1e-9, (face, orientation, readings[orientation], readings["upright"])
+    assert set(readings) == {"upright", "negative", *STORED}
+    for name, reading in readings.items():
+        assert line_cer(text, reading) <= 1.1 * upright + 1e-9, (face, name, reading, readings["upright"])
 
 
 def test_command_line(photos, oversize):

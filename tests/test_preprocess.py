@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from htr.errors import BadImageError, NoInkError
-from htr.preprocess import PAD, line_tilt, load_image, preprocess, to_gray
+from htr.preprocess import PAD, light_writing_on_dark, line_tilt, load_image, preprocess, to_gray
 
 from conftest import DATA
 
@@ -77,6 +77,26 @@ def test_tilted_lines_are_levelled(degrees):
     assert abs(out.shape[1] - level.shape[1]) <= 0.1 * level.shape[1]
     straight_tilt = line_tilt(255 - line > 128)
     assert abs(straight_tilt) < 1.0
+
+
+def test_light_writing_on_a_dark_ground_reads_as_dark_ink_on_paper():
+    line = line_image()
+    level = preprocess(line)
+    for ground, ink in ((20, 235), (60, 200)):  # a dark-mode screen, a blackboard
+        negative = (ground + (255 - line.astype(np.float32)) / 255 * (ink - ground)).astype(np.uint8)
+        assert light_writing_on_dark(negative)
+        out = preprocess(np.stack([negative] * 3, axis=-1))
+        assert out.shape == level.shape and np.abs(out - level).mean() < 0.02
+
+
+def test_dark_pictures_of_dark_writing_are_not_negated():
+    line = line_image()
+    dim = (line.astype(np.float32) * 0.35).astype(np.uint8)  # a photo taken in poor light
+    on_desk = np.full((2 * line.shape[0], line.shape[1] + 200), 40, np.uint8)  # paper on a dark desk
+    on_desk[60: 60 + line.shape[0], 100: 100 + line.shape[1]] = line
+    for image in (line, dim, on_desk):
+        assert not light_writing_on_dark(image)
+    assert preprocess(dim).shape == preprocess(line).shape
 
 
 def test_uneven_light_and_grey_ink_are_normalised():

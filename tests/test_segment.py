@@ -128,6 +128,14 @@ def test_margins_and_uneven_light(forms):
     assert (m.matched, m.found, m.split, m.merged) == (m.truth, m.truth, 0, 0), m
 
 
+def test_light_writing_on_a_dark_page(forms):
+    """A blackboard or a dark-mode page: found as its negative is, and cut as dark ink on paper."""
+    page = render_form(forms[3], "canvas", np.random.default_rng(1), line_height=60, skew=0)
+    found = segment_lines(255 - page.image)
+    assert_all_found(page, found)
+    assert all(np.median(line.crop) > 200 for line in found.lines)
+
+
 def test_single_lines_stay_single(ondb_validation, dev_forms):
     from htr.imageio import read_image
     from htr.render import render_strokes
