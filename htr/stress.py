@@ -2,9 +2,9 @@
 
 Users do not send what the training renderer draws: they draw on a big square or wide canvas
 with a fixed 3-8 px brush, write tiny or huge, photograph a rotated line on off-white paper
-under a lamp that lights one side, or write light on a dark ground. Each case here turns one
-line's strokes into such an image, deterministically, so the same lines can be read clean and stressed and
-the error rates compared.
+under a lamp that lights one side, write on a form's printed line, or light on a dark ground.
+Each case here turns one line's strokes into such an image, deterministically, so the same
+lines can be read clean and stressed and the error rates compared.
 """
 
 import math
@@ -126,6 +126,24 @@ def uneven_light_photo(strokes, rng):
                      rng=rng, jpeg=70)
 
 
+def printed_lines(strokes, rng):
+    """Writing on a form's printed line, or on paper ruled in dark grey: rules across the picture."""
+    height = rng.uniform(60, 90)
+    ink = 255 - draw_on_canvas(strokes, None, height, int(rng.integers(3, 6)), rng)
+    h, w = ink.shape
+    baseline, gap = 40 + rng.uniform(0.7, 0.85) * height, rng.uniform(0.9, 1.2) * height
+    rows = [baseline] if rng.random() < 0.5 else [baseline + k * gap for k in range(-3, 2)]
+    rules = np.zeros((h, w), np.uint8)
+    for y in rows:
+        cv2.line(rules, (0, int(y)), (w, int(y)), 255, int(rng.integers(1, 3)))
+    paper = np.full((h, w, 3), rng.uniform(225, 250), np.float32)
+    for layer, colour in ((rules, (rng.uniform(40, 110),) * 3), (ink, (30, 40, 110))):
+        alpha = (layer.astype(np.float32) / 255.0)[..., None]
+        paper = paper * (1 - alpha) + np.asarray(colour, np.float32) * alpha
+    image = cv2.GaussianBlur(paper, (0, 0), rng.uniform(0.5, 0.9))
+    return np.clip(image + rng.normal(0, 3, image.shape), 0, 255).astype(np.uint8)
+
+
 def light_on_dark(strokes, rng):
     """Light writing on a dark ground: a dark-mode drawing app's screenshot, a blackboard."""
     ink = 255 - draw_on_canvas(strokes, None, rng.uniform(60, 90), int(rng.integers(3, 7)), rng)
@@ -146,6 +164,7 @@ CASES: dict[str, Callable[[list[np.ndarray], np.random.Generator], np.ndarray]] 
     "off_white_paper": off_white_paper,
     "uneven_light_photo": uneven_light_photo,
     "light_on_dark": light_on_dark,
+    "printed_lines": printed_lines,
 }
 
 

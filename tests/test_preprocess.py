@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from htr.errors import BadImageError, NoInkError
-from htr.preprocess import PAD, light_writing_on_dark, line_tilt, load_image, preprocess, to_gray
+from htr.preprocess import PAD, light_writing_on_dark, line_tilt, load_image, preprocess, printed_rules, to_gray
 
 from conftest import DATA
 
@@ -97,6 +97,22 @@ def test_dark_pictures_of_dark_writing_are_not_negated():
     for image in (line, dim, on_desk):
         assert not light_writing_on_dark(image)
     assert preprocess(dim).shape == preprocess(line).shape
+
+
+@pytest.mark.parametrize("rows", [(81,), (20, 81, 118)], ids=["form line", "ruled paper"])
+def test_printed_rules_are_removed_and_the_writing_on_them_kept(rows):
+    line = line_image()
+    drawn = np.zeros_like(line)
+    for y in rows:  # the baseline of "Hello world" is row 80: the letters stand on the rule
+        cv2.line(drawn, (0, y), (line.shape[1], y), 255, 2)
+    ruled = np.where(drawn > 0, np.minimum(line, 90), line)
+    text, rule_ink = line < 128, (drawn > 0) & (line >= 128)
+    rules = printed_rules(ruled < 128)
+    assert rules[rule_ink].mean() > 0.75  # the rules' ink is found (bits where letters stand on it stay) ...
+    assert (rules & text).sum() < 0.05 * text.sum()  # ... and the letters are not
+    assert not printed_rules(text).any()
+    plain, out = preprocess(line), preprocess(ruled)
+    assert abs(out.shape[1] - plain.shape[1]) < 0.1 * plain.shape[1]
 
 
 def test_uneven_light_and_grey_ink_are_normalised():
