@@ -21,7 +21,7 @@ PAD = 4  # pixels of empty border around the ink, after scaling
 # upright, and which way it reads cannot be told from its shape.
 _MIN_TILT, _MAX_TILT = 2.0, 60.0
 _RULE_SEARCH_WIDTH = 400
-_MAX_RULES = 12  # straight segments looked at in one line image
+_MAX_RULES = 64  # straight segments looked at in one picture (a ruled page has dozens)
 _RULE_COVER = 0.8  # share of the picture's width a printed rule covers with ink
 
 
@@ -91,7 +91,7 @@ def light_writing_on_dark(gray: np.ndarray) -> bool:
     step = max(1, int(np.sqrt(g.size / 250_000)))  # a quarter megapixel decides as well as all of it
     g = g[::step, ::step]
     low, middle, high = np.percentile(g, [0.1, 50, 99.9])
-    if middle >= 0.5 or high - middle < 0.25 or middle - low >= 0.5 * (high - middle):
+    if middle >= 0.5 or high - middle < 0.25 or middle - low >= high - middle:
         return False
     return float((g > middle + 0.5 * (high - middle)).mean()) < 0.25
 
@@ -206,26 +206,28 @@ def printed_rules(mask: np.ndarray) -> np.ndarray:
         return found.astype(bool)
     reach = int(np.ceil(1 / scale))  # how far off the shrunk mask's line can be at full size
     thickness = 1
-    for x0, y0, x1, y1 in np.round(segments.reshape(-1, 4)[:_MAX_RULES].astype(float) / scale).astype(int):
+    xs = np.arange(w)
+    for x0, y0, x1, y1 in segments.reshape(-1, 4)[:_MAX_RULES].astype(float) / scale:
         if abs(y1 - y0) > abs(x1 - x0) or x1 == x0:
             continue  # steeper than 45 degrees
-        # A printed rule crosses the whole picture: follow it from edge to edge.
-        slope = (y1 - y0) / (x1 - x0)
-        x0, y0, x1, y1 = 0, round(y0 - slope * x0), w - 1, round(y0 + slope * (w - 1 - x0))
-        if found[min(h - 1, max(0, (y0 + y1) // 2)), w // 2]:
+        # A printed rule crosses the whole picture: follow it from edge to edge, at full size.
+        centre = y0 + (y1 - y0) / (x1 - x0) * (xs - x0)
+        if found[int(np.clip(round(centre[w // 2]), 0, h - 1)), w // 2]:
             continue  # a rule already found
-        # At full size: the rows of the rule are those along which (nearly) all of it is ink.
-        rows = []
+        cover = []
         for d in range(-reach - 1, reach + 2):
-            line = np.zeros_like(ink)
-            cv2.line(line, (int(x0), int(y0 + d)), (int(x1), int(y1 + d)), 1, 1)
-            rows.append((d, int((line & ink).sum()), line))
-        best = max(count for _, count, _ in rows)
+            ys = np.round(centre + d).astype(int)
+            inside = (ys >= 0) & (ys < h)
+            cover.append(int(mask[ys[inside], xs[inside]].sum()))
+        best = max(cover)
         if best < _RULE_COVER * w:
             continue  # straight but broken: the feet of letters on a straight baseline
-        chosen = [line for _, count, line in rows if count >= 0.6 * best]
-        for line in chosen:
-            found |= line
+        # the rows of the rule: those along which (nearly) all of it is ink
+        chosen = [d for d, count in zip(range(-reach - 1, reach + 2), cover) if count >= 0.6 * best]
+        for d in chosen:
+            ys = np.round(centre + d).astype(int)
+            inside = (ys >= 0) & (ys < h)
+            found[ys[inside], xs[inside]] = 1
         thickness = max(thickness, len(chosen))
     rule = found & ink
     crossing = cv2.morphologyEx(ink, cv2.MORPH_OPEN, np.ones((thickness + 4, 1), np.uint8))
@@ -269,17 +271,18 @@ def preprocess(image: np.ndarray, height: int = 64, max_width: int = 2048) -> np
     ink = ink_map(gray)
     threshold = ink_threshold(ink, 0.35)
     mask = ink > threshold
+    # Rules first: a rule is the densest row of ink, and would pass for the line's body.
+    rules = printed_rules(mask)
+    if rules.any():
+        rules = cv2.dilate(rules.astype(np.uint8), np.ones((3, 1), np.uint8)).astype(bool) & ~(mask & ~rules)
+        ink = np.where(rules, 0.0, ink).astype(np.float32)
+        mask &= ~rules
     fragments = neighbour_fragments(mask)
     if fragments.any():
         # Dilated a little: the fragments' soft (antialiased or blurred) rims go too.
         fragments = cv2.dilate(fragments.astype(np.uint8), np.ones((3, 3), np.uint8)).astype(bool)
         ink = np.where(fragments, 0.0, ink).astype(np.float32)
         mask &= ~fragments
-    rules = printed_rules(mask)
-    if rules.any():
-        rules = cv2.dilate(rules.astype(np.uint8), np.ones((3, 1), np.uint8)).astype(bool) & ~(mask & ~rules)
-        ink = np.where(rules, 0.0, ink).astype(np.float32)
-        mask &= ~rules
     tilt = line_tilt(mask)
     if _MIN_TILT <= abs(tilt) <= _MAX_TILT:
         ink = _level(ink, tilt)

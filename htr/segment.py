@@ -26,7 +26,7 @@ import cv2
 import numpy as np
 
 from htr.errors import BadImageError, NoInkError
-from htr.preprocess import ink_threshold, light_writing_on_dark, to_gray
+from htr.preprocess import ink_threshold, light_writing_on_dark, printed_rules, to_gray
 
 WORK_SIDE = 1200  # the analysis runs on a copy no larger than this on its long side
 _MIN_CONTRAST = 0.12
@@ -376,6 +376,7 @@ def segment_lines(image: np.ndarray, pad: float = 0.0) -> PageLayout:
     if float(gray.max() - gray.min()) < _MIN_CONTRAST / 3:
         raise NoInkError("no handwriting found: the image is one uniform colour")
     mask, background = _binarise(gray)
+    mask &= ~printed_rules(mask)  # ruled paper: rules crossing the writing would join its lines
     h, w = mask.shape
     n, labels, stats, _ = cv2.connectedComponentsWithStats(mask.astype(np.uint8), connectivity=8)
     if n <= 1:

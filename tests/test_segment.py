@@ -136,6 +136,16 @@ def test_light_writing_on_a_dark_page(forms):
     assert all(np.median(line.crop) > 200 for line in found.lines)
 
 
+@pytest.mark.parametrize("form", [3, 5, 9])
+def test_ruled_paper(forms, form):
+    """Dark rules under every line, the letters standing on them: still one crop per line."""
+    page = render_form(forms[form], "canvas", np.random.default_rng(1), line_height=60, skew=0)
+    image = page.image.copy()
+    for x, y, w, h in page.boxes:
+        cv2.line(image, (0, int(y + 0.8 * h)), (image.shape[1], int(y + 0.8 * h)), 90, 2)
+    assert_all_found(page, segment_lines(image))
+
+
 def test_single_lines_stay_single(ondb_validation, dev_forms):
     from htr.imageio import read_image
     from htr.render import render_strokes
