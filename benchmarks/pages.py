@@ -1,6 +1,7 @@
 """Pages and paragraphs: are the lines found, and is a page read as well as its lines?
 
     python benchmarks/pages.py --forms 50 --stacked 50 [--decoder lm] [--single 300] [--save-examples DIR]
+                               [--paper plain|blue-rules|grey-rules|negative]
 
 Makes the test pages with htr/pages.py: IAM On-Line validation forms drawn whole (every line
 at its whiteboard position, the canvas and paper looks taking turns) and pages stacked from
@@ -37,6 +38,8 @@ def main() -> None:
     parser.add_argument("--decoder", default="lm")
     parser.add_argument("--single", type=int, default=0, help="single-line images to check --layout auto on")
     parser.add_argument("--no-read", action="store_true", help="segmentation figures only")
+    parser.add_argument("--paper", default="plain", choices=("plain", "blue-rules", "grey-rules", "negative"),
+                        help="every page on ruled paper (a rule under each line), or its negative")
     parser.add_argument("--save-examples", help="write a few pages with their found lines outlined here")
     args = parser.parse_args()
 
@@ -46,13 +49,14 @@ def main() -> None:
 
     from htr.datasets import load_dataset
     from htr.metrics import error_rates
-    from htr.pages import form_pages, match_lines, stacked_pages
+    from htr.pages import form_pages, match_lines, on_paper, stacked_pages
     from htr.progress import Progress
     from htr.segment import segment_lines
 
     ondb = load_dataset("iam-ondb", args.ondb, "validation")
     dev = load_dataset("iam", args.iam, str(Path(args.iam) / "splits" / "available-dev.txt"))
     sets = {"forms": form_pages(ondb.samples, args.forms), "stacked": stacked_pages(dev.samples, args.iam, args.stacked)}
+    sets = {name: [on_paper(page, args.paper) for page in pages] for name, pages in sets.items()}
 
     recognizer = None
     if not args.no_read:

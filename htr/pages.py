@@ -42,6 +42,31 @@ class Page:
         return [self.image[y : y + h, x : x + w] for x, y, w, h in self.boxes]
 
 
+PAPERS = ("plain", "blue-rules", "grey-rules", "negative")
+
+
+def on_paper(page: Page, paper: str) -> Page:
+    """The page as if written on other paper: ruled (a rule under every line's writing, across
+    the page, the letters standing on it; light blue as in a notebook, or dark grey as on a
+    form), or its negative (light writing on a dark ground)."""
+    if paper not in PAPERS:
+        raise ValueError(f"unknown paper {paper!r}; expected one of {PAPERS}")
+    if paper == "plain":
+        return page
+    image = page.image if page.image.ndim == 3 else np.repeat(page.image[..., None], 3, axis=2)
+    if paper == "negative":
+        return Page(page.name, 255 - image, page.boxes, page.texts, page.ids)
+    import cv2
+
+    rules = np.zeros(image.shape[:2], np.uint8)
+    for x, y, w, h in page.boxes:
+        cv2.line(rules, (0, int(y + 0.8 * h)), (image.shape[1], int(y + 0.8 * h)), 255, 2)
+    shade = np.array((150, 180, 235) if paper == "blue-rules" else (80, 80, 80), np.float32)
+    alpha = (rules.astype(np.float32) / 255.0)[..., None]
+    ruled = image * (1 - alpha) + np.minimum(image, shade) * alpha  # ink stays ink where it crosses
+    return Page(page.name, ruled.astype(np.uint8), page.boxes, page.texts, page.ids)
+
+
 def group_forms(samples: list[LineSample]) -> dict[str, list[LineSample]]:
     """Lines by form (``a01-000u-03`` -> ``a01-000u``), each form's lines in order."""
     forms: dict[str, list[LineSample]] = defaultdict(list)

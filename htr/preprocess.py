@@ -214,16 +214,22 @@ def printed_rules(mask: np.ndarray) -> np.ndarray:
         centre = y0 + (y1 - y0) / (x1 - x0) * (xs - x0)
         if found[int(np.clip(round(centre[w // 2]), 0, h - 1)), w // 2]:
             continue  # a rule already found
-        cover = []
-        for d in range(-reach - 1, reach + 2):
+        offsets = np.arange(-2 * reach - 2, 2 * reach + 3)
+        cover = np.zeros(len(offsets), int)
+        for k, d in enumerate(offsets):
             ys = np.round(centre + d).astype(int)
             inside = (ys >= 0) & (ys < h)
-            cover.append(int(mask[ys[inside], xs[inside]].sum()))
-        best = max(cover)
-        if best < _RULE_COVER * w:
+            cover[k] = int(mask[ys[inside], xs[inside]].sum())
+        peak = int(np.argmax(cover))
+        if cover[peak] < _RULE_COVER * w:
             continue  # straight but broken: the feet of letters on a straight baseline
-        # the rows of the rule: those along which (nearly) all of it is ink
-        chosen = [d for d, count in zip(range(-reach - 1, reach + 2), cover) if count >= 0.6 * best]
+        # the rows of the rule: those next to its best along which (nearly) all of it is ink
+        first, last = peak, peak
+        while first > 0 and cover[first - 1] >= 0.6 * cover[peak]:
+            first -= 1
+        while last < len(cover) - 1 and cover[last + 1] >= 0.6 * cover[peak]:
+            last += 1
+        chosen = offsets[first: last + 1]
         for d in chosen:
             ys = np.round(centre + d).astype(int)
             inside = (ys >= 0) & (ys < h)

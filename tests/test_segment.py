@@ -7,7 +7,7 @@ import pytest
 
 from htr.datasets.base import LineSample
 from htr.errors import BadImageError, NoInkError
-from htr.pages import group_forms, match_lines, render_form, stack_lines
+from htr.pages import group_forms, match_lines, on_paper, render_form, stack_lines
 from htr.segment import segment_lines
 
 
@@ -130,8 +130,8 @@ def test_margins_and_uneven_light(forms):
 
 def test_light_writing_on_a_dark_page(forms):
     """A blackboard or a dark-mode page: found as its negative is, and cut as dark ink on paper."""
-    page = render_form(forms[3], "canvas", np.random.default_rng(1), line_height=60, skew=0)
-    found = segment_lines(255 - page.image)
+    page = on_paper(render_form(forms[3], "canvas", np.random.default_rng(1), line_height=60, skew=0), "negative")
+    found = segment_lines(page.image)
     assert_all_found(page, found)
     assert all(np.median(line.crop) > 200 for line in found.lines)
 
@@ -139,11 +139,8 @@ def test_light_writing_on_a_dark_page(forms):
 @pytest.mark.parametrize("form", [3, 5, 9])
 def test_ruled_paper(forms, form):
     """Dark rules under every line, the letters standing on them: still one crop per line."""
-    page = render_form(forms[form], "canvas", np.random.default_rng(1), line_height=60, skew=0)
-    image = page.image.copy()
-    for x, y, w, h in page.boxes:
-        cv2.line(image, (0, int(y + 0.8 * h)), (image.shape[1], int(y + 0.8 * h)), 90, 2)
-    assert_all_found(page, segment_lines(image))
+    page = on_paper(render_form(forms[form], "canvas", np.random.default_rng(1), line_height=60, skew=0), "grey-rules")
+    assert_all_found(page, segment_lines(page.image))
 
 
 def test_single_lines_stay_single(ondb_validation, dev_forms):
