@@ -21,6 +21,7 @@ PAD = 4  # pixels of empty border around the ink, after scaling
 # upright, and which way it reads cannot be told from its shape.
 _MIN_TILT, _MAX_TILT = 2.0, 60.0
 _RULE_SEARCH_WIDTH = 400
+_INK_LEVEL = 0.3  # ink-map level that counts as ink when comparing the two ways round
 _MAX_RULES = 64  # straight segments looked at in one picture (a ruled page has dozens)
 _RULE_COVER = 0.8  # share of the picture's width a printed rule covers with ink
 
@@ -82,18 +83,20 @@ def to_gray(image: np.ndarray) -> np.ndarray:
 def light_writing_on_dark(gray: np.ndarray) -> bool:
     """Whether a picture holds light writing on a dark ground: a blackboard, a dark-mode screen.
 
-    The ground covers most of a picture of writing, so it sets the median, and the writing is
-    a thin minority at one end of the brightness range. A dim photo of paper has its writing
-    at the dark end; a sheet of paper photographed on a dark desk is too much of the picture
-    to be writing.
+    Only a picture whose median is dark and whose light end stands far above it can be one.
+    Then the ink map is made both ways round: taken the right way, writing is thin strokes and
+    the ink is sparse; the wrong way, the ground around every stroke counts as ink. So a photo
+    half in shadow, a dim photo of paper or a sheet on a dark desk keeps its dark writing.
     """
-    g = gray.astype(np.float32) / 255.0 if gray.dtype == np.uint8 else gray
+    g = gray.astype(np.float32) / 255.0 if gray.dtype == np.uint8 else gray.astype(np.float32)
     step = max(1, int(np.sqrt(g.size / 250_000)))  # a quarter megapixel decides as well as all of it
-    g = g[::step, ::step]
-    low, middle, high = np.percentile(g, [0.1, 50, 99.9])
-    if middle >= 0.5 or high - middle < 0.25 or middle - low >= high - middle:
+    g = np.ascontiguousarray(g[::step, ::step])
+    middle, high = np.percentile(g, [50, 99.9])
+    if middle >= 0.5 or high - middle < 0.25:
         return False
-    return float((g > middle + 0.5 * (high - middle)).mean()) < 0.25
+    dark_ink = ink_map(g) > _INK_LEVEL
+    light_ink = ink_map(1.0 - g) > _INK_LEVEL
+    return float(light_ink.mean()) < 0.5 * float(dark_ink.mean())
 
 
 def _shrink(gray: np.ndarray) -> np.ndarray:
@@ -186,7 +189,8 @@ def printed_rules(mask: np.ndarray) -> np.ndarray:
     Found as straight segments over 40 % of the width (handwriting has none so long) tilted
     up to 45 degrees, on the mask shrunk to 400 pixels wide (a line's pixel width says nothing
     more about straightness, and costs); kept if, at full size, unbroken ink runs along them
-    across 80 % of the picture. Where a stroke crosses a rule, the crossing stays.
+    across 80 % of the picture in a band no thicker than a rule. Where a stroke crosses a
+    rule, the crossing stays.
     """
     h, w = mask.shape
     found = np.zeros((h, w), np.uint8)
@@ -230,6 +234,8 @@ def printed_rules(mask: np.ndarray) -> np.ndarray:
         while last < len(cover) - 1 and cover[last + 1] >= 0.6 * cover[peak]:
             last += 1
         chosen = offsets[first: last + 1]
+        if len(chosen) > max(4, 0.05 * h):
+            continue  # a band this thick is the body of heavy writing, not a printed rule
         for d in chosen:
             ys = np.round(centre + d).astype(int)
             inside = (ys >= 0) & (ys < h)
