@@ -146,7 +146,7 @@ def friendly(exc: BadImageError) -> str:
     if isinstance(exc, NoInkError):
         return (
             "No handwriting found: the image looks blank or too faint. "
-            "Draw or upload one line of dark writing on a light background."
+            "Draw or upload one line of writing that stands out clearly from its background."
         )
     return _sentence(str(exc).strip() or "this image could not be read")
 
