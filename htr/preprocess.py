@@ -1,8 +1,9 @@
 """Turn any picture of a text line into what the network reads.
 
 The same function serves training and inference, so a canvas drawing, a rendered line, a
-scan, a photo or light writing on a dark ground all arrive in one form: float32 ink intensity in [0, 1] (1 = ink,
-0 = paper), the ink cropped with a small margin, scaled to a fixed height.
+scan, a photo or light writing on a dark ground all arrive in one form: float32 ink
+intensity in [0, 1] (1 = ink, 0 = paper), the ink cropped with a small margin, scaled to a
+fixed height.
 """
 
 from pathlib import Path
