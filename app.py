@@ -62,7 +62,7 @@ from htr.errors import BadImageError, BadInkError, NoInkError  # noqa: E402
 from htr.heatmap import recognition_heatmap  # noqa: E402
 from htr.imageio import read_image  # noqa: E402
 from htr.ink import ink_shape, strokes_from_json  # noqa: E402
-from htr.preprocess import ink_map, light_writing_on_dark, to_gray  # noqa: E402
+from htr.preprocess import as_dark_on_light, ink_map, to_gray  # noqa: E402
 from htr.recognizer import confidence_from_score  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent
@@ -266,9 +266,7 @@ def ink_bands(image: np.ndarray) -> tuple[list[tuple[int, int, float, int]], flo
     band (dots, accents and descenders belong to their line). Returns the bands and the
     scale the image was looked at (positions and heights are in that scale).
     """
-    gray = to_gray(image)
-    if light_writing_on_dark(gray):
-        gray = 1.0 - gray
+    gray = as_dark_on_light(to_gray(image))
     scale = min(1.0, _HINT_SIDE / max(gray.shape))
     if scale < 1:
         size = (max(1, round(gray.shape[1] * scale)), max(1, round(gray.shape[0] * scale)))

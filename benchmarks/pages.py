@@ -29,6 +29,8 @@ DATA = ROOT.parent / "shared" / "data"
 
 
 def main() -> None:
+    from htr.pages import PAPERS
+
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--ondb", default=str(DATA / "iam-ondb"))
     parser.add_argument("--iam", default=str(DATA / "iam"))
@@ -38,7 +40,7 @@ def main() -> None:
     parser.add_argument("--decoder", default="lm")
     parser.add_argument("--single", type=int, default=0, help="single-line images to check --layout auto on")
     parser.add_argument("--no-read", action="store_true", help="segmentation figures only")
-    parser.add_argument("--paper", default="plain", choices=("plain", "blue-rules", "grey-rules", "negative"),
+    parser.add_argument("--paper", default="plain", choices=PAPERS,
                         help="every page on ruled paper (a rule under each line), or its negative")
     parser.add_argument("--save-examples", help="write a few pages with their found lines outlined here")
     args = parser.parse_args()

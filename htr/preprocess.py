@@ -100,6 +100,11 @@ def light_writing_on_dark(gray: np.ndarray) -> bool:
     return float(light_ink.mean()) < 0.5 * float(dark_ink.mean())
 
 
+def as_dark_on_light(gray: np.ndarray) -> np.ndarray:
+    """A float grey picture with its writing dark on light: negated if it is light on dark."""
+    return 1.0 - gray if light_writing_on_dark(gray) else gray
+
+
 def _shrink(gray: np.ndarray) -> np.ndarray:
     h, w = gray.shape
     factor = _MAX_SIDE / max(h, w)
@@ -276,9 +281,7 @@ def _level(ink: np.ndarray, tilt: float) -> np.ndarray:
 
 def preprocess(image: np.ndarray, height: int = 64, max_width: int = 2048) -> np.ndarray:
     """Image of a line -> float32 (height, width) ink map; NoInkError if there is no ink."""
-    gray = _shrink(to_gray(image))
-    if light_writing_on_dark(gray):
-        gray = 1.0 - gray
+    gray = as_dark_on_light(_shrink(to_gray(image)))
     if float(gray.max() - gray.min()) < _MIN_CONTRAST / 3:
         raise NoInkError("no handwriting found: the image is one uniform colour")
     ink = ink_map(gray)

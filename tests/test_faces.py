@@ -1,8 +1,8 @@
 """Every face reads an image the same way: the command line, the package, the app and the dashboard.
 
 A real scanned line (IAM, a writer unseen in training) saved as a JPEG with each EXIF
-orientation 1-8, and as its negative (light on dark), reads as the upright image does, and an image over the pixel limit gets
-the same message everywhere.
+orientation 1-8, and as its negative (light on dark), reads as the upright image does, and
+an image over the pixel limit gets the same message everywhere.
 """
 
 import io
