@@ -1,7 +1,7 @@
 """Pages and paragraphs: are the lines found, and is a page read as well as its lines?
 
     python benchmarks/pages.py --forms 50 --stacked 50 [--decoder lm] [--single 300] [--save-examples DIR]
-                               [--paper plain|blue-rules|grey-rules|negative]
+                               [--paper plain|blue-rules|grey-rules|notebook|negative]
 
 Makes the test pages with htr/pages.py: IAM On-Line validation forms drawn whole (every line
 at its whiteboard position, the canvas and paper looks taking turns) and pages stacked from
@@ -41,7 +41,7 @@ def main() -> None:
     parser.add_argument("--single", type=int, default=0, help="single-line images to check --layout auto on")
     parser.add_argument("--no-read", action="store_true", help="segmentation figures only")
     parser.add_argument("--paper", default="plain", choices=PAPERS,
-                        help="every page on ruled paper (a rule under each line), or its negative")
+                        help="every page on ruled paper (a rule under each line), a notebook page (rules and a red margin line), or its negative")
     parser.add_argument("--save-examples", help="write a few pages with their found lines outlined here")
     args = parser.parse_args()
 

@@ -42,13 +42,14 @@ class Page:
         return [self.image[y : y + h, x : x + w] for x, y, w, h in self.boxes]
 
 
-PAPERS = ("plain", "blue-rules", "grey-rules", "negative")
+PAPERS = ("plain", "blue-rules", "grey-rules", "notebook", "negative")
 
 
 def on_paper(page: Page, paper: str) -> Page:
     """The page as if written on other paper: ruled (a rule under every line's writing, across
     the page, the letters standing on it; light blue as in a notebook, or dark grey as on a
-    form), or its negative (light writing on a dark ground)."""
+    form), a notebook's page (light blue rules and a red margin line down the left, just
+    before the writing), or its negative (light writing on a dark ground)."""
     if paper not in PAPERS:
         raise ValueError(f"unknown paper {paper!r}; expected one of {PAPERS}")
     if paper == "plain":
@@ -61,9 +62,15 @@ def on_paper(page: Page, paper: str) -> Page:
     rules = np.zeros(image.shape[:2], np.uint8)
     for x, y, w, h in page.boxes:
         cv2.line(rules, (0, int(y + 0.8 * h)), (image.shape[1], int(y + 0.8 * h)), 255, 2)
-    shade = np.array((150, 180, 235) if paper == "blue-rules" else (80, 80, 80), np.float32)
+    shade = np.array((80, 80, 80) if paper == "grey-rules" else (150, 180, 235), np.float32)
     alpha = (rules.astype(np.float32) / 255.0)[..., None]
     ruled = image * (1 - alpha) + np.minimum(image, shade) * alpha  # ink stays ink where it crosses
+    if paper == "notebook":
+        margin = np.zeros(image.shape[:2], np.uint8)
+        left = int(max(4, min(x for x, _, _, _ in page.boxes) - 25))
+        cv2.line(margin, (left, 0), (left, image.shape[0]), 255, 2)
+        alpha = (margin.astype(np.float32) / 255.0)[..., None]
+        ruled = ruled * (1 - alpha) + np.minimum(ruled, np.array((225, 80, 80), np.float32)) * alpha
     return Page(page.name, ruled.astype(np.uint8), page.boxes, page.texts, page.ids)
 
 

@@ -25,6 +25,10 @@ _RULE_SEARCH_WIDTH = 400
 _INK_LEVEL = 0.3  # ink-map level that counts as ink when comparing the two ways round
 _MAX_RULES = 64  # straight segments looked at in one picture (a ruled page has dozens)
 _RULE_COVER = 0.8  # share of the picture's width a printed rule covers with ink
+_UPRIGHT_RULE_COVER = 0.95  # share of the picture's height a rule down it covers with ink
+_UPRIGHT_RULE_MARGIN = 0.08  # share of the height such a rule must reach beyond the writing, above and below
+_MAX_UPRIGHT_RULE_TILT = 30  # degrees from upright a rule down the picture is looked for at
+_RIM = 9  # pixels around the strokes (as a square's side) where fainter ink still counts as theirs
 
 
 def decode_image(data: bytes | np.ndarray, name: str) -> np.ndarray:
@@ -190,30 +194,112 @@ def neighbour_fragments(mask: np.ndarray) -> np.ndarray:
 
 
 def printed_rules(mask: np.ndarray) -> np.ndarray:
-    """Ink of long straight lines: the rules of lined paper, a form's line to write on.
+    """Ink of long straight lines: the rules of lined paper, a form's line to write on, the
+    margin line of a notebook, the grid of squared paper.
 
-    Found as straight segments over 40 % of the width (handwriting has none so long) tilted
-    up to 45 degrees, on the mask shrunk to 400 pixels wide (a line's pixel width says nothing
-    more about straightness, and costs); kept if, at full size, unbroken ink runs along them
-    across 80 % of the picture in a band no thicker than a rule. Where a stroke crosses a
-    rule, the crossing stays.
+    Rules across the picture are straight segments over 40 % of its width (handwriting has
+    none so long). Rules down it (a margin, a grid's columns) must run from the top edge to
+    the bottom one and reach well beyond the writing above and below it: a tightly cropped
+    line can have a straight down-stroke as tall as the crop, but not one taller than the
+    rest of the writing. Where a stroke crosses a rule, the crossing stays.
+    """
+    h, w = mask.shape
+    nothing = np.zeros((h, w), bool)
+    widest, tallest = _longest_pieces(mask)  # in the usual picture, no piece is long enough to look
+    across, crossed = (_rules_along_rows(mask, 0.4, _RULE_COVER, max(4, 0.05 * h)) if widest >= 0.4
+                       else (nothing, nothing))
+    down, crossed_down = ((m.T for m in _rules_along_rows(mask.T, 0.9, _UPRIGHT_RULE_COVER, max(4, 0.05 * h),
+                                                           exhaustive=True)) if tallest >= 0.9
+                          else (nothing, nothing))
+    if down.any():
+        near_rules = (cv2.dilate(down.astype(np.uint8), np.ones((1, 7), np.uint8))  # with their rims
+                      | cv2.dilate(across.astype(np.uint8), np.ones((7, 1), np.uint8))).astype(bool)
+        rows = np.flatnonzero((mask & ~near_rules).any(axis=1))
+        margin = _UPRIGHT_RULE_MARGIN * h
+        if not rows.size or rows[0] < margin or rows[-1] > h - 1 - margin:
+            down[:] = False  # the writing reaches as high or as low as the "rule": a stroke of it
+    # Strokes crossing a rule stay; a rule crossing a rule (a grid's corners) does not.
+    return (across & ~crossed) | (down & ~crossed_down) | (across & down)
+
+
+def _longest_pieces(mask: np.ndarray) -> tuple[float, float]:
+    """The widest and the tallest connected piece of ink, as shares of the picture's width and height."""
+    h, w = mask.shape
+    if w < 40 or not mask.any():
+        return 0.0, 0.0
+    scale = min(1.0, _RULE_SEARCH_WIDTH / w)
+    small = np.ascontiguousarray(mask, dtype=np.uint8)
+    if scale < 1:
+        small = (cv2.resize(small * 255, (_RULE_SEARCH_WIDTH, max(1, round(h * scale))), interpolation=cv2.INTER_AREA)
+                 > 0).astype(np.uint8)
+    n, _, stats, _ = cv2.connectedComponentsWithStats(small, connectivity=8)
+    if n <= 1:
+        return 0.0, 0.0
+    return (float(stats[1:, cv2.CC_STAT_WIDTH].max()) / small.shape[1],
+            float(stats[1:, cv2.CC_STAT_HEIGHT].max()) / small.shape[0])
+
+
+def _cover(mask: np.ndarray, centre: np.ndarray, offsets: np.ndarray) -> np.ndarray:
+    """How many ink pixels lie along ``centre`` (a row for each column) moved by each offset."""
+    h, w = mask.shape
+    xs = np.arange(w)
+    cover = np.zeros(len(offsets), int)
+    for k, d in enumerate(offsets):
+        ys = np.floor(centre + d + 0.5).astype(int)
+        inside = (ys >= 0) & (ys < h)
+        cover[k] = int(mask[ys[inside], xs[inside]].sum())
+    return cover
+
+
+def _straight_lines(mask: np.ndarray, votes: int) -> np.ndarray:
+    """(x0, y0, x1, y1) across the mask of each line within _MAX_UPRIGHT_RULE_TILT degrees of
+    level that at least ``votes`` pixels lie on, strongest first, near-duplicates dropped."""
+    tilt = np.radians(_MAX_UPRIGHT_RULE_TILT)
+    lines = cv2.HoughLines(mask, 1, np.pi / 360, votes, min_theta=np.pi / 2 - tilt, max_theta=np.pi / 2 + tilt)
+    if lines is None:
+        return np.zeros((0, 4))
+    kept: list[tuple[float, float]] = []
+    for rho, theta in lines.reshape(-1, 2):
+        if all(abs(rho - r) > 3 or abs(theta - t) > 0.05 for r, t in kept):
+            kept.append((float(rho), float(theta)))
+    w = mask.shape[1] - 1
+    # x cos(theta) + y sin(theta) = rho, at the left and right edges
+    return np.array([(0, rho / np.sin(t), w, (rho - w * np.cos(t)) / np.sin(t)) for rho, t in kept[:_MAX_RULES]])
+
+
+def _rules_along_rows(mask: np.ndarray, min_length: float, cover_share: float, max_band: float,
+                      exhaustive: bool = False) -> tuple[np.ndarray, np.ndarray]:
+    """Ink of straight lines that run across the whole mask from its left edge to its right,
+    tilted up to 45 degrees, found on the mask shrunk to 400 pixels wide (a line's pixel
+    width says nothing more about straightness, and costs) and kept if, at full size, ink
+    runs along them across ``cover_share`` of the width in a band no thicker than
+    ``max_band`` rows.
+
+    The quick search finds segments over ``min_length`` of the width, at random: each
+    segment it tries, even one it then drops, uses up its pixels. Where strokes are dense
+    and the mask short (rules down a line of writing), that can leave a rule in pieces too
+    short, so the ``exhaustive`` search lets every pixel vote for every line through it.
+    Returns the rules' ink, and the part of it where something crosses them.
     """
     h, w = mask.shape
     found = np.zeros((h, w), np.uint8)
     if w < 40 or not mask.any():
-        return found.astype(bool)
-    ink = mask.astype(np.uint8)
+        return found.astype(bool), found.astype(bool)
+    ink = np.ascontiguousarray(mask, dtype=np.uint8)  # (OpenCV reads a transposed view wrongly)
     scale = min(1.0, _RULE_SEARCH_WIDTH / w)
     small = ink if scale == 1 else (cv2.resize(ink * 255, (_RULE_SEARCH_WIDTH, max(1, round(h * scale))),
                                                interpolation=cv2.INTER_AREA) > 0).astype(np.uint8)
-    length = int(0.4 * small.shape[1])
+    length = int(min_length * small.shape[1])
     n, _, stats, _ = cv2.connectedComponentsWithStats(small, connectivity=8)
     if n <= 1 or stats[1:, cv2.CC_STAT_WIDTH].max() < length:  # nothing long enough: the usual case
-        return found.astype(bool)
-    segments = cv2.HoughLinesP(small, 1, np.pi / 360, threshold=length // 2, minLineLength=length,
-                               maxLineGap=max(3, small.shape[1] // 100))
-    if segments is None:
-        return found.astype(bool)
+        return found.astype(bool), found.astype(bool)
+    if exhaustive:
+        segments = _straight_lines(small, int(cover_share * small.shape[1]))
+    else:
+        segments = cv2.HoughLinesP(small, 1, np.pi / 360, threshold=length // 2, minLineLength=length,
+                                   maxLineGap=max(3, small.shape[1] // 100))
+    if segments is None or not len(segments):
+        return found.astype(bool), found.astype(bool)
     reach = int(np.ceil(1 / scale))  # how far off the shrunk mask's line can be at full size
     thickness = 1
     xs = np.arange(w)
@@ -225,13 +311,14 @@ def printed_rules(mask: np.ndarray) -> np.ndarray:
         if found[int(np.clip(round(centre[w // 2]), 0, h - 1)), w // 2]:
             continue  # a rule already found
         offsets = np.arange(-2 * reach - 2, 2 * reach + 3)
-        cover = np.zeros(len(offsets), int)
-        for k, d in enumerate(offsets):
-            ys = np.round(centre + d).astype(int)
-            inside = (ys >= 0) & (ys < h)
-            cover[k] = int(mask[ys[inside], xs[inside]].sum())
+        # The exhaustive search's slopes come in steps that can be a pixel or two off over the
+        # picture: take the slope, within that, along which the rule's ink lies in the fewest
+        # rows (the sharpest profile).
+        cover, centre = max(((_cover(mask, turned, offsets), turned) for turned in
+                             (centre + k * (xs - w / 2) / w for k in ((0, -1, 1, -2, 2) if exhaustive else (0,)))),
+                            key=lambda candidate: float(np.square(candidate[0], dtype=float).sum()))
         peak = int(np.argmax(cover))
-        if cover[peak] < _RULE_COVER * w:
+        if cover[peak] < cover_share * w:
             continue  # straight but broken: the feet of letters on a straight baseline
         # the rows of the rule: those next to its best along which (nearly) all of it is ink
         first, last = peak, peak
@@ -240,16 +327,16 @@ def printed_rules(mask: np.ndarray) -> np.ndarray:
         while last < len(cover) - 1 and cover[last + 1] >= 0.6 * cover[peak]:
             last += 1
         chosen = offsets[first: last + 1]
-        if len(chosen) > max(4, 0.05 * h):
+        if len(chosen) > max_band:
             continue  # a band this thick is the body of heavy writing, not a printed rule
         for d in chosen:
-            ys = np.round(centre + d).astype(int)
+            ys = np.floor(centre + d + 0.5).astype(int)
             inside = (ys >= 0) & (ys < h)
             found[ys[inside], xs[inside]] = 1
         thickness = max(thickness, len(chosen))
-    rule = found & ink
-    crossing = cv2.morphologyEx(ink, cv2.MORPH_OPEN, np.ones((thickness + 4, 1), np.uint8))
-    return (rule > 0) & (crossing == 0)
+    rule = (found & ink) > 0
+    crossing = cv2.morphologyEx(ink, cv2.MORPH_OPEN, np.ones((thickness + 4, 1), np.uint8)) > 0
+    return rule, rule & crossing
 
 
 def line_tilt(mask: np.ndarray) -> float:
@@ -290,7 +377,7 @@ def preprocess(image: np.ndarray, height: int = 64, max_width: int = 2048) -> np
     # Rules first: a rule is the densest row of ink, and would pass for the line's body.
     rules = printed_rules(mask)
     if rules.any():
-        rules = cv2.dilate(rules.astype(np.uint8), np.ones((3, 1), np.uint8)).astype(bool) & ~(mask & ~rules)
+        rules = cv2.dilate(rules.astype(np.uint8), np.ones((3, 3), np.uint8)).astype(bool) & ~(mask & ~rules)
         ink = np.where(rules, 0.0, ink).astype(np.float32)
         mask &= ~rules
     fragments = neighbour_fragments(mask)
@@ -299,6 +386,10 @@ def preprocess(image: np.ndarray, height: int = 64, max_width: int = 2048) -> np
         fragments = cv2.dilate(fragments.astype(np.uint8), np.ones((3, 3), np.uint8)).astype(bool)
         ink = np.where(fragments, 0.0, ink).astype(np.float32)
         mask &= ~fragments
+    # Faint ink away from every stroke (a squared paper's pale grid, show-through, texture)
+    # would reappear after the contrast stretch below: only the strokes and their rims stay.
+    near_strokes = cv2.dilate(mask.astype(np.uint8), np.ones((_RIM, _RIM), np.uint8)).astype(bool)
+    ink = np.where(near_strokes, ink, 0.0).astype(np.float32)
     tilt = line_tilt(mask)
     if _MIN_TILT <= abs(tilt) <= _MAX_TILT:
         ink = _level(ink, tilt)

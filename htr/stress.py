@@ -2,7 +2,8 @@
 
 Users do not send what the training renderer draws: they draw on a big square or wide canvas
 with a fixed 3-8 px brush, write tiny or huge, photograph a rotated line on off-white paper
-under a lamp that lights one side, write on a form's printed line, or light on a dark ground.
+under a lamp that lights one side, write on a form's printed line, on a notebook's ruled
+paper with its red margin line or on squared paper, or light on a dark ground.
 Each case here turns one line's strokes into such an image, deterministically, so the same
 lines can be read clean and stressed and the error rates compared.
 """
@@ -152,6 +153,50 @@ def light_on_dark(strokes, rng):
                      blur=rng.uniform(0.5, 1.0), rng=rng)
 
 
+def _paper_with_lines(ink: np.ndarray, rng: np.random.Generator, rows: list[float], columns: list[float],
+                      line_rgb, margin: float | None) -> np.ndarray:
+    """Ink (0-255, 255 = ink) in blue pen on white paper printed with 1 px lines at the given
+    rows and columns, and a red margin line at ``margin``; slightly soft, a little noise."""
+    h, w = ink.shape
+    printed = np.zeros((h, w), np.uint8)
+    for y in rows:
+        cv2.line(printed, (0, int(y)), (w, int(y)), 255, 1)
+    for x in columns:
+        cv2.line(printed, (int(x), 0), (int(x), h), 255, 1)
+    red = np.zeros((h, w), np.uint8)
+    if margin is not None:
+        cv2.line(red, (int(margin), 0), (int(margin), h), 255, 2)
+    image = np.full((h, w, 3), rng.uniform(235, 250), np.float32)
+    for layer, colour in ((printed, line_rgb), (red, (225, 80, 80)), (ink, (30, 40, 110))):
+        alpha = (layer.astype(np.float32) / 255.0)[..., None]
+        image = image * (1 - alpha) + np.asarray(colour, np.float32) * alpha
+    image = cv2.GaussianBlur(image, (0, 0), rng.uniform(0.5, 0.9))
+    return np.clip(image + rng.normal(0, 3, image.shape), 0, 255).astype(np.uint8)
+
+
+def notebook_paper(strokes, rng):
+    """A notebook line: pale blue rules a line's height apart and a red margin line down the left."""
+    height = rng.uniform(60, 90)
+    ink = 255 - draw_on_canvas(strokes, None, height, int(rng.integers(3, 6)), rng)
+    pitch = rng.uniform(0.9, 1.2) * height
+    first = (40 + rng.uniform(0.7, 0.85) * height) % pitch
+    rows = list(np.arange(first, ink.shape[0], pitch))
+    blue = (rng.uniform(140, 170), rng.uniform(170, 200), rng.uniform(220, 245))
+    return _paper_with_lines(ink, rng, rows, [], blue, margin=rng.uniform(8, 30))
+
+
+def squared_paper(strokes, rng):
+    """School squared paper: a grey or blue grid of squares half the writing's height, and
+    in half the pictures a red margin line down the left."""
+    height = rng.uniform(60, 90)
+    ink = 255 - draw_on_canvas(strokes, None, height, int(rng.integers(3, 6)), rng)
+    side = rng.uniform(0.4, 0.55) * height
+    rows = list(np.arange(rng.uniform(0, side), ink.shape[0], side))
+    columns = list(np.arange(rng.uniform(0, side), ink.shape[1], side))
+    colour = (rng.uniform(120, 170),) * 3 if rng.random() < 0.5 else (150, 180, 235)
+    return _paper_with_lines(ink, rng, rows, columns, colour, margin=rng.uniform(8, 30) if rng.random() < 0.5 else None)
+
+
 CASES: dict[str, Callable[[list[np.ndarray], np.random.Generator], np.ndarray]] = {
     "clean": clean,
     "square_canvas": square_canvas,
@@ -165,6 +210,8 @@ CASES: dict[str, Callable[[list[np.ndarray], np.random.Generator], np.ndarray]] 
     "uneven_light_photo": uneven_light_photo,
     "light_on_dark": light_on_dark,
     "printed_lines": printed_lines,
+    "notebook_paper": notebook_paper,
+    "squared_paper": squared_paper,
 }
 
 

@@ -115,6 +115,39 @@ def test_printed_rules_are_removed_and_the_writing_on_them_kept(rows):
     assert abs(out.shape[1] - plain.shape[1]) < 0.1 * plain.shape[1]
 
 
+@pytest.mark.parametrize("squared", [False, True], ids=["notebook margin", "squared paper"])
+def test_rules_down_the_picture_are_removed(squared):
+    """A notebook's margin line (or a grid's columns) runs from the top edge to the bottom one,
+    well beyond the writing: it goes, the writing's box and reading stay as without it."""
+    line = line_image()
+    drawn = np.zeros_like(line)
+    cv2.line(drawn, (12, 0), (12, line.shape[0]), 255, 2)  # the margin, just left of the writing
+    if squared:
+        for x in range(40, line.shape[1], 30):
+            cv2.line(drawn, (x, 0), (x, line.shape[0]), 255, 1)
+        for y in range(8, line.shape[0], 30):
+            cv2.line(drawn, (0, y), (line.shape[1], y), 255, 1)
+    lined = np.where(drawn > 0, np.minimum(line, 110), line)
+    text, rule_ink = line < 128, (drawn > 0) & (line >= 128)
+    rules = printed_rules(lined < 128)
+    assert rules[rule_ink].mean() > 0.75
+    assert (rules & text).sum() < 0.05 * text.sum()
+    plain, out = preprocess(line), preprocess(lined)
+    # the same box (give or take a pixel of a crossing), and no more ink than the writing's
+    assert abs(out.shape[1] - plain.shape[1]) <= 0.05 * plain.shape[1]
+    assert abs(out.sum() - plain.sum()) <= 0.1 * plain.sum()
+
+
+def test_a_tall_straight_stroke_in_a_tight_crop_is_writing_not_a_rule():
+    """Cropped tightly, a line's longest down-stroke can reach from the top edge to the bottom
+    one; it is no taller than the rest of the writing, so it stays."""
+    line = line_image()
+    rows = np.flatnonzero((line < 128).any(axis=1))
+    crop = line[rows[0]: rows[-1] + 1].copy()
+    cv2.line(crop, (crop.shape[1] - 12, 0), (crop.shape[1] - 12, crop.shape[0]), 20, 3)  # an "l" as tall as the crop
+    assert not printed_rules(crop < 128).any()
+
+
 def test_uneven_light_and_grey_ink_are_normalised():
     gray = line_image(ink=110, paper=235).astype(np.float32)
     light = np.linspace(0.55, 1.0, gray.shape[1])[None, :]

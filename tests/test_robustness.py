@@ -59,5 +59,11 @@ def test_cases_are_what_they_claim(lines):
     for case, (low, high) in (("rotated", (1, 8)), ("steeply_rotated", (8, 42))):
         tilts = [abs(line_tilt(stressed(strokes, case, i) < 128)) for i in range(4)]
         assert all(low <= tilt <= high for tilt in tilts), (case, tilts)
+    notebook = stressed(strokes, "notebook_paper", 0).astype(int)
+    red = (notebook[..., 0] > 150) & (notebook[..., 1] < 130)
+    assert red.mean(axis=0).max() > 0.9  # a red margin line from top to bottom
+    squared = [stressed(strokes, "squared_paper", i).astype(int).min(axis=2) < 215 for i in range(2)]
+    for lines in squared:  # printed lines across and down the whole picture
+        assert (lines.mean(axis=1) > 0.9).sum() >= 2 and (lines.mean(axis=0) > 0.9).sum() >= 4
     with pytest.raises(ValueError, match="unknown case"):
         stressed(strokes, "sideways", 0)

@@ -136,11 +136,16 @@ def test_light_writing_on_a_dark_page(forms):
     assert all(np.median(line.crop) > 200 for line in found.lines)
 
 
-@pytest.mark.parametrize("form", [3, 5, 9])
-def test_ruled_paper(forms, form):
-    """Dark rules under every line, the letters standing on them: still one crop per line."""
-    page = on_paper(render_form(forms[form], "canvas", np.random.default_rng(1), line_height=60, skew=0), "grey-rules")
-    assert_all_found(page, segment_lines(page.image))
+@pytest.mark.parametrize("form, paper", [(3, "grey-rules"), (5, "grey-rules"), (9, "grey-rules"), (3, "notebook")])
+def test_ruled_paper(forms, form, paper):
+    """Dark rules under every line, the letters standing on them (or a notebook's pale rules
+    and red margin line): still one crop per line, and no line's crop starts at the margin."""
+    page = on_paper(render_form(forms[form], "canvas", np.random.default_rng(1), line_height=60, skew=0), paper)
+    found = segment_lines(page.image)
+    assert_all_found(page, found)
+    if paper == "notebook":
+        margin = min(x for x, _, _, _ in page.boxes) - 25
+        assert all(x > margin + 2 for x, _, _, _ in found.boxes)
 
 
 def test_single_lines_stay_single(ondb_validation, dev_forms):
