@@ -193,7 +193,7 @@ def neighbour_fragments(mask: np.ndarray) -> np.ndarray:
     return np.isin(labels, np.flatnonzero(at_edge & outside_body) + 1)
 
 
-def printed_rules(mask: np.ndarray) -> np.ndarray:
+def printed_rules(mask: np.ndarray, several_lines: bool = False) -> np.ndarray:
     """Ink of long straight lines: the rules of lined paper, a form's line to write on, the
     margin line of a notebook, the grid of squared paper.
 
@@ -201,7 +201,9 @@ def printed_rules(mask: np.ndarray) -> np.ndarray:
     none so long). Rules down it (a margin, a grid's columns) must run from the top edge to
     the bottom one and reach well beyond the writing above and below it: a tightly cropped
     line can have a straight down-stroke as tall as the crop, but not one taller than the
-    rest of the writing. Where a stroke crosses a rule, the crossing stays.
+    rest of the writing. On a picture of ``several_lines`` (a page), no stroke runs the whole
+    height, so that check is not needed: there, the writing can fill the page from top to bottom.
+    Where a stroke crosses a rule, the crossing stays.
     """
     h, w = mask.shape
     nothing = np.zeros((h, w), bool)
@@ -211,7 +213,7 @@ def printed_rules(mask: np.ndarray) -> np.ndarray:
     down, crossed_down = ((m.T for m in _rules_along_rows(mask.T, 0.9, _UPRIGHT_RULE_COVER, max(4, 0.05 * h),
                                                            exhaustive=True)) if tallest >= 0.9
                           else (nothing, nothing))
-    if down.any():
+    if down.any() and not several_lines:
         near_rules = (cv2.dilate(down.astype(np.uint8), np.ones((1, 7), np.uint8))  # with their rims
                       | cv2.dilate(across.astype(np.uint8), np.ones((7, 1), np.uint8))).astype(bool)
         rows = np.flatnonzero((mask & ~near_rules).any(axis=1))

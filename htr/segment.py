@@ -376,7 +376,7 @@ def segment_lines(image: np.ndarray, pad: float = 0.0) -> PageLayout:
     if float(gray.max() - gray.min()) < _MIN_CONTRAST / 3:
         raise NoInkError("no handwriting found: the image is one uniform colour")
     mask, background = _binarise(gray)
-    mask &= ~printed_rules(mask)  # ruled paper: rules crossing the writing would join its lines
+    mask &= ~printed_rules(mask, several_lines=True)  # ruled paper: rules crossing the writing would join its lines
     h, w = mask.shape
     n, labels, stats, _ = cv2.connectedComponentsWithStats(mask.astype(np.uint8), connectivity=8)
     if n <= 1:

@@ -148,6 +148,15 @@ def test_ruled_paper(forms, form, paper):
         assert all(x > margin + 2 for x, _, _, _ in found.boxes)
 
 
+def test_notebook_page_filled_to_the_top(forms):
+    """A notebook page whose writing starts at the top edge, its first letters on the margin
+    line: the margin still goes (on a page no stroke runs the whole height) and every line is
+    found whole (kept as a stroke, the margin joined two lines into one)."""
+    page = on_paper(render_form(forms[19], "paper", np.random.default_rng(19)), "notebook")
+    assert min(y for _, y, _, _ in page.boxes) < 0.05 * page.image.shape[0]
+    assert_all_found(page, segment_lines(page.image))
+
+
 def test_single_lines_stay_single(ondb_validation, dev_forms):
     from htr.imageio import read_image
     from htr.render import render_strokes
