@@ -62,15 +62,16 @@ def on_paper(page: Page, paper: str) -> Page:
     rules = np.zeros(image.shape[:2], np.uint8)
     for x, y, w, h in page.boxes:
         cv2.line(rules, (0, int(y + 0.8 * h)), (image.shape[1], int(y + 0.8 * h)), 255, 2)
-    shade = np.array((80, 80, 80) if paper == "grey-rules" else (150, 180, 235), np.float32)
-    alpha = (rules.astype(np.float32) / 255.0)[..., None]
-    ruled = image * (1 - alpha) + np.minimum(image, shade) * alpha  # ink stays ink where it crosses
+    def printed(under: np.ndarray, lines: np.ndarray, colour: tuple[int, int, int]) -> np.ndarray:
+        alpha = (lines.astype(np.float32) / 255.0)[..., None]
+        return under * (1 - alpha) + np.minimum(under, np.array(colour, np.float32)) * alpha  # ink stays ink
+
+    ruled = printed(image, rules, (80, 80, 80) if paper == "grey-rules" else (150, 180, 235))
     if paper == "notebook":
         margin = np.zeros(image.shape[:2], np.uint8)
         left = int(max(4, min(x for x, _, _, _ in page.boxes) - 25))
         cv2.line(margin, (left, 0), (left, image.shape[0]), 255, 2)
-        alpha = (margin.astype(np.float32) / 255.0)[..., None]
-        ruled = ruled * (1 - alpha) + np.minimum(ruled, np.array((225, 80, 80), np.float32)) * alpha
+        ruled = printed(ruled, margin, (225, 80, 80))
     return Page(page.name, ruled.astype(np.uint8), page.boxes, page.texts, page.ids)
 
 

@@ -137,11 +137,19 @@ def printed_lines(strokes, rng):
     rules = np.zeros((h, w), np.uint8)
     for y in rows:
         cv2.line(rules, (0, int(y)), (w, int(y)), 255, int(rng.integers(1, 3)))
-    paper = np.full((h, w, 3), rng.uniform(225, 250), np.float32)
-    for layer, colour in ((rules, (rng.uniform(40, 110),) * 3), (ink, (30, 40, 110))):
+    paper = rng.uniform(225, 250)
+    return _layers_on_paper(paper, [(rules, (rng.uniform(40, 110),) * 3), (ink, (30, 40, 110))], rng)
+
+
+def _layers_on_paper(paper: float, layers: list[tuple[np.ndarray, tuple[float, ...]]],
+                     rng: np.random.Generator) -> np.ndarray:
+    """RGB paper of one grey level with each (mask 0-255, colour) layer painted on it in turn;
+    slightly soft, a little noise."""
+    image = np.full((*layers[0][0].shape, 3), paper, np.float32)
+    for layer, colour in layers:
         alpha = (layer.astype(np.float32) / 255.0)[..., None]
-        paper = paper * (1 - alpha) + np.asarray(colour, np.float32) * alpha
-    image = cv2.GaussianBlur(paper, (0, 0), rng.uniform(0.5, 0.9))
+        image = image * (1 - alpha) + np.asarray(colour, np.float32) * alpha
+    image = cv2.GaussianBlur(image, (0, 0), rng.uniform(0.5, 0.9))
     return np.clip(image + rng.normal(0, 3, image.shape), 0, 255).astype(np.uint8)
 
 
@@ -166,12 +174,7 @@ def _paper_with_lines(ink: np.ndarray, rng: np.random.Generator, rows: list[floa
     red = np.zeros((h, w), np.uint8)
     if margin is not None:
         cv2.line(red, (int(margin), 0), (int(margin), h), 255, 2)
-    image = np.full((h, w, 3), rng.uniform(235, 250), np.float32)
-    for layer, colour in ((printed, line_rgb), (red, (225, 80, 80)), (ink, (30, 40, 110))):
-        alpha = (layer.astype(np.float32) / 255.0)[..., None]
-        image = image * (1 - alpha) + np.asarray(colour, np.float32) * alpha
-    image = cv2.GaussianBlur(image, (0, 0), rng.uniform(0.5, 0.9))
-    return np.clip(image + rng.normal(0, 3, image.shape), 0, 255).astype(np.uint8)
+    return _layers_on_paper(rng.uniform(235, 250), [(printed, line_rgb), (red, (225, 80, 80)), (ink, (30, 40, 110))], rng)
 
 
 def notebook_paper(strokes, rng):
