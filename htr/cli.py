@@ -88,6 +88,13 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--weights", nargs="+", type=float, required=True, help="one weight per model, e.g. 0.7 0.3")
     b.add_argument("--model-dir", required=True, help="where to write the blended model")
 
+    w = sub.add_parser("widen", help="add filters and LSTM units to a trained model; it still reads exactly as before")
+    w.add_argument("--from", dest="source", required=True, metavar="MODEL_DIR", help="the trained model folder")
+    w.add_argument("--model-dir", required=True, help="where to write the wider model (then train --init-from it)")
+    w.add_argument("--conv-filters", help="comma-separated filters of the conv layers, each at least the model's own")
+    w.add_argument("--lstm-units", type=int, help="LSTM units per direction, at least the model's own")
+    w.add_argument("--seed", type=int, default=0, help="seed of the new units' random incoming weights")
+
     v = sub.add_parser("validate", help="print corpus-level CER and WER on a data set split")
     _add_data_args(v, "validation")
     v.add_argument("--model-dir", default=str(DEFAULT_MODEL),
@@ -242,6 +249,15 @@ def cmd_blend(args) -> int:
 
     out = blend_models(args.models, args.weights, args.model_dir)
     print(f"blended {len(args.models)} models into {out}")
+    return 0
+
+
+def cmd_widen(args) -> int:
+    from htr.widening import widen_model
+
+    arch = _architecture(args)
+    out = widen_model(args.source, args.model_dir, arch.get("conv_filters"), arch.get("lstm_units"), args.seed)
+    print(f"widened {args.source} into {out}: it reads as the original until trained (train --init-from {out})")
     return 0
 
 
@@ -435,7 +451,7 @@ def cmd_lm_tune(args) -> int:
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        commands = {"train": cmd_train, "average": cmd_average, "blend": cmd_blend, "validate": cmd_validate, "predict": cmd_predict,
+        commands = {"train": cmd_train, "average": cmd_average, "blend": cmd_blend, "widen": cmd_widen, "validate": cmd_validate, "predict": cmd_predict,
                     "export": cmd_export,
                     "lm": cmd_lm}
         return commands[args.command](args)
