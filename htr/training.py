@@ -20,7 +20,7 @@ import shutil
 import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -111,6 +111,9 @@ class TrainSettings:
     # one compiled step: a coarse quantum compiles fewer (XLA on a GPU, where padding is cheap),
     # a fine one wastes less work on padding (a CPU, where TensorFlow traces a width quickly).
     width_quantum: int = 256
+    # Dropout rate after the projection and each LSTM layer (None: the model's own). It has no
+    # weights, so a fine-tuned model can train with less (or more) of it than it started with.
+    dropout: float | None = None
 
     def source_list(self) -> list[Source]:
         if self.sources:
@@ -397,6 +400,8 @@ def train(settings: TrainSettings, resume: bool = False, log=print, parallel: Pa
         raise DataError(f"unknown look {settings.look!r}; expected one of {TRAIN_LOOKS}")
     if settings.schedule not in SCHEDULES:
         raise DataError(f"unknown schedule {settings.schedule!r}; expected one of {SCHEDULES}")
+    if settings.dropout is not None and not 0.0 <= settings.dropout < 1.0:
+        raise DataError(f"dropout must be at least 0 and below 1, got {settings.dropout}")
     if settings.width_quantum < 1:
         raise DataError(f"width quantum must be a positive number of pixels, got {settings.width_quantum}")
     if not resume:
@@ -426,6 +431,8 @@ def train(settings: TrainSettings, resume: bool = False, log=print, parallel: Pa
                 arch["conv_filters"] = tuple(arch["conv_filters"])
                 arch.setdefault("pools", ModelConfig().pools[: len(arch["conv_filters"])])
             config, weights = ModelConfig(height=settings.height, **arch), None
+        if settings.dropout is not None:
+            config = replace(config, dropout=settings.dropout)
         state = {"epoch": 0, "best_cer": None, "best_epoch": None, "stale": 0, "history": [],
                  "learning_rate": settings.learning_rate, "train_seconds": 0.0}
         with parallel.scope():

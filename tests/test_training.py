@@ -88,7 +88,8 @@ def test_fine_tuning_starts_from_the_given_model_and_anneals(tmp_path, folder_da
     model_dir = tmp_path / "finetune"
     cmd = [sys.executable, "-m", "htr", "train", "--dataset", "folder", "--data", str(folder_dataset),
            "--model-dir", str(model_dir), "--init-from", str(ROOT / "model"), "--epochs", "2",
-           "--batch-size", "4", "--learning-rate", "1e-5", "--schedule", "cosine", "--workers", "2"]
+           "--batch-size", "4", "--learning-rate", "1e-5", "--schedule", "cosine", "--workers", "2",
+           "--dropout", "0.1"]
     done = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-2000:]
     assert "starting from the weights of" in done.stdout
@@ -101,6 +102,8 @@ def test_fine_tuning_starts_from_the_given_model_and_anneals(tmp_path, folder_da
     for key in ("charset", "height", "conv_filters", "pools", "lstm_units", "lstm_layers"):
         assert tuned[key] == shipped[key]
     assert tuned["training"]["init_from"] == str(ROOT / "model")
+    # Dropout has no weights: the fine-tuned model trains, and is saved, with the rate asked for.
+    assert shipped["dropout"] == 0.25 and tuned["dropout"] == 0.1
 
 
 def test_fine_tuning_from_a_folder_without_a_model_is_a_clear_error(tmp_path, folder_dataset):
