@@ -6,6 +6,7 @@ import subprocess
 import sys
 
 import numpy as np
+import pytest
 
 from conftest import ROOT
 
@@ -45,10 +46,14 @@ def test_a_widened_model_reads_real_lines_as_the_original_then_trains_on(tmp_pat
     assert json.loads((run / "config.json").read_text())["lstm_units"] == 192
 
 
-def test_widening_refuses_to_narrow_or_to_miscount(tmp_path):
-    narrower = _widen(tmp_path, "--lstm-units", "100")
-    assert narrower.returncode == 2
-    assert "only adds units" in narrower.stderr and "Traceback" not in narrower.stderr
-    miscounted = _widen(tmp_path, "--conv-filters", "64,64")
-    assert miscounted.returncode != 0 and "Traceback" not in miscounted.stderr
+def test_widening_refuses_to_narrow_or_to_miscount(tmp_path, capsys):
+    from htr.cli import main
+
+    out = str(tmp_path / "wide")
+    assert main(["widen", "--from", str(ROOT / "model"), "--model-dir", out, "--lstm-units", "100"]) == 2
+    assert "only adds units" in capsys.readouterr().err
+    with pytest.raises(SystemExit, match="takes 5 comma-separated numbers"):
+        main(["widen", "--from", str(ROOT / "model"), "--model-dir", out, "--conv-filters", "64,64"])
+    assert main(["widen", "--from", str(tmp_path / "nothing"), "--model-dir", out]) == 2
+    assert "not a model folder" in capsys.readouterr().err
     assert not (tmp_path / "wide" / "model.weights.h5").exists()
