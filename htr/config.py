@@ -53,6 +53,15 @@ class ModelConfig:
         return stride
 
     @property
+    def feature_height(self) -> int:
+        """Rows left after the convolutions' pooling: each timestep's features are these rows
+        of the last layer's filters."""
+        height = self.height
+        for pool_h, _ in self.pools:
+            height //= pool_h
+        return height
+
+    @property
     def num_classes(self) -> int:
         return len(self.charset) + 1
 

@@ -50,17 +50,15 @@ def build_model(config: ModelConfig, masked: bool = True) -> keras.Model:
     image = keras.Input(shape=(config.height, None, 1), name="image")
     steps = keras.Input(shape=(), dtype="int32", name="steps") if masked else None
     x = image
-    height = config.height
     for i, (filters, (pool_h, pool_w)) in enumerate(zip(config.conv_filters, config.pools, strict=True)):
         x = layers.Conv2D(filters, 3, padding="same", use_bias=False, name=f"conv{i}")(x)
         x = layers.BatchNormalization(momentum=0.9, name=f"bn{i}")(x)
         x = layers.Activation("relu", name=f"relu{i}")(x)
         if pool_h > 1 or pool_w > 1:
             x = layers.MaxPooling2D((pool_h, pool_w), name=f"pool{i}")(x)
-            height //= pool_h
     # (batch, h, w, c) -> (batch, w, h * c): one feature vector per timestep.
     x = layers.Permute((2, 1, 3), name="to_time_major")(x)
-    x = layers.Reshape((-1, height * config.conv_filters[-1]), name="collapse_height")(x)
+    x = layers.Reshape((-1, config.feature_height * config.conv_filters[-1]), name="collapse_height")(x)
     x = layers.Dense(config.lstm_units, activation="relu", name="project")(x)
     x = layers.Dropout(config.dropout, name="drop_in")(x)
     mask = StepMask(name="step_mask")(x, steps) if masked else None

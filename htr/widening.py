@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from htr.config import WEIGHTS_FILE, ModelConfig
+from htr.config import ModelConfig
 from htr.errors import DataError
 
 
@@ -52,9 +52,7 @@ def widen_weights(old_model, new_model, old: ModelConfig, new: ModelConfig) -> l
             old_model.get_layer(f"bn{i}").get_weights(), new_model.get_layer(f"bn{i}").get_weights(), strict=True)]
         channels = outputs
     # collapse_height flattens (height, channels) with the channel fastest.
-    rows_per_height = new.conv_filters[-1]
-    height = new.height // int(np.prod([p[0] for p in new.pools]))
-    features = np.concatenate([h * rows_per_height + channels for h in range(height)])
+    features = np.concatenate([h * new.conv_filters[-1] + channels for h in range(new.feature_height)])
     units = np.arange(old.lstm_units)
     kernel, bias = old_model.get_layer("project").get_weights()
     fresh_kernel, fresh_bias = new_model.get_layer("project").get_weights()
@@ -84,6 +82,7 @@ def widen_model(source: str | Path, model_dir: str | Path, conv_filters: tuple[i
     """Write ``model_dir``: the model in ``source`` with more filters and/or LSTM units."""
     import keras
 
+    from htr.engine import load_keras
     from htr.model import build_model
     from htr.training import export_weights
 
@@ -97,11 +96,7 @@ def widen_model(source: str | Path, model_dir: str | Path, conv_filters: tuple[i
         raise DataError(f"widening only adds units: {source} has filters {','.join(map(str, old.conv_filters))} "
                         f"and {old.lstm_units} LSTM units")
     new = replace(old, conv_filters=conv_filters, lstm_units=lstm_units)
-    old_model = build_model(old)
-    try:
-        old_model.load_weights(source / WEIGHTS_FILE)
-    except Exception as exc:  # a missing or corrupt weights file raises many kinds
-        raise DataError(f"cannot read {source / WEIGHTS_FILE}: {exc}") from exc
+    old_model = load_keras(source, old)  # ModelLoadError if the weights are missing or corrupt
     keras.utils.set_random_seed(seed)
     new_model = build_model(new)
     weights = widen_weights(old_model, new_model, old, new)
