@@ -48,7 +48,9 @@ os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 # Gradio rebuilds its per-function timing summary (a pandas table of up to 10,000 past events)
 # after every event by default: a cost per request that grows with the server's age.
 os.environ.setdefault("GRADIO_ANALYTICS_CACHE_FREQUENCY", "500")
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+from htr.tf_env import configure_tensorflow  # noqa: E402
+
+configure_tensorflow()
 
 import cv2  # noqa: E402
 import gradio as gr  # noqa: E402

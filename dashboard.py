@@ -28,7 +28,9 @@ import time
 import warnings
 from pathlib import Path
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+from htr.tf_env import configure_tensorflow
+
+configure_tensorflow()
 
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402

@@ -1,7 +1,8 @@
-import os
 import sys
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+from htr.tf_env import configure_tensorflow
+
+configure_tensorflow()
 
 from htr.cli import main  # noqa: E402
 

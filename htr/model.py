@@ -98,9 +98,35 @@ def ctc_loss(y_true, y_pred):
     """CTC loss on logits; ``y_true`` as made by :func:`ctc_targets`."""
     y_true = ops.cast(y_true, "int32")
     labels = y_true[:, :-1]
-    label_length = ops.sum(ops.cast(ops.not_equal(labels, 0), "int32"), axis=-1)
     logit_length = ops.minimum(y_true[:, -1], ops.shape(y_pred)[1])
+    if _tensorflow_on_cpu():
+        return _sparse_ctc_loss(labels, y_pred, logit_length)
+    label_length = ops.sum(ops.cast(ops.not_equal(labels, 0), "int32"), axis=-1)
     return ops.ctc_loss(labels, y_pred, label_length, logit_length, mask_index=0)
+
+
+def _tensorflow_on_cpu() -> bool:
+    if keras.backend.backend() != "tensorflow":
+        return False
+    import tensorflow as tf
+
+    return not tf.config.list_physical_devices("GPU")
+
+
+def _sparse_ctc_loss(labels, logits, logit_length):
+    """TensorFlow's CTC kernel on sparse labels: the loss and gradient of ``ops.ctc_loss``,
+    whose dense labels TensorFlow runs as a scan of small ops, about 14 times slower on a CPU
+    (a sixth of a training step). Not under XLA (no kernel there), hence CPU only, where Keras
+    does not compile with XLA. The kernel wants the blank last, and a text with more
+    characters than its line has timesteps gives 0 instead of stopping the run with an error."""
+    import tensorflow as tf
+
+    logits = tf.cast(logits, "float32")
+    logits = tf.concat([logits[..., 1:], logits[..., :1]], axis=-1)
+    sparse = tf.sparse.from_dense(labels)  # the padding (0) drops out
+    sparse = tf.SparseTensor(sparse.indices, sparse.values - 1, sparse.dense_shape)
+    return tf.compat.v1.nn.ctc_loss(sparse, logits, tf.cast(logit_length, "int32"), time_major=False,
+                                    ignore_longer_outputs_than_inputs=True)
 
 
 def compile_model(model: keras.Model, learning_rate: float = 1e-3) -> keras.Model:

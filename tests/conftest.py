@@ -7,7 +7,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+from htr.tf_env import configure_tensorflow
+
+configure_tensorflow()
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA = Path(os.environ.get("HTR_DATA", ROOT.parent / "shared" / "data"))

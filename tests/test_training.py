@@ -50,6 +50,58 @@ TRAIN_ARGS = ["--dataset", "folder", "--epochs", "3", "--batch-size", "4", "--ls
               "--conv-filters", "8,16,16,32,32", "--workers", "2"]
 
 
+def test_ctc_loss_on_a_cpu_is_keras_ctc_loss_with_its_gradient():
+    """The sparse-label kernel the loss uses under TensorFlow on a CPU gives what the
+    backend-neutral ``keras.ops.ctc_loss`` gives, for lines of different lengths in one batch."""
+    import keras
+    import numpy as np
+
+    if keras.backend.backend() != "tensorflow":
+        pytest.skip("the sparse kernel is TensorFlow's")
+    import tensorflow as tf
+
+    from htr.model import _tensorflow_on_cpu, ctc_loss, ctc_targets
+
+    assert _tensorflow_on_cpu()
+    rng = np.random.default_rng(0)
+    labels = [list(rng.integers(1, 80, n)) for n in (1, 7, 25, 40, 3)] + [[5, 5, 5]]
+    steps = [90, 60, 120, 100, 10, 6]
+    y = tf.constant(ctc_targets(labels, steps, 48))
+    logits = tf.Variable(rng.standard_normal((len(labels), 120, 80)).astype(np.float32))
+
+    def neutral(y_true, y_pred):
+        y_true = keras.ops.cast(y_true, "int32")
+        lengths = keras.ops.sum(keras.ops.cast(keras.ops.not_equal(y_true[:, :-1], 0), "int32"), axis=-1)
+        return keras.ops.ctc_loss(y_true[:, :-1], y_pred, lengths, y_true[:, -1], mask_index=0)
+
+    results = []
+    for loss in (ctc_loss, neutral):
+        with tf.GradientTape() as tape:
+            value = loss(y, logits)
+            total = tf.reduce_sum(value)
+        results.append((value.numpy(), tape.gradient(total, logits).numpy()))
+    (fast, fast_grad), (reference, reference_grad) = results
+    np.testing.assert_allclose(fast, reference, rtol=1e-4)
+    np.testing.assert_allclose(fast_grad, reference_grad, atol=1e-4)
+    for line, n in enumerate(steps):
+        assert np.abs(fast_grad[line, n:]).max(initial=0) == 0  # nothing beyond a line's end
+
+
+def test_ctc_loss_of_a_text_longer_than_its_line_is_no_error():
+    """More characters than timesteps (a mislabelled or badly cut line) must not stop a
+    training run with an error. TensorFlow's kernel gives that line 0; the other backends' CTC
+    gives infinity (and the data loaders drop such lines before training)."""
+    import keras
+    import numpy as np
+
+    from htr.model import ctc_loss, ctc_targets
+
+    logits = np.random.default_rng(1).standard_normal((2, 8, 10)).astype(np.float32)
+    value = keras.ops.convert_to_numpy(ctc_loss(ctc_targets([[1, 2, 3, 4, 5], [1, 2]], [4, 8]), logits))
+    assert value[1] > 0 and np.isfinite(value[1])
+    assert value[0] == 0 or np.isinf(value[0])
+
+
 def test_resume_after_killed_run_loses_nothing(tmp_path, folder_dataset):
     model_dir = tmp_path / "run"
     cmd = [sys.executable, "-m", "htr", "train", "--data", str(folder_dataset), "--model-dir", str(model_dir), *TRAIN_ARGS]
