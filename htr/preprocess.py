@@ -96,6 +96,8 @@ def light_writing_on_dark(gray: np.ndarray) -> bool:
     g = gray.astype(np.float32) / 255.0 if gray.dtype == np.uint8 else gray.astype(np.float32)
     step = max(1, int(np.sqrt(g.size / 250_000)))  # a quarter megapixel decides as well as all of it
     g = np.ascontiguousarray(g[::step, ::step])
+    if np.count_nonzero(g < 0.5) <= (g.size - 1) // 2:
+        return False  # the median is light (both middle values are): as below, only faster
     middle, high = np.percentile(g, [50, 99.9])
     if middle >= 0.5 or high - middle < 0.25:
         return False
@@ -138,9 +140,15 @@ def ink_threshold(ink: np.ndarray, peak_share: float) -> float:
     return max(otsu / 255.0, _MIN_CONTRAST, peak_share * peak)
 
 
-def _ink_box(mask: np.ndarray) -> tuple[int, int, int, int]:
-    """Bounding box of the ink, ignoring isolated specks of noise."""
-    n, _, stats, _ = cv2.connectedComponentsWithStats(mask.astype(np.uint8), connectivity=8)
+def _components(mask: np.ndarray) -> tuple:
+    """OpenCV's 8-connected pieces of a mask: (count, labels, stats, centroids)."""
+    return cv2.connectedComponentsWithStats(mask.astype(np.uint8), connectivity=8)
+
+
+def _ink_box(mask: np.ndarray, components: tuple | None = None) -> tuple[int, int, int, int]:
+    """Bounding box of the ink, ignoring isolated specks of noise (``components``: the mask's
+    own, if already found)."""
+    n, _, stats, _ = components if components is not None else _components(mask)
     if n <= 1:
         raise NoInkError("no handwriting found: the image is blank")
     areas = stats[1:, cv2.CC_STAT_AREA]
@@ -172,17 +180,18 @@ def core_band(mask: np.ndarray) -> tuple[int, int]:
     return top, bottom + 1
 
 
-def neighbour_fragments(mask: np.ndarray) -> np.ndarray:
+def neighbour_fragments(mask: np.ndarray, components: tuple | None = None) -> np.ndarray:
     """Ink of the lines above and below that a tight crop of a page keeps at its edges.
 
     A piece of ink that touches the top or bottom edge of the image without reaching the
     line's body belongs to a neighbouring line: its descenders or ascenders. Our own
     ascenders and descenders are joined to letters in the body, so they stay. (Removing
     loose pieces far from the body as well was measured to cost more on drawn lines, whose
-    dots and strokes float freely, than it gained on scans.)
+    dots and strokes float freely, than it gained on scans.) ``components``: the mask's own,
+    if already found.
     """
     h = mask.shape[0]
-    n, labels, stats, _ = cv2.connectedComponentsWithStats(mask.astype(np.uint8), connectivity=8)
+    n, labels, stats, _ = components if components is not None else _components(mask)
     if n <= 2:
         return np.zeros_like(mask, dtype=bool)
     top, bottom = core_band(mask)
@@ -382,8 +391,10 @@ def preprocess(image: np.ndarray, height: int = 64, max_width: int = 2048) -> np
         rules = cv2.dilate(rules.astype(np.uint8), np.ones((3, 3), np.uint8)).astype(bool) & ~(mask & ~rules)
         ink = np.where(rules, 0.0, ink).astype(np.float32)
         mask &= ~rules
-    fragments = neighbour_fragments(mask)
+    components = _components(mask)  # found once for the fragments and the ink's box
+    fragments = neighbour_fragments(mask, components)
     if fragments.any():
+        components = None
         # Dilated a little: the fragments' soft (antialiased or blurred) rims go too.
         fragments = cv2.dilate(fragments.astype(np.uint8), np.ones((3, 3), np.uint8)).astype(bool)
         ink = np.where(fragments, 0.0, ink).astype(np.float32)
@@ -396,7 +407,8 @@ def preprocess(image: np.ndarray, height: int = 64, max_width: int = 2048) -> np
     if _MIN_TILT <= abs(tilt) <= _MAX_TILT:
         ink = _level(ink, tilt)
         mask = ink > threshold
-    x0, y0, x1, y1 = _ink_box(mask)
+        components = None
+    x0, y0, x1, y1 = _ink_box(mask, components)
     crop = ink[y0:y1, x0:x1]
     # Contrast: the paper's residual noise to 0, typical stroke darkness to 1.
     strokes = crop[mask[y0:y1, x0:x1]]
