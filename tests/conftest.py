@@ -9,7 +9,7 @@ import pytest
 
 from htr.tf_env import configure_tensorflow
 
-configure_tensorflow()
+configure_tensorflow(training=True)  # the tests train small models
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA = Path(os.environ.get("HTR_DATA", ROOT.parent / "shared" / "data"))
