@@ -126,12 +126,12 @@ def recognize_page(recognizer, image, layout: Layout = "auto", decoder: str = "b
     if layout == "line":
         return _one_line(recognizer.recognize(array, decoder, beam_width, top_k, correct), size)
     try:
-        found = segment_lines(array)
+        found = segment_lines(array, stop_at_one_line=layout == "auto")
     except HTRError:
         if layout == "auto":  # let the line reader say what is wrong, as it always has
             return _one_line(recognizer.recognize(array, decoder, beam_width, top_k, correct), size)
         raise
-    if layout == "auto" and len(found.lines) == 1:
+    if found is None or (layout == "auto" and len(found.lines) == 1):
         return _one_line(recognizer.recognize(array, decoder, beam_width, top_k, correct), size)
     return _page_of(recognizer, found, [line.crop for line in found.lines], found.boxes,
                     [line.polygon for line in found.lines], size, decoder, beam_width, top_k, correct)
@@ -217,11 +217,13 @@ def recognize_page_strokes(recognizer, strokes, layout: Layout = "auto", decoder
         return _one_line(recognizer.recognize_strokes(strokes, decoder, beam_width, top_k, correct), size)
     canvas, scale, origin = draw_for_segmentation(strokes)
     try:
-        found = segment_lines(canvas)
+        found = segment_lines(canvas, stop_at_one_line=layout == "auto")
     except HTRError:
         if layout == "auto":
             return _one_line(recognizer.recognize_strokes(strokes, decoder, beam_width, top_k, correct), size)
         raise
+    if found is None:  # one line
+        return _one_line(recognizer.recognize_strokes(strokes, decoder, beam_width, top_k, correct), size)
     groups = [g for g in strokes_by_line(strokes, found, scale, origin) if g]
     if layout == "auto" and len(groups) == 1:
         return _one_line(recognizer.recognize_strokes(strokes, decoder, beam_width, top_k, correct), size)
@@ -256,15 +258,17 @@ def _plan(path: str, layout: str):
             points = np.concatenate(strokes)
             size = tuple(int(math.ceil(v)) for v in np.ptp(points, axis=0))
             canvas, scale, origin = draw_for_segmentation(strokes)
-            found = segment_lines(canvas)
+            found = segment_lines(canvas, stop_at_one_line=layout == "auto")
+            if found is None:
+                return "line", size
             groups = [g for g in strokes_by_line(strokes, found, scale, origin) if g]
             if layout == "auto" and len(groups) == 1:
                 return "line", size
             return "strokes", (found, groups, size)
         image = read_image(path)
         size = (int(image.shape[1]), int(image.shape[0]))
-        found = segment_lines(image)
-        if layout == "auto" and len(found.lines) == 1:
+        found = segment_lines(image, stop_at_one_line=layout == "auto")
+        if found is None or (layout == "auto" and len(found.lines) == 1):
             return "line", size
         return "page", (found, size)
     except HTRError as exc:

@@ -161,12 +161,22 @@ def test_single_lines_stay_single(ondb_validation, dev_forms):
     from htr.imageio import read_image
     from htr.render import render_strokes
 
-    for i, sample in enumerate(ondb_validation.samples[:40]):
-        image = render_strokes(sample.strokes, ("canvas", "paper")[i % 2], np.random.default_rng(i))
-        assert len(segment_lines(image).lines) == 1, sample.id
+    images = [render_strokes(sample.strokes, ("canvas", "paper")[i % 2], np.random.default_rng(i))
+              for i, sample in enumerate(ondb_validation.samples[:40])]
     forms, _ = dev_forms
-    for sample in [s for f in forms[:4] for s in f]:  # real crops, bits of the neighbouring lines at their edges
-        assert len(segment_lines(read_image(sample.path)).lines) == 1, sample.id
+    # real crops, bits of the neighbouring lines at their edges
+    images += [read_image(sample.path) for f in forms[:4] for sample in f]
+    for image in images:
+        assert len(segment_lines(image).lines) == 1
+        assert segment_lines(image, stop_at_one_line=True) is None  # known early, as auto layouts ask
+
+
+def test_stopping_at_one_line_changes_nothing_on_a_page(forms):
+    page = render_form(forms[3], "paper", np.random.default_rng(2), line_height=60, skew=0)
+    found, early = segment_lines(page.image), segment_lines(page.image, stop_at_one_line=True)
+    assert early is not None and len(found.lines) > 1
+    assert early.boxes == found.boxes
+    assert all(np.array_equal(a.crop, b.crop) for a, b in zip(found.lines, early.lines, strict=True))
 
 
 def test_canvas_drawing_of_several_lines(forms):
