@@ -33,25 +33,15 @@ def measure(model_dir: str, batch_size: int, width: int, steps: int, loss: str) 
     import statistics
     import time
 
-    import keras
     import numpy as np
-    from keras import ops
 
     from htr.config import ModelConfig
-    from htr.model import build_model, compile_model, ctc_loss, ctc_targets, model_inputs
-
-    def neutral_ctc(y_true, y_pred):
-        y_true = ops.cast(y_true, "int32")
-        lengths = ops.sum(ops.cast(ops.not_equal(y_true[:, :-1], 0), "int32"), axis=-1)
-        steps_ = ops.minimum(y_true[:, -1], ops.shape(y_pred)[1])
-        return ops.ctc_loss(y_true[:, :-1], y_pred, lengths, steps_, mask_index=0)
+    from htr.model import build_model, compile_model, ctc_targets, keras_ctc_loss, model_inputs
 
     config = ModelConfig.load(Path(model_dir))
     model = compile_model(build_model(config), 1e-4)
     if loss == "neutral":
-        model.compile(optimizer=keras.optimizers.Adam(1e-4, clipnorm=5.0), loss=neutral_ctc)
-    else:
-        assert model.loss is ctc_loss
+        model.compile(optimizer=model.optimizer, loss=keras_ctc_loss)
     rng = np.random.default_rng(0)
     x = rng.random((batch_size, config.height, width, 1)).astype(np.float32)
     inputs = model_inputs(x, [width] * batch_size, config.time_stride)

@@ -95,14 +95,24 @@ def ctc_targets(labels: list[list[int]], steps: list[int], label_width: int | No
 
 @keras.saving.register_keras_serializable(package="htr")
 def ctc_loss(y_true, y_pred):
-    """CTC loss on logits; ``y_true`` as made by :func:`ctc_targets`."""
-    y_true = ops.cast(y_true, "int32")
-    labels = y_true[:, :-1]
-    logit_length = ops.minimum(y_true[:, -1], ops.shape(y_pred)[1])
+    """CTC loss on logits; ``y_true`` as made by :func:`ctc_targets`. Under TensorFlow on a CPU
+    through TensorFlow's sparse-label kernel, elsewhere :func:`keras_ctc_loss`: the same loss."""
     if _tensorflow_on_cpu():
-        return _sparse_ctc_loss(labels, y_pred, logit_length)
+        return _sparse_ctc_loss(*_labels_and_steps(y_true, y_pred), y_pred)
+    return keras_ctc_loss(y_true, y_pred)
+
+
+def keras_ctc_loss(y_true, y_pred):
+    """CTC loss through ``keras.ops.ctc_loss``: every backend and device."""
+    labels, logit_length = _labels_and_steps(y_true, y_pred)
     label_length = ops.sum(ops.cast(ops.not_equal(labels, 0), "int32"), axis=-1)
     return ops.ctc_loss(labels, y_pred, label_length, logit_length, mask_index=0)
+
+
+def _labels_and_steps(y_true, y_pred):
+    """The padded label rows and each line's timesteps out of :func:`ctc_targets`' rows."""
+    y_true = ops.cast(y_true, "int32")
+    return y_true[:, :-1], ops.minimum(y_true[:, -1], ops.shape(y_pred)[1])
 
 
 def _tensorflow_on_cpu() -> bool:
@@ -113,10 +123,10 @@ def _tensorflow_on_cpu() -> bool:
     return not tf.config.list_physical_devices("GPU")
 
 
-def _sparse_ctc_loss(labels, logits, logit_length):
+def _sparse_ctc_loss(labels, logit_length, logits):
     """TensorFlow's CTC kernel on sparse labels: the loss and gradient of ``ops.ctc_loss``,
     whose dense labels TensorFlow runs as a scan of small ops, about 14 times slower on a CPU
-    (a sixth of a training step). Not under XLA (no kernel there), hence CPU only, where Keras
+    (a tenth of a training step; a fifth once oneDNN speeds up the rest). Not under XLA (no kernel there), hence CPU only, where Keras
     does not compile with XLA. The kernel wants the blank last, and a text with more
     characters than its line has timesteps gives 0 instead of stopping the run with an error."""
     import tensorflow as tf
