@@ -2,7 +2,7 @@ import sys
 
 from htr.tf_env import configure_tensorflow
 
-configure_tensorflow(training=sys.argv[1:2] == ["train"])
+configure_tensorflow()
 
 from htr.cli import main  # noqa: E402
 

@@ -212,6 +212,9 @@ def _parallel(args):
 def cmd_train(args) -> int:
     from dataclasses import asdict
 
+    from htr.tf_env import configure_tensorflow
+
+    configure_tensorflow(training=True)  # before the imports below bring in TensorFlow
     from htr.training import Source, TrainSettings, train
 
     if not args.data and not args.source and not args.resume:

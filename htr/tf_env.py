@@ -1,5 +1,5 @@
 """Settings TensorFlow reads once, when it is first imported: every entry point applies them
-before anything imports it."""
+before anything imports it (and ``train`` its own, before it imports the training code)."""
 
 import os
 
