@@ -71,6 +71,9 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--dropout", type=float, metavar="RATE",
                    help="dropout after the projection and each LSTM layer (default: the --init-from model's own, "
                         "else 0.25); it has no weights, so it may change when fine-tuning")
+    t.add_argument("--freeze-convolutions", action="store_true",
+                   help="with --init-from: keep its convolutions (and their batch-norm statistics) as they are "
+                        "and train the rest: faster, and what the convolutions read stays as it was")
     t.add_argument("--conv-filters", help="comma-separated filters of the 5 conv layers (default 32,64,96,128,160)")
     t.add_argument("--distribute", action="store_true",
                    help="data-parallel over every device JAX sees (KERAS_BACKEND=jax): each --batch-size batch "
@@ -230,7 +233,7 @@ def cmd_train(args) -> int:
         command="python -m htr " + " ".join(shlex.quote(a) for a in sys.argv[1:]),
         architecture=_architecture(args), init_from=args.init_from, schedule=args.schedule,
         keep_checkpoints=args.keep_checkpoints, sources=sources, epoch_lines=args.epoch_lines,
-        width_quantum=args.width_quantum, dropout=args.dropout,
+        width_quantum=args.width_quantum, dropout=args.dropout, freeze_convolutions=args.freeze_convolutions,
     )
     state = train(settings, resume=args.resume, parallel=parallel)
     if parallel is not None and not parallel.chief:

@@ -114,11 +114,22 @@ class TrainSettings:
     # Dropout rate after the projection and each LSTM layer (None: the model's own). It has no
     # weights, so a fine-tuned model can train with less (or more) of it than it started with.
     dropout: float | None = None
+    # Fine-tuning: keep the convolutions and their batch-norm statistics as the starting model
+    # has them and train only the projection, the LSTMs and the output layer.
+    freeze_convolutions: bool = False
 
     def source_list(self) -> list[Source]:
         if self.sources:
             return [s if isinstance(s, Source) else Source(**s) for s in self.sources]
         return [Source(self.dataset, self.data, self.train_split, self.val_split)]
+
+
+def freeze_convolutions(model) -> None:
+    """Stop training the convolutional layers: their weights stay and their batch norms read
+    with the statistics they have (Keras runs a frozen BatchNormalization in inference mode)."""
+    for layer in model.layers:
+        if layer.name.startswith(("conv", "bn")):
+            layer.trainable = False
 
 
 def _write_atomic(path: Path, text: str) -> None:
@@ -435,12 +446,18 @@ def train(settings: TrainSettings, resume: bool = False, log=print, parallel: Pa
             config = replace(config, dropout=settings.dropout)
         state = {"epoch": 0, "best_cer": None, "best_epoch": None, "stale": 0, "history": [],
                  "learning_rate": settings.learning_rate, "train_seconds": 0.0}
+        if settings.freeze_convolutions and not settings.init_from:
+            raise DataError("--freeze-convolutions keeps a trained model's convolutions: give --init-from")
         with parallel.scope():
-            model = compile_model(build_model(config), settings.learning_rate)
+            model = build_model(config)
+            if settings.freeze_convolutions:
+                freeze_convolutions(model)
+            model = compile_model(model, settings.learning_rate)
             if weights is not None:
                 model.load_weights(weights)
         if weights is not None:
-            log(f"starting from the weights of {settings.init_from}")
+            log(f"starting from the weights of {settings.init_from}"
+                + (", its convolutions frozen" if settings.freeze_convolutions else ""))
     process_batch = parallel.process_batch(settings.batch_size)
     # Validation runs on a plain copy of the weights: any batch size, on this process alone.
     evaluator = build_model(config) if parallel.spread else model

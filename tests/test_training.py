@@ -153,6 +153,36 @@ def test_fine_tuning_starts_from_the_given_model_and_anneals(tmp_path, folder_da
     assert shipped["dropout"] == 0.25 and tuned["dropout"] == 0.1
 
 
+def test_frozen_convolutions_stay_as_the_starting_model_has_them_across_a_resume(tmp_path, folder_dataset):
+    """--freeze-convolutions trains the projection, LSTMs and output layer only; the
+    convolutions and their batch-norm statistics stay the starting model's, also after --resume."""
+    import keras
+    import numpy as np
+
+    from htr import Recognizer
+
+    model_dir = tmp_path / "frozen"
+    cmd = [sys.executable, "-m", "htr", "train", "--dataset", "folder", "--data", str(folder_dataset),
+           "--model-dir", str(model_dir), "--init-from", str(ROOT / "model"), "--freeze-convolutions",
+           "--epochs", "1", "--batch-size", "4", "--learning-rate", "1e-3", "--workers", "2"]
+    done = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "its convolutions frozen" in done.stdout
+    resumed = subprocess.run(cmd[:10] + ["--resume", "--epochs", "2", "--workers", "2"], cwd=ROOT,
+                             capture_output=True, text=True, timeout=300)
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    assert [int(r["epoch"]) for r in read_rows(model_dir)] == [1, 2]
+    shipped = Recognizer.load(ROOT / "model", runtime="keras").model
+    tuned = keras.models.load_model(model_dir / "checkpoints" / "epoch-0002" / "model.keras", compile=False)
+    for before, after in zip(shipped.weights, tuned.weights, strict=True):
+        assert before.shape == after.shape
+        same = np.array_equal(np.asarray(before), np.asarray(after))
+        assert same == before.path.startswith(("conv", "bn")), before.path
+    without_start = subprocess.run(cmd[:8] + ["--model-dir", str(tmp_path / "scratch"), "--freeze-convolutions", "--epochs", "1"], cwd=ROOT,
+                                   capture_output=True, text=True, timeout=120)
+    assert without_start.returncode == 2 and "--init-from" in without_start.stderr
+
+
 def test_fine_tuning_from_a_folder_without_a_model_is_a_clear_error(tmp_path, folder_dataset):
     cmd = [sys.executable, "-m", "htr", "train", "--dataset", "folder", "--data", str(folder_dataset),
            "--model-dir", str(tmp_path / "run"), "--init-from", str(folder_dataset), "--epochs", "1"]
