@@ -150,7 +150,7 @@ def test_fine_tuning_starts_from_the_given_model_and_anneals(tmp_path, folder_da
         assert tuned[key] == shipped[key]
     assert tuned["training"]["init_from"] == str(ROOT / "model")
     # Dropout has no weights: the fine-tuned model trains, and is saved, with the rate asked for.
-    assert shipped["dropout"] == 0.25 and tuned["dropout"] == 0.1
+    assert tuned["dropout"] == 0.1 != shipped["dropout"]
 
 
 def test_frozen_convolutions_stay_as_the_starting_model_has_them_across_a_resume(tmp_path, folder_dataset):
