@@ -415,6 +415,8 @@ def train(settings: TrainSettings, resume: bool = False, log=print, parallel: Pa
         raise DataError(f"dropout must be at least 0 and below 1, got {settings.dropout}")
     if settings.width_quantum < 1:
         raise DataError(f"width quantum must be a positive number of pixels, got {settings.width_quantum}")
+    if settings.freeze_convolutions and not settings.init_from and not resume:
+        raise DataError("--freeze-convolutions keeps a trained model's convolutions: give --init-from")
     if not resume:
         parallel.process_batch(settings.batch_size)  # a batch that does not split: say so before any work
     model_dir = Path(settings.model_dir)
@@ -446,8 +448,6 @@ def train(settings: TrainSettings, resume: bool = False, log=print, parallel: Pa
             config = replace(config, dropout=settings.dropout)
         state = {"epoch": 0, "best_cer": None, "best_epoch": None, "stale": 0, "history": [],
                  "learning_rate": settings.learning_rate, "train_seconds": 0.0}
-        if settings.freeze_convolutions and not settings.init_from:
-            raise DataError("--freeze-convolutions keeps a trained model's convolutions: give --init-from")
         with parallel.scope():
             model = build_model(config)
             if settings.freeze_convolutions:

@@ -162,13 +162,14 @@ def test_frozen_convolutions_stay_as_the_starting_model_has_them_across_a_resume
     from htr import Recognizer
 
     model_dir = tmp_path / "frozen"
-    cmd = [sys.executable, "-m", "htr", "train", "--dataset", "folder", "--data", str(folder_dataset),
-           "--model-dir", str(model_dir), "--init-from", str(ROOT / "model"), "--freeze-convolutions",
-           "--epochs", "1", "--batch-size", "4", "--learning-rate", "1e-3", "--workers", "2"]
-    done = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=300)
+    train = [sys.executable, "-m", "htr", "train", "--dataset", "folder", "--data", str(folder_dataset)]
+    run = train + ["--model-dir", str(model_dir)]
+    done = subprocess.run(run + ["--init-from", str(ROOT / "model"), "--freeze-convolutions", "--epochs", "1",
+                                 "--batch-size", "4", "--learning-rate", "1e-3", "--workers", "2"],
+                          cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-2000:]
     assert "its convolutions frozen" in done.stdout
-    resumed = subprocess.run(cmd[:10] + ["--resume", "--epochs", "2", "--workers", "2"], cwd=ROOT,
+    resumed = subprocess.run(run + ["--resume", "--epochs", "2", "--workers", "2"], cwd=ROOT,
                              capture_output=True, text=True, timeout=300)
     assert resumed.returncode == 0, resumed.stderr[-2000:]
     assert [int(r["epoch"]) for r in read_rows(model_dir)] == [1, 2]
@@ -178,8 +179,8 @@ def test_frozen_convolutions_stay_as_the_starting_model_has_them_across_a_resume
         assert before.shape == after.shape
         same = np.array_equal(np.asarray(before), np.asarray(after))
         assert same == before.path.startswith(("conv", "bn")), before.path
-    without_start = subprocess.run(cmd[:8] + ["--model-dir", str(tmp_path / "scratch"), "--freeze-convolutions", "--epochs", "1"], cwd=ROOT,
-                                   capture_output=True, text=True, timeout=120)
+    without_start = subprocess.run(train + ["--model-dir", str(tmp_path / "scratch"), "--freeze-convolutions",
+                                            "--epochs", "1"], cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert without_start.returncode == 2 and "--init-from" in without_start.stderr
 
 
