@@ -661,6 +661,14 @@ def train_tab(key) -> None:
                             key="train_schedule",
                             help="plateau: halve the rate when validation stalls; cosine: anneal it to 1 % "
                                  "over the epochs")
+    g1, g2, _ = st.columns([2, 1, 1])
+    freeze = g1.checkbox("Freeze the convolutions (fine-tuning only)", value=bool(last.get("freeze_convolutions")),
+                         key="train_freeze",
+                         help="train the projection, LSTMs and output layer on the starting model's convolutions: "
+                              "faster, and what the convolutions read stays as it was (--freeze-convolutions)")
+    dropout = g2.number_input("Dropout (empty: the model's own)", 0.0, 0.95,
+                              value=last.get("dropout"), step=0.05, key="train_dropout",
+                              help="dropout after the projection and each LSTM layer (--dropout)")
     out = st.text_input("Output model folder (the run folder)", default_out, key="train_out")
     run_dir = Path(out).expanduser().resolve() if out.strip() else None
     status = manager.status(run_dir) if run_dir else None
@@ -688,7 +696,9 @@ def train_tab(key) -> None:
                                                               (epoch_lines or None) if second else None),
                                       "init_from": base.get("init_from", init_from.strip() or None),
                                       "learning_rate": base.get("learning_rate", float(learning_rate)),
-                                      "schedule": base.get("schedule", schedule)})
+                                      "schedule": base.get("schedule", schedule),
+                                      "freeze_convolutions": base.get("freeze_convolutions", bool(freeze)),
+                                      "dropout": base.get("dropout", None if dropout is None else float(dropout))})
             launched = manager.launch(request)
         except HTRError as exc:
             st.error(str(exc))

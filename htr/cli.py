@@ -3,7 +3,6 @@
 import argparse
 import dataclasses
 import json
-import os
 import shlex
 import sys
 from pathlib import Path
@@ -44,11 +43,12 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--epoch-lines", type=int, metavar="N",
                    help="training lines per epoch when mixing sources (default: all lines of all sources)")
     t.add_argument("--model-dir", required=True, help="run folder: best model, history, checkpoints")
-    t.add_argument("--epochs", type=int, default=60)
+    t.add_argument("--epochs", type=int, help="epochs in all (default 60; on --resume, the run's own)")
     t.add_argument("--batch-size", type=int, default=32)
     t.add_argument("--height", type=int, default=64, help="input height in pixels")
     t.add_argument("--learning-rate", type=float, default=1e-3)
-    t.add_argument("--patience", type=int, default=10, help="early stop after this many epochs without better CER")
+    t.add_argument("--patience", type=int,
+                   help="early stop after this many epochs without better CER (default 10; on --resume, the run's own)")
     t.add_argument("--seed", type=int, default=42)
     t.add_argument("--look", choices=("canvas", "paper", "mixed"), default="mixed", help="rendering of stroke data")
     t.add_argument("--train-split", default="train")
@@ -56,15 +56,17 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--limit", type=int, help="use only the first N training lines")
     t.add_argument("--val-limit", type=int, help="use only the first N validation lines")
     t.add_argument("--max-minutes", type=float, help="the run's training-time budget: stop after the epoch that passes it (counted across resumes)")
-    t.add_argument("--workers", type=int, default=os.cpu_count() or 2, help="processes rendering training images")
+    t.add_argument("--workers", type=int,
+                   help="processes rendering training images (default: one per core; on --resume, the run's own)")
     t.add_argument("--resume", action="store_true", help="continue the run in --model-dir")
     t.add_argument("--init-from", metavar="MODEL_DIR",
                    help="fine-tune: start from this model folder's weights and architecture")
-    t.add_argument("--keep-checkpoints", type=int, default=5, metavar="N",
-                   help="keep the newest N epochs' checkpoints, for resuming and averaging (default 5)")
-    t.add_argument("--width-quantum", type=int, default=256, metavar="PIXELS",
-                   help="pad batch widths to a multiple of this (default 256): larger compiles fewer shapes "
-                        "(XLA on a GPU), smaller wastes less work on padding (a CPU)")
+    t.add_argument("--keep-checkpoints", type=int, metavar="N",
+                   help="keep the newest N epochs' checkpoints, for resuming and averaging "
+                        "(default 5; on --resume, the run's own)")
+    t.add_argument("--width-quantum", type=int, metavar="PIXELS",
+                   help="pad batch widths to a multiple of this (default 256; on --resume, the run's own): larger "
+                        "compiles fewer shapes (XLA on a GPU), smaller wastes less work on padding (a CPU)")
     t.add_argument("--schedule", choices=("plateau", "cosine"), default="plateau",
                    help="learning rate: halve on stalls (default), or cosine-anneal over --epochs/--max-minutes")
     t.add_argument("--lstm-units", type=int, help="LSTM units per direction (default 160)")
@@ -218,24 +220,25 @@ def cmd_train(args) -> int:
     from htr.tf_env import configure_tensorflow
 
     configure_tensorflow(training=True)  # before the imports below bring in TensorFlow
-    from htr.training import Source, TrainSettings, train
+    from htr.training import RESUME_OVERRIDABLE, Source, TrainSettings, train
 
     if not args.data and not args.source and not args.resume:
         raise SystemExit("error: give --data (one data set) or --source (one or more)")
     parallel = _parallel(args)
     sources = [asdict(Source.parse(text)) for text in args.source or []]
+    # Unset run-length options take the defaults of TrainSettings, or on --resume the run's own.
+    given = {key: getattr(args, key) for key in RESUME_OVERRIDABLE if getattr(args, key) is not None}
     settings = TrainSettings(
-        dataset=args.dataset, data=args.data or "", model_dir=args.model_dir, epochs=args.epochs,
+        dataset=args.dataset, data=args.data or "", model_dir=args.model_dir,
         batch_size=args.batch_size, height=args.height, learning_rate=args.learning_rate,
-        patience=args.patience, seed=args.seed, look=args.look, train_split=args.train_split,
-        val_split=args.val_split, limit=args.limit, val_limit=args.val_limit,
-        max_minutes=args.max_minutes, workers=args.workers,
+        seed=args.seed, look=args.look, train_split=args.train_split,
+        val_split=args.val_split, limit=args.limit, val_limit=args.val_limit, **given,
         command="python -m htr " + " ".join(shlex.quote(a) for a in sys.argv[1:]),
         architecture=_architecture(args), init_from=args.init_from, schedule=args.schedule,
-        keep_checkpoints=args.keep_checkpoints, sources=sources, epoch_lines=args.epoch_lines,
-        width_quantum=args.width_quantum, dropout=args.dropout, freeze_convolutions=args.freeze_convolutions,
+        sources=sources, epoch_lines=args.epoch_lines,
+        dropout=args.dropout, freeze_convolutions=args.freeze_convolutions,
     )
-    state = train(settings, resume=args.resume, parallel=parallel)
+    state = train(settings, resume=args.resume, parallel=parallel, overrides=tuple(given))
     if parallel is not None and not parallel.chief:
         return 0
     print(f"done: {state['epoch']} epochs, best validation CER {state['best_cer']:.4f} "

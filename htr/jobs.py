@@ -75,6 +75,10 @@ class TrainRequest:
     init_from: str | None = None
     learning_rate: float | None = None
     schedule: str = "plateau"
+    # Fine-tuning only: train the recurrent part on the starting model's convolutions, and the
+    # dropout rate to train with (None: the starting model's own).
+    freeze_convolutions: bool = False
+    dropout: float | None = None
 
     def command(self, python: str = sys.executable) -> list[str]:
         data = [arg for text in self.sources for arg in ("--source", text)] or \
@@ -94,6 +98,10 @@ class TrainRequest:
             cmd += ["--learning-rate", f"{self.learning_rate:g}"]
         if self.schedule != "plateau":
             cmd += ["--schedule", self.schedule]
+        if self.freeze_convolutions:
+            cmd.append("--freeze-convolutions")
+        if self.dropout is not None:
+            cmd += ["--dropout", f"{self.dropout:g}"]
         if self.resume:
             cmd.append("--resume")
         return cmd
@@ -351,6 +359,10 @@ class JobManager:
             raise JobError("the learning rate must be above 0")
         if request.schedule not in SCHEDULES:
             raise JobError(f"unknown schedule {request.schedule!r}; expected one of {', '.join(SCHEDULES)}")
+        if request.dropout is not None and not 0.0 <= request.dropout < 1.0:
+            raise JobError("dropout must be at least 0 and below 1")
+        if request.freeze_convolutions and not request.init_from:
+            raise JobError("freezing the convolutions keeps a trained model's: choose a model folder to fine-tune from")
         if request.init_from and not request.resume:
             from htr.config import WEIGHTS_FILE
 

@@ -393,9 +393,17 @@ def read_history(model_dir: Path) -> list[dict]:
         return [{k: float(v) for k, v in row.items()} for row in csv.DictReader(handle)]
 
 
-def train(settings: TrainSettings, resume: bool = False, log=print, parallel: Parallel | None = None) -> dict:
+# What a resumed run may change: its length, budget and bookkeeping. The data, architecture,
+# seed and batch shapes' settings otherwise come from the run itself.
+RESUME_OVERRIDABLE = ("epochs", "max_minutes", "workers", "patience", "keep_checkpoints", "width_quantum")
+
+
+def train(settings: TrainSettings, resume: bool = False, log=print, parallel: Parallel | None = None,
+          overrides: tuple[str, ...] = RESUME_OVERRIDABLE) -> dict:
     """Train (or resume) and return the final state: epochs done, best CER, history.
 
+    On ``resume``, only the ``overrides`` fields of ``settings`` replace the run's own (the
+    command line passes those it was given), so a resume pads and budgets as the run did.
     ``parallel`` (:func:`htr.distributed.data_parallel`) spreads every batch over several
     devices; all processes of a run call this alike, and only process 0 writes files.
     """
@@ -425,8 +433,9 @@ def train(settings: TrainSettings, resume: bool = False, log=print, parallel: Pa
         with parallel.scope():
             model, state = checkpoints.load()
         saved = state["settings"]
-        # The data, architecture and seed come from the run; length and budget may change.
-        for key in ("epochs", "max_minutes", "workers", "patience", "keep_checkpoints", "width_quantum"):
+        for key in overrides:
+            if key not in RESUME_OVERRIDABLE:
+                raise ValueError(f"a resumed run cannot change {key!r}")
             saved[key] = getattr(settings, key)
         settings = TrainSettings(**{k: v for k, v in saved.items() if k in TrainSettings.__dataclass_fields__})
         config = ModelConfig(**{**state["config"], "conv_filters": tuple(state["config"]["conv_filters"]),

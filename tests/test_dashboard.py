@@ -376,6 +376,9 @@ def test_fine_tuning_options_reach_the_training_command(tmp_path, jobs_dir):
 
     run = tmp_path / "run"
     at = set_training(app(), run, epochs=1)
+    at.checkbox(key="train_freeze").check()
+    button(at, "Start training").click().run()
+    assert any("choose a model folder to fine-tune from" in e for e in errors(at)) and not run.exists()
     at.text_input(key="train_init").set_value(str(tmp_path / "no-model"))
     button(at, "Start training").click().run()
     assert any("no trained model to fine-tune" in e for e in errors(at)) and not run.exists()
@@ -383,6 +386,8 @@ def test_fine_tuning_options_reach_the_training_command(tmp_path, jobs_dir):
     at.text_input(key="train_init").set_value(str(MODEL_DIR))
     at.number_input(key="train_lr").set_value(3e-4)
     at.selectbox(key="train_schedule").set_value("cosine")
+    at.checkbox(key="train_freeze").check()
+    at.number_input(key="train_dropout").set_value(0.1)
     button(at, "Start training").click().run()
     assert not errors(at), errors(at)
     manager = JobManager(jobs_dir)
@@ -391,12 +396,14 @@ def test_fine_tuning_options_reach_the_training_command(tmp_path, jobs_dir):
         assert command[command.index("--init-from") + 1] == str(MODEL_DIR.resolve())
         assert command[command.index("--learning-rate") + 1] == "0.0003"
         assert command[command.index("--schedule") + 1] == "cosine"
+        assert "--freeze-convolutions" in command and command[command.index("--dropout") + 1] == "0.1"
         assert f"--init-from {MODEL_DIR.resolve()} --learning-rate 0.0003 --schedule cosine" in captions(at)
         # A reload offers the same settings again.
         reloaded = app()
         assert reloaded.text_input(key="train_init").value == str(MODEL_DIR.resolve())
         assert reloaded.selectbox(key="train_schedule").value == "cosine"
         assert reloaded.number_input(key="train_lr").value == pytest.approx(3e-4)
+        assert reloaded.checkbox(key="train_freeze").value and reloaded.number_input(key="train_dropout").value == 0.1
     finally:
         manager.stop(run, grace=20)
 

@@ -1,6 +1,7 @@
 """The model, CTC loss, data and decoder fit together; training resumes after a kill."""
 
 import csv
+import json
 import os
 import signal
 import subprocess
@@ -155,7 +156,8 @@ def test_fine_tuning_starts_from_the_given_model_and_anneals(tmp_path, folder_da
 
 def test_frozen_convolutions_stay_as_the_starting_model_has_them_across_a_resume(tmp_path, folder_dataset):
     """--freeze-convolutions trains the projection, LSTMs and output layer only; the
-    convolutions and their batch-norm statistics stay the starting model's, also after --resume."""
+    convolutions and their batch-norm statistics stay the starting model's, also after --resume.
+    A resume that does not name the run's padding, patience or checkpoint count keeps the run's."""
     import keras
     import numpy as np
 
@@ -165,7 +167,8 @@ def test_frozen_convolutions_stay_as_the_starting_model_has_them_across_a_resume
     train = [sys.executable, "-m", "htr", "train", "--dataset", "folder", "--data", str(folder_dataset)]
     run = train + ["--model-dir", str(model_dir)]
     done = subprocess.run(run + ["--init-from", str(ROOT / "model"), "--freeze-convolutions", "--epochs", "1",
-                                 "--batch-size", "4", "--learning-rate", "1e-3", "--workers", "2"],
+                                 "--batch-size", "4", "--learning-rate", "1e-3", "--workers", "2",
+                                 "--width-quantum", "64", "--patience", "7", "--keep-checkpoints", "3"],
                           cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-2000:]
     assert "its convolutions frozen" in done.stdout
@@ -173,6 +176,8 @@ def test_frozen_convolutions_stay_as_the_starting_model_has_them_across_a_resume
                              capture_output=True, text=True, timeout=300)
     assert resumed.returncode == 0, resumed.stderr[-2000:]
     assert [int(r["epoch"]) for r in read_rows(model_dir)] == [1, 2]
+    kept = json.loads((model_dir / "checkpoints" / "epoch-0002" / "state.json").read_text())["settings"]
+    assert (kept["width_quantum"], kept["patience"], kept["keep_checkpoints"], kept["epochs"]) == (64, 7, 3, 2)
     shipped = Recognizer.load(ROOT / "model", runtime="keras").model
     tuned = keras.models.load_model(model_dir / "checkpoints" / "epoch-0002" / "model.keras", compile=False)
     for before, after in zip(shipped.weights, tuned.weights, strict=True):
