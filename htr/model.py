@@ -127,8 +127,9 @@ def _sparse_ctc_loss(labels, logit_length, logits):
     """TensorFlow's CTC kernel on sparse labels: the loss and gradient of ``ops.ctc_loss``,
     whose dense labels TensorFlow runs as a scan of small ops, about 14 times slower on a CPU
     (a tenth of a training step; a fifth once oneDNN speeds up the rest). Not under XLA (no
-    kernel there), hence CPU only, where Keras does not compile with XLA. The kernel wants the blank last, and a text with more
-    characters than its line has timesteps gives 0 instead of stopping the run with an error."""
+    kernel there), hence CPU only, where Keras does not compile with XLA. The kernel wants the
+    blank last, and a text with more characters than its line has timesteps gives 0 instead of
+    stopping the run with an error."""
     import tensorflow as tf
 
     logits = tf.cast(logits, "float32")
