@@ -91,7 +91,7 @@ def load_lines(dataset: str, path: str, split: str):
 
 @st.cache_resource(max_entries=2, show_spinner=False)
 def prepared_lines(dataset: str, path: str, split: str, limit: int, look: str, charset: str, height: int,
-                   max_width: int, stride: int):
+                   max_width: int, stride: int, deslant: float = 0.0):
     """The network inputs of a split exactly as ``python -m htr validate`` prepares them."""
     from htr.augment import prepare_set
     from htr.datasets import load_dataset
@@ -101,7 +101,7 @@ def prepared_lines(dataset: str, path: str, split: str, limit: int, look: str, c
     if limit:
         lines.samples = lines.samples[:limit]
     prepared = prepare_set(lines, height, max_width, look, augment=False, label="preparing lines",
-                           min_stride=stride)
+                           min_stride=stride, deslant=deslant)
     return prepared, dict(lines.skipped)
 
 
@@ -134,7 +134,7 @@ def _validate(model, dataset, path, split, limit, look, decoder, beam_width, kee
         used = recognizer.resolve_decoder(decoder)  # lm without a language model: beam search
     report(0.02, f"{decoder}: preparing the lines of {dataset} {split} ...")
     prepared, skipped = prepared_lines(dataset, path, split, limit, look, config.charset, config.height,
-                                       config.max_width, config.time_stride)
+                                       config.max_width, config.time_stride, config.deslant)
     images, texts = prepared.images, prepared.texts
     if not images:
         raise HTRError(f"{dataset} split {split!r} in {path} has no usable lines")
@@ -661,7 +661,7 @@ def train_tab(key) -> None:
                             key="train_schedule",
                             help="plateau: halve the rate when validation stalls; cosine: anneal it to 1 % "
                                  "over the epochs")
-    g1, g2, _ = st.columns([2, 1, 1])
+    g1, g2, g3 = st.columns([2, 1, 1])
     freeze = g1.checkbox("Freeze the convolutions (fine-tuning only)", value=bool(last.get("freeze_convolutions")),
                          key="train_freeze",
                          help="train the projection, LSTMs and output layer on the starting model's convolutions: "
@@ -669,6 +669,10 @@ def train_tab(key) -> None:
     dropout = g2.number_input("Dropout (empty: the model's own)", 0.0, 0.95,
                               value=last.get("dropout"), step=0.05, key="train_dropout",
                               help="dropout after the projection and each LSTM layer (--dropout)")
+    deslant = g3.number_input("Deslant (empty: the model's own)", 0.0, 1.0,
+                              value=last.get("deslant"), step=0.25, key="train_deslant",
+                              help="share of each line's slant taken out before the network sees it, in "
+                                   "training and reading alike; 1 sets every line upright (--deslant)")
     out = st.text_input("Output model folder (the run folder)", default_out, key="train_out")
     run_dir = Path(out).expanduser().resolve() if out.strip() else None
     status = manager.status(run_dir) if run_dir else None
@@ -698,7 +702,8 @@ def train_tab(key) -> None:
                                       "learning_rate": base.get("learning_rate", float(learning_rate)),
                                       "schedule": base.get("schedule", schedule),
                                       "freeze_convolutions": base.get("freeze_convolutions", bool(freeze)),
-                                      "dropout": base.get("dropout", None if dropout is None else float(dropout))})
+                                      "dropout": base.get("dropout", None if dropout is None else float(dropout)),
+                                      "deslant": base.get("deslant", None if deslant is None else float(deslant))})
             launched = manager.launch(request)
         except HTRError as exc:
             st.error(str(exc))

@@ -53,7 +53,7 @@ def sample_image(sample: LineSample, look: str, rng: np.random.Generator | None)
 
 
 def _prepare_one(sample: LineSample, index: int, look: str, seed: int, epoch: int, augment: bool,
-                 height: int, max_width: int) -> np.ndarray | str:
+                 height: int, max_width: int, deslant: float = 0.0) -> np.ndarray | str:
     """One sample's network input, or the reason it is unusable."""
     try:
         if augment:
@@ -64,7 +64,7 @@ def _prepare_one(sample: LineSample, index: int, look: str, seed: int, epoch: in
             raw = render_strokes(sample.strokes, fixed_look, np.random.default_rng([seed, 7919, index]))
         else:
             raw = load_image(sample.path)
-        return preprocess(raw, height, max_width)
+        return preprocess(raw, height, max_width, deslant)
     except BadImageError as exc:
         return "unreadable or blank image" if "no handwriting" not in str(exc) else "no ink"
     except (cv2.error, ValueError, OSError):
@@ -99,7 +99,8 @@ def _process_pool(workers: int) -> ProcessPoolExecutor:
 
 def prepare_set(lines: LineSet, height: int, max_width: int, look: str = "mixed", seed: int = 0,
                 epoch: int = 0, augment: bool = True, workers: int = 2, label: str = "preparing",
-                min_stride: int = 4, processes: bool = False, places: list[int] | None = None) -> Prepared:
+                min_stride: int = 4, processes: bool = False, places: list[int] | None = None,
+                deslant: float = 0.0) -> Prepared:
     """Render/load and preprocess every sample in parallel.
 
     ``places``: each sample's place in the whole set when ``lines`` is one process's share of
@@ -107,12 +108,12 @@ def prepare_set(lines: LineSet, height: int, max_width: int, look: str = "mixed"
 
     ``processes`` renders in worker processes instead of threads: rendering is mostly Python
     and NumPy holding the GIL, so only processes scale past a couple of cores (training on a
-    many-core GPU machine). Unusable samples (unreadable image, no ink, too narrow for their
+    many-core GPU machine). ``deslant`` is the model's (htr.slant). Unusable samples (unreadable image, no ink, too narrow for their
     text) are removed from ``lines`` for good and counted in ``lines.skipped``.
     """
     if look not in TRAIN_LOOKS:
         raise ValueError(f"unknown look {look!r}; expected one of {TRAIN_LOOKS}")
-    args = (look, seed, epoch, augment, height, max_width)
+    args = (look, seed, epoch, augment, height, max_width, deslant)
     samples = lines.samples
     places = list(range(len(samples))) if places is None else places
     progress = Progress(len(samples), label)

@@ -73,6 +73,10 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--dropout", type=float, metavar="RATE",
                    help="dropout after the projection and each LSTM layer (default: the --init-from model's own, "
                         "else 0.25); it has no weights, so it may change when fine-tuning")
+    t.add_argument("--deslant", type=float, metavar="SHARE",
+                   help="share of each line's slant taken out before the network sees it, 0 to 1 (1: every line "
+                        "set upright; default: the --init-from model's own, else 0); saved with the model, "
+                        "so reading does the same")
     t.add_argument("--freeze-convolutions", action="store_true",
                    help="with --init-from: keep its convolutions (and their batch-norm statistics) as they are "
                         "and train the rest: faster, and what the convolutions read stays as it was")
@@ -236,7 +240,7 @@ def cmd_train(args) -> int:
         command="python -m htr " + " ".join(shlex.quote(a) for a in sys.argv[1:]),
         architecture=_architecture(args), init_from=args.init_from, schedule=args.schedule,
         sources=sources, epoch_lines=args.epoch_lines,
-        dropout=args.dropout, freeze_convolutions=args.freeze_convolutions,
+        dropout=args.dropout, freeze_convolutions=args.freeze_convolutions, deslant=args.deslant,
     )
     state = train(settings, resume=args.resume, parallel=parallel, overrides=tuple(given))
     if parallel is not None and not parallel.chief:
@@ -286,7 +290,7 @@ def cmd_validate(args) -> int:
     lines = load_dataset(args.dataset, args.data, args.split, progress=True)
     lines.filter_charset(config.charset)
     prepared = prepare_part(lines, config.height, config.max_width, args.look, args.part, args.limit,
-                            min_stride=config.time_stride)
+                            min_stride=config.time_stride, deslant=config.deslant)
     lines.warn_skipped()
     result = evaluate(recognizer.engine, config, prepared.images, prepared.texts, prepared.ids,
                       decoder, args.beam_width, progress=True, lm=recognizer.lm)
@@ -435,7 +439,7 @@ def cmd_lm_tune(args) -> int:
         lines = load_dataset(dataset, data, split)
         lines.filter_charset(config.charset)
         prepared = prepare_part(lines, config.height, config.max_width, look, args.part, args.limit,
-                                label=f"preparing {name}", min_stride=config.time_stride)
+                                label=f"preparing {name}", min_stride=config.time_stride, deslant=config.deslant)
         lines.warn_skipped()
         probs = probabilities(recognizer.model, config, prepared.images, label=f"reading {name}")
         sets.append(TuneSet(name, probs, prepared.texts, config.charset))

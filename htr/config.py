@@ -43,6 +43,9 @@ class ModelConfig:
     # above or below it is also read cut to that band and scaled up; the more confident
     # reading is kept (htr.reading). 0: off.
     clip_bodies: float = 0.0
+    # The share of a line's slant taken out before the network reads it (htr.slant), in
+    # training and in reading alike: 1.0 sets every line upright, 0: lines as written.
+    deslant: float = 0.0
 
     @property
     def time_stride(self) -> int:

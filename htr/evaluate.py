@@ -50,7 +50,7 @@ def evaluate(model, config: ModelConfig, images, references, ids, decoder: str =
 
 
 def prepare_part(lines, height: int, max_width: int, look: str, part: str = "all", limit: int | None = None,
-                 label: str = "preparing lines", min_stride: int = 4):
+                 label: str = "preparing lines", min_stride: int = 4, deslant: float = 0.0):
     """The first ``limit`` usable lines of one half (``tune``/``report``) of a set, or of all of it.
 
     Each line is rendered exactly as in a run over the whole set (evaluation renderings are
@@ -65,7 +65,8 @@ def prepare_part(lines, height: int, max_width: int, look: str, part: str = "all
         wanted = wanted[:limit]
     keep = {lines.samples[i].id for i in wanted}
     lines.samples = lines.samples[: wanted[-1] + 1] if wanted else []
-    prepared = prepare_set(lines, height, max_width, look, augment=False, label=label, min_stride=min_stride)
+    prepared = prepare_set(lines, height, max_width, look, augment=False, label=label, min_stride=min_stride,
+                           deslant=deslant)
     chosen = [k for k, line_id in enumerate(prepared.ids) if line_id in keep]
     return Prepared([prepared.images[k] for k in chosen], [prepared.texts[k] for k in chosen],
                     [prepared.ids[k] for k in chosen])
@@ -89,5 +90,6 @@ def prepare_validation_sets(config: ModelConfig, iam_ondb: str, iam: str, iam_sp
         lines.filter_charset(config.charset)
         lines.samples = lines.samples[:limit]
         prepared.append((name, prepare_set(lines, config.height, config.max_width, look, augment=False,
-                                           label=f"preparing {name}", min_stride=config.time_stride)))
+                                           label=f"preparing {name}", min_stride=config.time_stride,
+                                           deslant=config.deslant)))
     return prepared

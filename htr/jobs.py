@@ -79,6 +79,8 @@ class TrainRequest:
     # dropout rate to train with (None: the starting model's own).
     freeze_convolutions: bool = False
     dropout: float | None = None
+    # The share of each line's slant taken out (None: the starting model's own, else none).
+    deslant: float | None = None
 
     def command(self, python: str = sys.executable) -> list[str]:
         data = [arg for text in self.sources for arg in ("--source", text)] or \
@@ -102,6 +104,8 @@ class TrainRequest:
             cmd.append("--freeze-convolutions")
         if self.dropout is not None:
             cmd += ["--dropout", f"{self.dropout:g}"]
+        if self.deslant is not None:
+            cmd += ["--deslant", f"{self.deslant:g}"]
         if self.resume:
             cmd.append("--resume")
         return cmd
@@ -361,6 +365,8 @@ class JobManager:
             raise JobError(f"unknown schedule {request.schedule!r}; expected one of {', '.join(SCHEDULES)}")
         if request.dropout is not None and not 0.0 <= request.dropout < 1.0:
             raise JobError("dropout must be at least 0 and below 1")
+        if request.deslant is not None and not 0.0 <= request.deslant <= 1.0:
+            raise JobError("the share of slant taken out must be from 0 to 1")
         if request.freeze_convolutions and not request.init_from:
             raise JobError("freezing the convolutions keeps a trained model's: choose a model folder to fine-tune from")
         if request.init_from and not request.resume:

@@ -14,6 +14,7 @@ import numpy as np
 from htr.errors import BadImageError, NoInkError
 from htr.imageio import MIN_SIDE as _MIN_SIDE
 from htr.imageio import WORK_SIDE as _MAX_SIDE  # bigger photos gain nothing
+from htr.slant import deslanted
 
 # Ink that is less than this much darker than its surrounding paper is not ink.
 _MIN_CONTRAST = 0.12
@@ -377,8 +378,12 @@ def _level(ink: np.ndarray, tilt: float) -> np.ndarray:
     return cv2.warpAffine(ink, matrix, (new_w, new_h), flags=cv2.INTER_LINEAR, borderValue=0.0)
 
 
-def preprocess(image: np.ndarray, height: int = 64, max_width: int = 2048) -> np.ndarray:
-    """Image of a line -> float32 (height, width) ink map; NoInkError if there is no ink."""
+def preprocess(image: np.ndarray, height: int = 64, max_width: int = 2048, deslant: float = 0.0) -> np.ndarray:
+    """Image of a line -> float32 (height, width) ink map; NoInkError if there is no ink.
+
+    ``deslant``: the share of the writing's slant to take out (htr.slant), as the model's
+    config says it was trained.
+    """
     gray = as_dark_on_light(_shrink(to_gray(image)))
     if float(gray.max() - gray.min()) < _MIN_CONTRAST / 3:
         raise NoInkError("no handwriting found: the image is one uniform colour")
@@ -421,5 +426,7 @@ def preprocess(image: np.ndarray, height: int = 64, max_width: int = 2048) -> np
     if width > max_width - 2 * PAD:
         width = max_width - 2 * PAD  # squeeze very long lines rather than lose their ends
     interp = cv2.INTER_AREA if h > inner else cv2.INTER_LINEAR
-    scaled = cv2.resize(crop, (width, inner), interpolation=interp)
-    return np.pad(np.clip(scaled, 0.0, 1.0), ((PAD, PAD), (PAD, PAD))).astype(np.float32)
+    scaled = np.clip(cv2.resize(crop, (width, inner), interpolation=interp), 0.0, 1.0)
+    if deslant:
+        scaled, _ = deslanted(scaled, deslant, max_width - 2 * PAD)
+    return np.pad(scaled, ((PAD, PAD), (PAD, PAD))).astype(np.float32)

@@ -87,7 +87,7 @@ class Recognizer:
         """Any image (array, file path, encoded bytes, PIL image) -> the ink map the network reads."""
         from htr.imageio import read_image
 
-        return preprocess(read_image(image), self.config.height, self.config.max_width)
+        return preprocess(read_image(image), self.config.height, self.config.max_width, self.config.deslant)
 
     def probabilities(self, prepared: Sequence[np.ndarray], batch_size: int = 32) -> list[np.ndarray]:
         """T x C softmax for each prepared line as it is, trimmed to the line's own width.

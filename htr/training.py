@@ -117,6 +117,9 @@ class TrainSettings:
     # Fine-tuning: keep the convolutions and their batch-norm statistics as the starting model
     # has them and train only the projection, the LSTMs and the output layer.
     freeze_convolutions: bool = False
+    # The share of each line's slant taken out before the network sees it (ModelConfig.deslant;
+    # None: the starting model's own, 0 for a new one). Saved with the model, so reading does the same.
+    deslant: float | None = None
 
     def source_list(self) -> list[Source]:
         if self.sources:
@@ -421,6 +424,8 @@ def train(settings: TrainSettings, resume: bool = False, log=print, parallel: Pa
         raise DataError(f"unknown schedule {settings.schedule!r}; expected one of {SCHEDULES}")
     if settings.dropout is not None and not 0.0 <= settings.dropout < 1.0:
         raise DataError(f"dropout must be at least 0 and below 1, got {settings.dropout}")
+    if settings.deslant is not None and not 0.0 <= settings.deslant <= 1.0:
+        raise DataError(f"deslant is the share of the slant taken out, from 0 to 1, got {settings.deslant}")
     if settings.width_quantum < 1:
         raise DataError(f"width quantum must be a positive number of pixels, got {settings.width_quantum}")
     if settings.freeze_convolutions and not settings.init_from and not resume:
@@ -455,6 +460,8 @@ def train(settings: TrainSettings, resume: bool = False, log=print, parallel: Pa
             config, weights = ModelConfig(height=settings.height, **arch), None
         if settings.dropout is not None:
             config = replace(config, dropout=settings.dropout)
+        if settings.deslant is not None:
+            config = replace(config, deslant=settings.deslant)
         state = {"epoch": 0, "best_cer": None, "best_epoch": None, "stale": 0, "history": [],
                  "learning_rate": settings.learning_rate, "train_seconds": 0.0}
         with parallel.scope():
@@ -487,7 +494,8 @@ def train(settings: TrainSettings, resume: bool = False, log=print, parallel: Pa
         val_lines = _load_split(source, source.val, source.val_limit or settings.val_limit, config.charset)
         val_sets.append(prepare_set(val_lines, config.height, config.max_width, settings.look, settings.seed,
                                     augment=False, workers=settings.workers,
-                                    label=f"preparing {source.name} validation lines", min_stride=config.time_stride))
+                                    label=f"preparing {source.name} validation lines", min_stride=config.time_stride,
+                                    deslant=config.deslant))
         val_lines.warn_skipped()
     sizes = [len(lines) for lines in train_sets]
     label_width = max(len(sample.text) for lines in train_sets for sample in lines.samples)
@@ -511,7 +519,7 @@ def train(settings: TrainSettings, resume: bool = False, log=print, parallel: Pa
             mixed = LineSet("training", [mixed.samples[i] for i in places])
         prepared = prepare_set(mixed, config.height, config.max_width, settings.look, settings.seed, epoch,
                                augment=True, workers=settings.workers, label=f"epoch {epoch + 1}: rendering",
-                               min_stride=config.time_stride, processes=True, places=places)
+                               min_stride=config.time_stride, processes=True, places=places, deslant=config.deslant)
         return prepared, mixed
 
     # Render the next epoch's images while the current epoch trains.

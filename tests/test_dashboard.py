@@ -388,6 +388,7 @@ def test_fine_tuning_options_reach_the_training_command(tmp_path, jobs_dir):
     at.selectbox(key="train_schedule").set_value("cosine")
     at.checkbox(key="train_freeze").check()
     at.number_input(key="train_dropout").set_value(0.1)
+    at.number_input(key="train_deslant").set_value(0.5)
     button(at, "Start training").click().run()
     assert not errors(at), errors(at)
     manager = JobManager(jobs_dir)
@@ -397,6 +398,7 @@ def test_fine_tuning_options_reach_the_training_command(tmp_path, jobs_dir):
         assert command[command.index("--learning-rate") + 1] == "0.0003"
         assert command[command.index("--schedule") + 1] == "cosine"
         assert "--freeze-convolutions" in command and command[command.index("--dropout") + 1] == "0.1"
+        assert command[command.index("--deslant") + 1] == "0.5"
         assert f"--init-from {MODEL_DIR.resolve()} --learning-rate 0.0003 --schedule cosine" in captions(at)
         # A reload offers the same settings again.
         reloaded = app()
@@ -404,6 +406,7 @@ def test_fine_tuning_options_reach_the_training_command(tmp_path, jobs_dir):
         assert reloaded.selectbox(key="train_schedule").value == "cosine"
         assert reloaded.number_input(key="train_lr").value == pytest.approx(3e-4)
         assert reloaded.checkbox(key="train_freeze").value and reloaded.number_input(key="train_dropout").value == 0.1
+        assert reloaded.number_input(key="train_deslant").value == 0.5
     finally:
         manager.stop(run, grace=20)
 
