@@ -1,0 +1,68 @@
+"""Choosing how much of a line's slant to take out before reading it (``deslant``, htr.slant).
+
+For each share reads every validation line as the recognizer would, prepared with that share
+of its slant taken out, and prints best-path CER on each set's ``tune`` half (the share is
+chosen on it), its ``report`` half and all of it. The model's own share is marked.
+
+    python benchmarks/deslant.py [--model-dir model] [--shares 0,0.5,0.75,1]
+        [--iam-ondb ../shared/data/iam-ondb] [--iam ../shared/data/iam
+        --iam-split ../shared/data/iam/splits/available-dev.txt] [--limit N]
+"""
+
+import argparse
+import dataclasses
+import os
+import sys
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+ROOT = Path(__file__).resolve().parent.parent
+DATA = ROOT.parent / "shared" / "data"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--model-dir", default=str(ROOT / "model"))
+    parser.add_argument("--iam-ondb", default=str(DATA / "iam-ondb"))
+    parser.add_argument("--iam", default=str(DATA / "iam"))
+    parser.add_argument("--iam-split", default=str(DATA / "iam" / "splits" / "available-dev.txt"))
+    parser.add_argument("--shares", default="0,0.5,0.75,1", help="comma-separated shares of the slant, 0 to 1")
+    parser.add_argument("--limit", type=int)
+    args = parser.parse_args()
+
+    from htr.datasets.base import line_part
+    from htr.decode import decode
+    from htr.evaluate import prepare_validation_sets
+    from htr.metrics import error_rates
+    from htr.reading import read_lines
+    from htr.recognizer import Recognizer
+
+    recognizer = Recognizer.load(args.model_dir)
+    config = recognizer.config
+    print(f"model {args.model_dir}: its config says deslant {config.deslant:g}")
+    header = None
+    for share in (float(s) for s in args.shares.split(",")):
+        rule = dataclasses.replace(config, deslant=share)
+        cells, names = [], []
+        for name, prepared in prepare_validation_sets(rule, args.iam_ondb, args.iam, args.iam_split, args.limit):
+            parts = [line_part(i) for i in prepared.ids]
+            _, probs = read_lines(recognizer.engine, rule, prepared.images)
+            texts = [config.decode(decode(p, "best").paths[0][0]) for p in probs]
+            rates = {}
+            for part in ("tune", "report", "all"):
+                keep = [i for i, q in enumerate(parts) if part == "all" or q == part]
+                rates[part] = error_rates([prepared.texts[i] for i in keep], [texts[i] for i in keep]).cer
+            names.append(name)
+            cells.append(f"{100 * rates['tune']:.2f} / {100 * rates['report']:.2f} / **{100 * rates['all']:.2f}** %")
+        if header is None:
+            header = names
+            print("\n| deslant | " + " | ".join(f"{n}: tune / report / all" for n in names) + " |")
+            print("| --- | " + " | ".join("---" for _ in names) + " |")
+        mark = " (the model's)" if share == config.deslant else ""
+        print(f"| {share:g}{mark} | " + " | ".join(cells) + " |", flush=True)
+
+
+if __name__ == "__main__":
+    main()
