@@ -108,8 +108,9 @@ def prepare_set(lines: LineSet, height: int, max_width: int, look: str = "mixed"
 
     ``processes`` renders in worker processes instead of threads: rendering is mostly Python
     and NumPy holding the GIL, so only processes scale past a couple of cores (training on a
-    many-core GPU machine). ``deslant`` is the model's (htr.slant). Unusable samples (unreadable image, no ink, too narrow for their
-    text) are removed from ``lines`` for good and counted in ``lines.skipped``.
+    many-core GPU machine). ``deslant`` is the model's share of slant taken out (htr.slant).
+    Unusable samples (unreadable image, no ink, too narrow for their text) are removed from
+    ``lines`` for good and counted in ``lines.skipped``.
     """
     if look not in TRAIN_LOOKS:
         raise ValueError(f"unknown look {look!r}; expected one of {TRAIN_LOOKS}")

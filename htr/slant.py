@@ -7,7 +7,7 @@ writers to differ.
 
 The slant comes from the edges of the near-upright strokes: a stroke ``x = x0 + k * y`` has
 its intensity gradient ``(gx, gy)`` along ``(1, -k)``, so each strong edge pixel votes
-``k = -gy / gx``, weighted by its strength; the weighted median is the line's slant.
+``k = -gy / gx``, weighted by its strength squared; the weighted median is the line's slant.
 Horizontal strokes (large ``|k|``) do not vote.
 """
 
