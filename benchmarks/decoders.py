@@ -35,10 +35,8 @@ def main() -> None:
     parser.add_argument("--json", help="also write the figures to this file")
     args = parser.parse_args()
 
-    from htr.datasets.base import line_part
     from htr.decode import decode
-    from htr.evaluate import prepare_validation_sets, probabilities
-    from htr.metrics import error_rates
+    from htr.evaluate import prepare_validation_sets, probabilities, rates_by_part
     from htr.recognizer import Recognizer
     from htr.spelling import correct
 
@@ -50,17 +48,16 @@ def main() -> None:
     rows = []
     for name, prepared in prepare_validation_sets(config, args.iam_ondb, args.iam, args.iam_split, args.limit):
         probs = probabilities(recognizer.model, config, prepared.images, label=f"reading {name}")
-        parts = [line_part(i) for i in prepared.ids]
         for decoder in ("best", "beam", "lm"):
             start = time.perf_counter()
             texts = [config.decode(decode(p, decoder, args.beam_width, 1, lm=recognizer.lm).paths[0][0]) for p in probs]
             seconds = time.perf_counter() - start
             fixed = [correct(t) for t in texts]
+            by_part = {corrected: rates_by_part(prepared.texts, hyps, prepared.ids)
+                       for corrected, hyps in ((False, texts), (True, fixed))}
             for part in ("all", "tune", "report"):
-                keep = [i for i, p in enumerate(parts) if part == "all" or p == part]
-                truth = [prepared.texts[i] for i in keep]
-                for corrected, hyps in ((False, texts), (True, fixed)):
-                    rates = error_rates(truth, [hyps[i] for i in keep])
+                for corrected in (False, True):
+                    rates = by_part[corrected][part]
                     rows.append({"set": name, "part": part, "decoder": decoder, "correct": corrected,
                                  "cer": rates.cer, "wer": rates.wer, "lines": rates.lines,
                                  "decode_ms_per_line": 1000 * seconds / max(1, len(probs))})

@@ -32,32 +32,24 @@ def main() -> None:
     parser.add_argument("--limit", type=int)
     args = parser.parse_args()
 
-    from htr.datasets.base import line_part
     from htr.decode import decode
-    from htr.evaluate import prepare_validation_sets
-    from htr.metrics import error_rates
+    from htr.evaluate import prepare_validation_sets, rates_by_part
     from htr.reading import read_lines
     from htr.recognizer import Recognizer
 
     recognizer = Recognizer.load(args.model_dir)
     config = recognizer.config
     print(f"model {args.model_dir}: its config says deslant {config.deslant:g}")
-    header = None
-    for share in (float(s) for s in args.shares.split(",")):
+    for index, share in enumerate(float(s) for s in args.shares.split(",")):
         rule = dataclasses.replace(config, deslant=share)
         cells, names = [], []
         for name, prepared in prepare_validation_sets(rule, args.iam_ondb, args.iam, args.iam_split, args.limit):
-            parts = [line_part(i) for i in prepared.ids]
             _, probs = read_lines(recognizer.engine, rule, prepared.images)
             texts = [config.decode(decode(p, "best").paths[0][0]) for p in probs]
-            rates = {}
-            for part in ("tune", "report", "all"):
-                keep = [i for i, q in enumerate(parts) if part == "all" or q == part]
-                rates[part] = error_rates([prepared.texts[i] for i in keep], [texts[i] for i in keep]).cer
+            rates = {part: r.cer for part, r in rates_by_part(prepared.texts, texts, prepared.ids).items()}
             names.append(name)
             cells.append(f"{100 * rates['tune']:.2f} / {100 * rates['report']:.2f} / **{100 * rates['all']:.2f}** %")
-        if header is None:
-            header = names
+        if index == 0:
             print("\n| deslant | " + " | ".join(f"{n}: tune / report / all" for n in names) + " |")
             print("| --- | " + " | ".join("---" for _ in names) + " |")
         mark = " (the model's)" if share == config.deslant else ""

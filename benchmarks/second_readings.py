@@ -44,11 +44,9 @@ def main() -> None:
     parser.add_argument("--limit", type=int)
     args = parser.parse_args()
 
-    from htr.datasets.base import line_part
     from htr.decode import decode
     from htr.engine import run_batches
-    from htr.evaluate import prepare_validation_sets
-    from htr.metrics import error_rates
+    from htr.evaluate import prepare_validation_sets, rates_by_part
     from htr.reading import clipped_to_body, read_lines, stretch_factor
     from htr.recognizer import Recognizer
 
@@ -59,7 +57,7 @@ def main() -> None:
     prepared_sets = []
     for name, prepared in prepare_validation_sets(config, args.iam_ondb, args.iam, args.iam_split, args.limit):
         first = run_batches(recognizer.engine, prepared.images, config.time_stride)
-        prepared_sets.append((name, prepared, [line_part(i) for i in prepared.ids], first))
+        prepared_sets.append((name, prepared, first))
 
     print("\n| pitch / cap / clip | "
           + " | ".join(f"{name}: tune / report / all, read again / kept" for name, *_ in prepared_sets) + " |")
@@ -68,16 +66,13 @@ def main() -> None:
         pitch, cap, clip = parse_setting(text)
         rule = dataclasses.replace(config, dense_px_per_char=pitch, max_stretch=cap, clip_bodies=clip)
         cells = []
-        for name, prepared, parts, first in prepared_sets:
+        for name, prepared, first in prepared_sets:
             again = sum(stretch_factor(image, p, rule) > 1.0 or clipped_to_body(image, rule) is not None
                         for image, p in zip(prepared.images, first))
             read, probs = read_lines(recognizer.engine, rule, prepared.images)
             texts = [config.decode(decode(p, "best").paths[0][0]) for p in probs]
             changed = sum(r.shape != i.shape for r, i in zip(read, prepared.images))
-            rates = {}
-            for part in ("tune", "report", "all"):
-                keep = [i for i, q in enumerate(parts) if part == "all" or q == part]
-                rates[part] = error_rates([prepared.texts[i] for i in keep], [texts[i] for i in keep]).cer
+            rates = {part: r.cer for part, r in rates_by_part(prepared.texts, texts, prepared.ids).items()}
             cells.append(f"{100 * rates['tune']:.2f} / {100 * rates['report']:.2f} / **{100 * rates['all']:.2f}** %, "
                          f"{100 * again / max(1, len(texts)):.0f} / {100 * changed / max(1, len(texts)):.0f} %")
         print(f"| {text} | " + " | ".join(cells) + " |", flush=True)

@@ -49,6 +49,18 @@ def evaluate(model, config: ModelConfig, images, references, ids, decoder: str =
 
 
 
+def rates_by_part(references: list[str], hypotheses: list[str], ids: list[str]) -> dict[str, ErrorRates]:
+    """Error rates on each half of a validation set (``tune``: where settings are chosen,
+    ``report``: which chose nothing) and on all of it."""
+    from htr.datasets.base import in_part
+
+    rates = {}
+    for part in ("tune", "report", "all"):
+        keep = [i for i, line_id in enumerate(ids) if in_part(line_id, part)]
+        rates[part] = error_rates([references[i] for i in keep], [hypotheses[i] for i in keep])
+    return rates
+
+
 def prepare_part(lines, height: int, max_width: int, look: str, part: str = "all", limit: int | None = None,
                  label: str = "preparing lines", min_stride: int = 4, deslant: float = 0.0):
     """The first ``limit`` usable lines of one half (``tune``/``report``) of a set, or of all of it.

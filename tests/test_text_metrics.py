@@ -40,3 +40,18 @@ def test_wer_counts_word_edits():
 def test_line_cer():
     assert line_cer("Mr . Gaitskell", "Mr. Gaitskell") == 0
     assert line_cer("abc", "") == 1
+
+
+def test_rates_by_part_scores_each_half_and_the_whole_set():
+    from htr.datasets.base import line_part
+    from htr.evaluate import rates_by_part
+
+    ids = [f"b0{n}-0{k:02d}-0{j}" for n in range(1, 5) for k in range(10) for j in range(2)]
+    halves = [line_part(i) for i in ids]
+    assert {"tune", "report"} <= set(halves)
+    references = ["the cat sat"] * len(ids)
+    hypotheses = ["the cat sat" if half == "tune" else "the bat sat" for half in halves]
+    rates = rates_by_part(references, hypotheses, ids)
+    assert rates["tune"].cer == 0.0 and rates["report"].cer == pytest.approx(1 / 11)
+    assert rates["all"].cer == pytest.approx(halves.count("report") / len(ids) / 11)
+    assert rates["tune"].lines + rates["report"].lines == rates["all"].lines == len(ids)
