@@ -65,7 +65,6 @@ from htr.heatmap import recognition_heatmap  # noqa: E402
 from htr.imageio import read_image  # noqa: E402
 from htr.ink import ink_shape, strokes_from_json  # noqa: E402
 from htr.preprocess import as_dark_on_light, ink_map, to_gray  # noqa: E402
-from htr.recognizer import confidence_from_score  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent
 MODEL_DIR = Path(os.environ.get("HTR_MODEL_DIR", ROOT / "model"))
@@ -197,7 +196,7 @@ def alternatives_table(recognition) -> pd.DataFrame:
     rows = []
     for rank, alt in enumerate(recognition.alternatives, start=1):
         log_prob = float(getattr(alt, "log_prob", None) if getattr(alt, "log_prob", None) is not None else alt.score)
-        rows.append([rank, alt.text, round(log_prob, 3), round(confidence_from_score(log_prob, len(alt.text)), 4)])
+        rows.append([rank, alt.text, round(log_prob, 3), round(alt.probability, 4)])
     return pd.DataFrame(rows, columns=ALTERNATIVE_COLUMNS)
 
 

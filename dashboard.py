@@ -11,7 +11,7 @@ Four tabs, all over the ``htr`` package (the page itself does no machine learnin
   outlined and numbered on it, the text, and each line's reading with its heatmap.
 * **Validate** a model on a data set split, exactly as ``python -m htr validate`` does: CER and
   WER per decoder, the spread of per-line CER, the worst lines with their errors marked.
-* **Train** a model in the background (``python -m htr train`` via :mod:`htr.jobs`), watch its
+* **Train** a model in the background (``python -m htr train`` via :mod:`htr.train.jobs`), watch its
   curves and log live, stop it and resume it. The job's state lives in its run folder, so a
   reloaded page still shows it.
 
@@ -40,7 +40,15 @@ from htr.datasets import DATASETS  # noqa: E402
 from htr.decode import DECODERS  # noqa: E402
 from htr.errors import BadImageError, HTRError, ModelLoadError  # noqa: E402
 from htr.imageio import FORMATS, MAX_BYTES, MAX_PIXELS, decode_image  # noqa: E402
-from htr.jobs import FAILED, FINISHED, SCHEDULES, STOPPED, STOPPING, JobManager, TrainRequest  # noqa: E402
+from htr.train.jobs import (  # noqa: E402
+    FAILED,
+    FINISHED,
+    SCHEDULES,
+    STOPPED,
+    STOPPING,
+    JobManager,
+    TrainRequest,
+)
 
 ROOT = Path(__file__).resolve().parent
 ASSETS = ROOT / "assets"
@@ -93,8 +101,8 @@ def load_lines(dataset: str, path: str, split: str):
 def prepared_lines(dataset: str, path: str, split: str, limit: int, look: str, charset: str, height: int,
                    max_width: int, stride: int, deslant: float = 0.0):
     """The network inputs of a split exactly as ``python -m htr validate`` prepares them."""
-    from htr.augment import prepare_set
     from htr.datasets import load_dataset
+    from htr.train.augment import prepare_set
 
     lines = load_dataset(dataset, path, split)
     lines.filter_charset(charset)
@@ -124,8 +132,8 @@ def validation_result(model: tuple[str, int, int], dataset: str, path: str, spli
 
 
 def _validate(model, dataset, path, split, limit, look, decoder, beam_width, keep_worst, report) -> dict:
-    from htr.evaluate import transcribe
     from htr.metrics import error_rates, line_cer
+    from htr.train.evaluate import transcribe
 
     recognizer = recognizer_for(model)
     config = recognizer.config
@@ -138,7 +146,7 @@ def _validate(model, dataset, path, split, limit, look, decoder, beam_width, kee
     images, texts = prepared.images, prepared.texts
     if not images:
         raise HTRError(f"{dataset} split {split!r} in {path} has no usable lines")
-    # The same width-sorted batches of 32 as htr.evaluate.transcribe, one at a time for progress.
+    # The same width-sorted batches of 32 as htr.train.evaluate.transcribe, one at a time for progress.
     order = np.argsort([im.shape[1] for im in images], kind="stable")
     predictions = [""] * len(images)
     for start in range(0, len(order), 32):
@@ -239,7 +247,7 @@ def decode_upload(name: str, data: bytes) -> np.ndarray:
     """An uploaded file as an image array, read by the package's one reader (as the CLI and app read)."""
     if not data:
         raise BadImageError(f"{name}: the file is empty")
-    return decode_image(data, name)
+    return decode_image(data.tobytes() if hasattr(data, 'tobytes') else data, name)
 
 
 def uploaded_image(label: str, key: str, prompt: str, help: str | None = None) -> np.ndarray | None:
@@ -317,7 +325,7 @@ def inspect_tab(recognizer, model_error: str | None) -> None:
             if index >= len(lines.samples):
                 raise HTRError(f"line index {index} is out of range: the split has {len(lines.samples)} lines (0 to {len(lines.samples) - 1})")
             sample = lines.samples[index]
-            from htr.augment import sample_image
+            from htr.train.augment import sample_image
 
             image = sample_image(sample, look, None)
             truth = sample.text
@@ -418,8 +426,8 @@ DEFAULT_IAM = os.environ.get("HTR_IAM_DATA") or ("../shared/data/iam" if _SHARED
 
 @st.cache_data(max_entries=8, show_spinner="Making the page...")
 def data_page(kind: str, path: str, index: int, look: str):
-    """A test page made by htr.pages from a data set (the image, its lines' truth boxes and texts)."""
-    from htr.pages import group_forms, read_line_boxes, render_form, stack_lines
+    """A test page made by htr.synth.pages from a data set (the image, its lines' truth boxes and texts)."""
+    from htr.synth.pages import group_forms, read_line_boxes, render_form, stack_lines
 
     if kind == "form":
         forms = list(group_forms(load_lines("iam-ondb", path, "validation").samples).values())
@@ -489,7 +497,7 @@ def page_tab(recognizer, model_error: str | None) -> None:
     right.metric("Confidence", f"{page.confidence:.1%}")
     if truth is not None:
         from htr.metrics import error_rates
-        from htr.pages import match_lines
+        from htr.synth.pages import match_lines
 
         boxes, texts = truth
         m = match_lines(boxes, [line.box for line in page.lines])
@@ -730,7 +738,7 @@ def _index(options, value, default: int) -> int:
 
 
 def _history(folder: Path) -> list[dict]:
-    from htr.training import read_history
+    from htr.train.loop import read_history
 
     try:
         return read_history(folder)
@@ -811,7 +819,7 @@ def served_model_dir() -> Path:
 
 def model_actions(run_dir: Path) -> None:
     """Use a run's best model: in the Inspect and Validate tabs, or as the model the app serves."""
-    from htr.install import install_model
+    from htr.train.install import install_model
 
     served = served_model_dir()
     in_use = Path(st.session_state.get("model_dir") or DEFAULT_MODEL).expanduser().resolve() == run_dir

@@ -69,8 +69,9 @@ def network_gflop(config, width: int) -> float:
 
 def measure(name: str, overrides: dict, width: int, runs: int) -> dict:
     from htr.config import WEIGHTS_FILE, ModelConfig
-    from htr.engine import export_onnx, load_engine
-    from htr.model import build_model
+    from htr.engine import load_engine
+    from htr.export import export_onnx
+    from htr.network import build_model
 
     config = ModelConfig(**overrides)
     with tempfile.TemporaryDirectory() as folder:

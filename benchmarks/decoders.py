@@ -36,9 +36,9 @@ def main() -> None:
     args = parser.parse_args()
 
     from htr.decode import decode
-    from htr.evaluate import prepare_validation_sets, probabilities, rates_by_part
     from htr.recognizer import Recognizer
     from htr.spelling import correct
+    from htr.train.evaluate import prepare_validation_sets, probabilities, rates_by_part
 
     recognizer = Recognizer.load(args.model_dir)
     config = recognizer.config

@@ -33,9 +33,9 @@ def main() -> None:
     args = parser.parse_args()
 
     from htr.decode import decode
-    from htr.evaluate import prepare_validation_sets, rates_by_part
-    from htr.reading import read_lines
     from htr.recognizer import Recognizer
+    from htr.second_reading import read_lines
+    from htr.train.evaluate import prepare_validation_sets, rates_by_part
 
     recognizer = Recognizer.load(args.model_dir)
     config = recognizer.config

@@ -29,7 +29,7 @@ DATA = ROOT.parent / "shared" / "data"
 
 
 def main() -> None:
-    from htr.pages import PAPERS
+    from htr.synth.pages import PAPERS
 
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--ondb", default=str(DATA / "iam-ondb"))
@@ -51,9 +51,9 @@ def main() -> None:
 
     from htr.datasets import load_dataset
     from htr.metrics import error_rates
-    from htr.pages import form_pages, match_lines, on_paper, stacked_pages
     from htr.progress import Progress
     from htr.segment import segment_lines
+    from htr.synth.pages import form_pages, match_lines, on_paper, stacked_pages
 
     ondb = load_dataset("iam-ondb", args.ondb, "validation")
     dev = load_dataset("iam", args.iam, str(Path(args.iam) / "splits" / "available-dev.txt"))

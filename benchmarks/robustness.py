@@ -33,7 +33,7 @@ def main() -> None:
     from htr.datasets import load_dataset
     from htr.metrics import error_rates
     from htr.progress import Progress
-    from htr.stress import CASES, stressed
+    from htr.synth.stress import CASES, stressed
 
     recognizer = Recognizer.load(args.model_dir)
     lines = load_dataset("iam-ondb", args.data, "validation", progress=False)

@@ -46,9 +46,9 @@ def main() -> None:
 
     from htr.decode import decode
     from htr.engine import run_batches
-    from htr.evaluate import prepare_validation_sets, rates_by_part
-    from htr.reading import clipped_to_body, read_lines, stretch_factor
     from htr.recognizer import Recognizer
+    from htr.second_reading import clipped_to_body, read_lines, stretch_factor
+    from htr.train.evaluate import prepare_validation_sets, rates_by_part
 
     recognizer = Recognizer.load(args.model_dir)
     config = recognizer.config

@@ -31,8 +31,17 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests"))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-from sketch_replay import (CHROMIUM, CHROMIUM_ARGS, canvas_box, clear, count_reads, fitting_lines,  # noqa: E402
-                           pad_state, wait_answered, write_line)
+from sketch_replay import (  # noqa: E402
+    CHROMIUM,
+    CHROMIUM_ARGS,
+    canvas_box,
+    clear,
+    count_reads,
+    fitting_lines,
+    pad_state,
+    wait_answered,
+    write_line,
+)
 
 
 def free_port() -> int:

@@ -36,7 +36,13 @@ def measure(model_dir: str, batch_size: int, width: int, steps: int, loss: str) 
     import numpy as np
 
     from htr.config import ModelConfig
-    from htr.model import build_model, compile_model, ctc_targets, keras_ctc_loss, model_inputs
+    from htr.network import (
+        build_model,
+        compile_model,
+        ctc_targets,
+        keras_ctc_loss,
+        model_inputs,
+    )
 
     config = ModelConfig.load(Path(model_dir))
     model = compile_model(build_model(config), 1e-4)

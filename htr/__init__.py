@@ -2,7 +2,7 @@
 
 from htr.config import IAM_CHARSET, ModelConfig
 from htr.errors import BadImageError, BadInkError, DataError, ModelLoadError, NoInkError
-from htr.recognition import Alternative, Recognition
+from htr.results import Alternative, Recognition
 
 __all__ = [
     "IAM_CHARSET",

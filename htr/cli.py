@@ -12,8 +12,9 @@ from htr.datasets.base import PARTS
 from htr.decode import DECODERS
 from htr.engine import RUNTIMES
 from htr.errors import HTRError
+from htr.paths import default_model_dir
 
-DEFAULT_MODEL = Path(__file__).resolve().parent.parent / "model"
+DEFAULT_MODEL = default_model_dir()
 # The language model reads words, not just letters: fewer errors than best path and beam on
 # every validation set (README, "The shipped model"). Without an LM it falls back to beam.
 DEFAULT_DECODER = "lm"
@@ -206,7 +207,7 @@ def _architecture(args) -> dict:
 
 def _parallel(args):
     """The data-parallel layout asked for (None: one device); joins the other processes first."""
-    from htr.distributed import DistributionError, connect, data_parallel
+    from htr.train.distributed import DistributionError, connect, data_parallel
 
     cluster = (args.coordinator, args.num_processes, args.process_id)
     if any(value is not None for value in cluster):
@@ -224,7 +225,7 @@ def cmd_train(args) -> int:
     from htr.tf_env import configure_tensorflow
 
     configure_tensorflow(training=True)  # before the imports below bring in TensorFlow
-    from htr.training import RESUME_OVERRIDABLE, Source, TrainSettings, train
+    from htr.train.loop import RESUME_OVERRIDABLE, Source, TrainSettings, train
 
     if not args.data and not args.source and not args.resume:
         raise SystemExit("error: give --data (one data set) or --source (one or more)")
@@ -251,7 +252,7 @@ def cmd_train(args) -> int:
 
 
 def cmd_average(args) -> int:
-    from htr.averaging import average_run
+    from htr.train.averaging import average_run
 
     if args.last < 1:
         raise SystemExit("error: --last must be at least 1")
@@ -261,7 +262,7 @@ def cmd_average(args) -> int:
 
 
 def cmd_blend(args) -> int:
-    from htr.averaging import blend_models
+    from htr.train.averaging import blend_models
 
     out = blend_models(args.models, args.weights, args.model_dir)
     print(f"blended {len(args.models)} models into {out}")
@@ -269,7 +270,7 @@ def cmd_blend(args) -> int:
 
 
 def cmd_widen(args) -> int:
-    from htr.widening import widen_model
+    from htr.train.widening import widen_model
 
     arch = _architecture(args)
     out = widen_model(args.source, args.model_dir, arch.get("conv_filters"), arch.get("lstm_units"), args.seed)
@@ -279,8 +280,8 @@ def cmd_widen(args) -> int:
 
 def cmd_validate(args) -> int:
     from htr.datasets import load_dataset
-    from htr.evaluate import evaluate, prepare_part
     from htr.recognizer import Recognizer
+    from htr.train.evaluate import evaluate, prepare_part
 
     recognizer = Recognizer.load(args.model_dir, args.runtime)
     config = recognizer.config
@@ -358,7 +359,7 @@ def cmd_predict(args) -> int:
 def cmd_export(args) -> int:
     import time
 
-    from htr.engine import export_onnx
+    from htr.export import export_onnx
 
     start = time.perf_counter()
     path = export_onnx(args.model_dir, quantize=args.quantize)
@@ -388,8 +389,8 @@ def cmd_lm(args) -> int:
 
 def cmd_lm_build(args) -> int:
     from htr.config import CONFIG_FILE
-    from htr.lm import LM_FILE
-    from htr.lm_text import build, collect
+    from htr.lm.corpus import build, collect
+    from htr.lm.decoder import LM_FILE
 
     if not (args.iam or args.iam_ondb or args.text):
         raise SystemExit("error: give --iam, --iam-ondb and/or --text: the text to estimate the LM from")
@@ -406,8 +407,8 @@ def cmd_lm_build(args) -> int:
     model_dir = Path(args.out).resolve().parent
     if (model_dir / CONFIG_FILE).is_file():
         from htr.config import ModelConfig
-        from htr.lm import lm_settings
-        from htr.lm_tune import write_settings
+        from htr.lm.decoder import lm_settings
+        from htr.lm.tune import write_settings
 
         settings = lm_settings(ModelConfig.load(model_dir))
         settings.path = f"{Path(args.out).resolve().name}/{LM_FILE}"
@@ -418,9 +419,9 @@ def cmd_lm_build(args) -> int:
 
 def cmd_lm_tune(args) -> int:
     from htr.datasets import load_dataset
-    from htr.evaluate import prepare_part, probabilities
-    from htr.lm_tune import TuneSet, tune, tuned_record, write_settings
+    from htr.lm.tune import TuneSet, tune, tuned_record, write_settings
     from htr.recognizer import Recognizer
+    from htr.train.evaluate import prepare_part, probabilities
 
     if not (args.iam_ondb or args.iam):
         raise SystemExit("error: give --iam-ondb and/or --iam: the validation data to tune on")

@@ -30,18 +30,18 @@ class ModelConfig:
     lstm_layers: int = 2
     dropout: float = 0.25
     training: dict = field(default_factory=dict)
-    # Language-model decoding settings (htr.lm.LMSettings as a dict): the LM file, relative to
+    # Language-model decoding settings (htr.lm.decoder.LMSettings as a dict): the LM file, relative to
     # the model folder, and its tuned weight and bonuses. Empty: the defaults, with the LM at
     # lm/chars.arpa.gz if the folder has one.
     lm: dict = field(default_factory=dict)
-    # Dense writing is read a second time, stretched wider (htr.reading): a line whose first
+    # Dense writing is read a second time, stretched wider (htr.second_reading): a line whose first
     # reading gives under ``dense_px_per_char`` pixels of width per character (at ``height``) is
     # stretched towards that pitch, at most ``max_stretch`` times, and read again. 0: off.
     dense_px_per_char: float = 0.0
     max_stretch: float = 1.45
     # A line whose ink reaches more than ``clip_bodies`` heights of its body (x-height zone)
     # above or below it is also read cut to that band and scaled up; the more confident
-    # reading is kept (htr.reading). 0: off.
+    # reading is kept (htr.second_reading). 0: off.
     clip_bodies: float = 0.0
     # The share of a line's slant taken out before the network reads it (htr.slant), in
     # training and in reading alike: 1.0 sets every line upright, 0: lines as written.

@@ -1,20 +1,22 @@
 """CTC decoding of a T x C probability matrix into text (class 0 is the blank).
 
 ``best`` and ``beam`` read each character on the network's evidence alone; ``lm`` (see
-:mod:`htr.lm`) also weighs how likely the text is as English, so a smudged letter inside
+:mod:`htr.lm.decoder`) also weighs how likely the text is as English, so a smudged letter inside
 a word is read as the word.
 """
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 import numpy as np
 
-if TYPE_CHECKING:
-    from htr.lm import LanguageModel
+
+class LanguageModelDecoder(Protocol):
+    """What the ``lm`` decoder needs of a loaded language model (:class:`htr.lm.decoder.LanguageModel`)."""
+
+    def decode(self, probabilities: np.ndarray, beam_width: int, top_k: int) -> "Decoded": ...
 
 DECODERS = ("best", "beam", "lm")
 # Beam search: classes tried per step, and how far (natural log) below the best a candidate
@@ -41,11 +43,6 @@ class Decoded:
         return self.paths[k][1] if self.log_probs is None else self.log_probs[k]
 
 
-def confidence_from_score(score: float, length: int) -> float:
-    """Geometric-mean probability per emitted character (plus one for the line end)."""
-    return float(math.exp(score / (length + 1)))
-
-
 def best_path(probabilities: np.ndarray) -> Decoded:
     """Most likely class per timestep, repeats merged, blanks dropped.
 
@@ -67,7 +64,12 @@ def beam_search(probabilities: np.ndarray, beam_width: int = 16, top_k: int = 5)
     extend a candidate, and candidates ``BEAM_THRESHOLD`` nats below the best are dropped: on
     150 validation lines this read exactly what trying every class does, 7x faster.
     """
-    from flashlight.lib.text.decoder import CriterionType, LexiconFreeDecoder, LexiconFreeDecoderOptions, ZeroLM
+    from flashlight.lib.text.decoder import (
+        CriterionType,
+        LexiconFreeDecoder,
+        LexiconFreeDecoderOptions,
+        ZeroLM,
+    )
 
     top_k = max(1, min(top_k, beam_width))
     log_probs = np.ascontiguousarray(np.log(np.maximum(probabilities, 1e-12)), np.float32)
@@ -99,7 +101,7 @@ def collapse(frames: np.ndarray) -> list[int]:
 
 
 def decode(probabilities: np.ndarray, decoder: str = "best", beam_width: int = 16, top_k: int = 5,
-           lm: LanguageModel | None = None) -> Decoded:
+           lm: LanguageModelDecoder | None = None) -> Decoded:
     """Decode with ``decoder``; ``lm`` is the loaded language model the ``lm`` decoder needs."""
     if decoder == "best":
         return best_path(probabilities)

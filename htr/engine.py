@@ -3,7 +3,7 @@ else Keras.
 
 ONNX Runtime starts in a fraction of a second, needs no TensorFlow and runs the native LSTM
 op; the ONNX file holds the inference graph (no training mask, see
-:func:`htr.model.build_model`), exported from ``model.weights.h5`` by ``python -m htr export``.
+:func:`htr.network.build_model`), exported from ``model.weights.h5`` by ``python -m htr export`` (:mod:`htr.export`).
 A sidecar ``model.onnx.json`` records the size and SHA-256 of the weights and the architecture
 it was exported from, so an ONNX file left behind by older weights is noticed and not used.
 Keras stays the engine of training and the fallback; nothing here imports it unless it runs.
@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import logging
 import math
 import os
 import warnings
@@ -106,7 +105,7 @@ class KerasEngine:
             self.quantum = quantum
 
     def logits(self, batch: np.ndarray, widths: list[int]) -> np.ndarray:
-        from htr.model import model_inputs
+        from htr.network import model_inputs
 
         return np.asarray(self.model.predict_on_batch(model_inputs(batch, widths, self.time_stride)))
 
@@ -154,7 +153,7 @@ def onnx_staleness(model_dir: Path, config: ModelConfig) -> str | None:
 
 def load_keras(model_dir: Path, config: ModelConfig, masked: bool = True):
     """The Keras model with the folder's weights."""
-    from htr.model import build_model
+    from htr.network import build_model
 
     weights = Path(model_dir) / WEIGHTS_FILE
     model = build_model(config, masked=masked)
@@ -197,83 +196,6 @@ def load_engine(model_dir: Path, config: ModelConfig, runtime: str = "auto", thr
             warnings.warn(f"{why_not}: running Keras (slower to start and to read); for ONNX Runtime run {hint}",
                           stacklevel=3)
     return KerasEngine(load_keras(model_dir, config), config.time_stride)
-
-
-QUANTIZATIONS = ("none", "int8")
-
-
-def export_onnx(model_dir: str | Path, config: ModelConfig | None = None, quantize: str = "none") -> Path:
-    """Write ``model.onnx`` (the unmasked inference graph) and its stamp beside the weights.
-
-    ``quantize="int8"`` stores the LSTMs' and the output layer's weights as 8-bit integers
-    (ONNX Runtime's dynamic quantization: activations are scaled per call), which takes about a
-    sixth off a single line's time on a 2-core AVX2 CPU (README, "Integer weights"); the
-    convolutions stay in float, as int8 convolutions ran no faster there. The stamp records it.
-    """
-    if quantize not in QUANTIZATIONS:
-        raise ValueError(f"unknown quantization {quantize!r}; expected one of {QUANTIZATIONS}")
-    os.environ.setdefault("CUDA_VISIBLE_DEVICES", "")  # export on the CPU
-    model_dir = Path(model_dir)
-    config = config or ModelConfig.load(model_dir)
-    if not (model_dir / WEIGHTS_FILE).is_file():
-        raise ModelLoadError(f"{model_dir} has no {WEIGHTS_FILE} to export")
-    stamp = fingerprint(model_dir, config)
-    model = load_keras(model_dir, config, masked=False)
-    model.predict_on_batch(np.zeros((1, config.height, 16 * config.time_stride, 1), np.float32))
-    tmp = model_dir / (ONNX_FILE + ".tmp")
-    model.export(str(tmp), format="onnx", verbose=False)
-    add_sequence_lengths(tmp)
-    if quantize == "int8":
-        quantize_int8(tmp)
-    stamp["quantized"] = quantize
-    tmp.replace(model_dir / ONNX_FILE)
-    stamp_tmp = model_dir / (STAMP_FILE + ".tmp")
-    stamp_tmp.write_text(json.dumps(stamp, indent=2))
-    stamp_tmp.replace(model_dir / STAMP_FILE)
-    return model_dir / ONNX_FILE
-
-
-def add_sequence_lengths(path: Path) -> None:
-    """Give the exported graph a ``steps`` input feeding every LSTM's ``sequence_lens``.
-
-    The unmasked export reads a padded line's padding backwards before its ink; ONNX's LSTM op
-    takes each sequence's length natively (no loops), which makes the graph read a line in a
-    batch exactly as alone, like the masked Keras model. Refuses a graph whose recurrence
-    became loops (a mask left in it), which would run slowly.
-    """
-    import onnx
-
-    model = onnx.load(str(path))
-    graph = model.graph
-    ops = {node.op_type for node in graph.node}
-    lstms = [node for node in graph.node if node.op_type == "LSTM"]
-    if not lstms or ops & {"Loop", "Scan"}:
-        raise ModelLoadError(f"the exported graph has no native LSTM op (ops: {sorted(ops)})")
-    batch = graph.input[0].type.tensor_type.shape.dim[0]
-    steps = onnx.helper.make_tensor_value_info(STEPS_INPUT, onnx.TensorProto.INT32, [batch.dim_param or None])
-    graph.input.append(steps)
-    for node in lstms:
-        while len(node.input) < 5:
-            node.input.append("")
-        node.input[4] = STEPS_INPUT
-    onnx.checker.check_model(model)
-    onnx.save(model, str(path))
-
-
-def quantize_int8(path: Path) -> None:
-    """Rewrite the graph at ``path`` with int8 LSTM and MatMul weights (in place)."""
-    from onnxruntime.quantization import QuantType, quantize_dynamic
-
-    out = path.with_name(path.name + ".int8")
-    root = logging.getLogger()
-    level = root.level
-    root.setLevel(logging.ERROR)  # its advice to run shape pre-processing: measured, it makes no difference here
-    try:
-        quantize_dynamic(str(path), str(out), weight_type=QuantType.QInt8, op_types_to_quantize=["LSTM", "MatMul"])
-        out.replace(path)
-    finally:
-        root.setLevel(level)
-        out.unlink(missing_ok=True)
 
 
 def softmax(logits: np.ndarray) -> np.ndarray:

@@ -84,6 +84,8 @@ def shrink(image: np.ndarray) -> np.ndarray:
 
 def decode_image(data: bytes | bytearray | io.IOBase, name: str = "the image") -> np.ndarray:
     """Encoded image bytes -> array (colour as RGB(A), alpha and bit depth kept), upright."""
+    if isinstance(data, (bytes, bytearray)) and not data:
+        raise BadImageError(f"{name}: not a readable image (the data is empty)")
     if isinstance(data, (bytes, bytearray)) and len(data) > MAX_BYTES:
         raise BadImageError(too_many_bytes(name, len(data)))
     source = io.BytesIO(bytes(data)) if isinstance(data, (bytes, bytearray)) else data

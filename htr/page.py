@@ -9,89 +9,17 @@ from __future__ import annotations
 
 import math
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
 from typing import Iterator, Literal
 
 import cv2
 import numpy as np
 
 from htr.errors import HTRError, NoInkError
-from htr.recognition import Recognition
+from htr.results import LineRecognition, PageRecognition, Recognition, page_confidence
 from htr.segment import PageLayout, segment_lines
 
 Layout = Literal["auto", "line", "page"]
 LAYOUTS = ("auto", "line", "page")
-
-
-@dataclass
-class LineRecognition:
-    """One line of a page: where it is and what was read there."""
-
-    box: tuple[int, int, int, int]  # x, y, w, h in the input image's pixels (or the drawing's units)
-    recognition: Recognition
-    polygon: np.ndarray | None = None
-
-    @property
-    def text(self) -> str:
-        return self.recognition.text
-
-    @property
-    def confidence(self) -> float:
-        return self.recognition.confidence
-
-    @property
-    def alternatives(self):
-        return self.recognition.alternatives
-
-    def to_json(self) -> dict:
-        data = self.recognition.to_json()
-        data.pop("decoder", None)
-        return {"box": [int(round(v)) for v in self.box], **data}
-
-
-@dataclass
-class PageRecognition:
-    """The text of a page (its lines joined by newlines), how sure, and each line.
-
-    ``layout`` is what was read: ``"line"`` (the image as one line, ``lines`` holds it) or
-    ``"page"``. ``confidence`` is the geometric-mean probability per character over all lines.
-    """
-
-    text: str
-    confidence: float
-    lines: list[LineRecognition]
-    layout: str
-    decoder: str
-    size: tuple[int, int] = (0, 0)
-    segmentation: PageLayout | None = field(default=None, repr=False)
-
-    @property
-    def corrected(self) -> str | None:
-        if not self.lines or any(line.recognition.corrected is None for line in self.lines):
-            return None
-        return "\n".join(line.recognition.corrected for line in self.lines)
-
-    def to_json(self, path: str | None = None) -> dict:
-        """One line: exactly the one-line contract. A page: path, text, confidence, decoder, lines."""
-        if self.layout == "line":
-            return self.lines[0].recognition.to_json(path)
-        data: dict = {} if path is None else {"path": path}
-        data["text"] = self.text
-        data["confidence"] = round(float(self.confidence), 4)
-        data["decoder"] = self.decoder
-        if self.corrected is not None:
-            data["corrected"] = self.corrected
-        data["lines"] = [line.to_json() for line in self.lines]
-        return data
-
-
-def page_confidence(recognitions: list[Recognition]) -> float:
-    """Geometric-mean probability per emitted character (plus one per line end), over all lines."""
-    if not recognitions:
-        return 0.0
-    weights = [len(r.text) + 1 for r in recognitions]
-    logs = sum(w * math.log(max(r.confidence, 1e-12)) for w, r in zip(weights, recognitions))
-    return float(math.exp(logs / sum(weights)))
 
 
 def _check_layout(layout: str) -> None:

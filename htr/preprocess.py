@@ -6,7 +6,6 @@ intensity in [0, 1] (1 = ink, 0 = paper), the ink cropped with a small margin, s
 fixed height.
 """
 
-from pathlib import Path
 
 import cv2
 import numpy as np
@@ -30,23 +29,6 @@ _UPRIGHT_RULE_COVER = 0.95  # share of the picture's height a rule down it cover
 _UPRIGHT_RULE_MARGIN = 0.08  # share of the height such a rule must reach beyond the writing, above and below
 _MAX_UPRIGHT_RULE_TILT = 30  # degrees from upright a rule down the picture is looked for at
 _RIM = 9  # pixels around the strokes (as a square's side) where fainter ink still counts as theirs
-
-
-def decode_image(data: bytes | np.ndarray, name: str) -> np.ndarray:
-    """Encoded image bytes -> array keeping alpha and bit depth, colour as RGB(A), upright."""
-    from htr.imageio import decode_image as decode
-
-    raw = data.tobytes() if isinstance(data, np.ndarray) else data
-    if not raw:
-        raise BadImageError(f"{name}: not a readable image (the data is empty)")
-    return decode(raw, name)
-
-
-def load_image(path: str | Path) -> np.ndarray:
-    """Read an image file keeping alpha and bit depth, EXIF rotation applied; BadImageError if it is not one."""
-    from htr.imageio import read_image_file
-
-    return read_image_file(path)
 
 
 def to_gray(image: np.ndarray) -> np.ndarray:

@@ -8,20 +8,19 @@ from typing import Any, Callable, Iterable, Iterator, Sequence
 
 import numpy as np
 
-from htr.batching import pad_batch  # noqa: F401  (re-exported: training pads with it)
 from htr.config import ModelConfig
-from htr.decode import DECODERS, confidence_from_score, decode  # noqa: F401  (re-exported)
-from htr.engine import Engine, as_engine, load_engine, run_batches, softmax  # noqa: F401
+from htr.decode import DECODERS, decode
+from htr.engine import Engine, as_engine, load_engine, run_batches
 from htr.errors import HTRError, ModelLoadError
 from htr.preprocess import preprocess
-from htr.reading import read_lines
-from htr.recognition import Alternative, Recognition
+from htr.results import Alternative, Recognition, confidence_from_score
+from htr.second_reading import read_lines
 
 ImageLike = np.ndarray | str | Path | bytes
 
 
 def _load_lm(model_dir: Path, config: ModelConfig):
-    from htr.lm import load_for_model
+    from htr.lm.decoder import load_for_model
 
     return load_for_model(model_dir, config)
 
@@ -98,7 +97,7 @@ class Recognizer:
 
     def read(self, prepared: Sequence[np.ndarray], batch_size: int = 32) -> tuple[list[np.ndarray], list[np.ndarray]]:
         """What recognition reads: each line's softmax, dense lines stretched and tall ones
-        clipped where that reads better (:func:`htr.reading.read_lines`), with the images as
+        clipped where that reads better (:func:`htr.second_reading.read_lines`), with the images as
         finally read (for heatmaps)."""
         return read_lines(self.engine, self.config, prepared, batch_size)
 

@@ -35,7 +35,7 @@ def iam_dev_forms():
     if not (iam / "lines").is_dir():
         pytest.skip("IAM line images not found")
     from htr.datasets import load_dataset
-    from htr.pages import group_forms, read_line_boxes
+    from htr.synth.pages import group_forms, read_line_boxes
 
     dev = load_dataset("iam", iam, str(iam / "splits" / "available-dev.txt"))
     boxes = read_line_boxes(iam)

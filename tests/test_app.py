@@ -18,9 +18,9 @@ gr = pytest.importorskip("gradio")
 
 from conftest import ONDB as DATA  # noqa: E402
 from conftest import ROOT, free_port  # noqa: E402
+
 needs_data = pytest.mark.skipif(not DATA.is_dir(), reason=f"IAM On-Line data not found at {DATA}")
 
-sys.path.insert(0, str(ROOT))
 import app  # noqa: E402
 from htr.ink import strokes_from_json  # noqa: E402
 from htr.metrics import error_rates, line_cer  # noqa: E402
@@ -424,7 +424,7 @@ def server(recognizer):
 def test_api_reads_a_page(server, validation_lines, tmp_path):
     from gradio_client import Client, handle_file
 
-    from htr.pages import group_forms, render_form
+    from htr.synth.pages import group_forms, render_form
 
     form = list(group_forms(validation_lines).values())[4]
     page = render_form(form, "paper", np.random.default_rng(5), line_height=50)

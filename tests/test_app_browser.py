@@ -14,19 +14,25 @@ with the app's default decoder (``app.DEFAULT_DECODER``, beam width 16, top 5) i
 
 import os
 import shutil
-import sys
 from pathlib import Path
 
 import cv2
 import numpy as np
 import pytest
-
 from conftest import ONDB as DATA
-from conftest import ROOT, free_port
-from sketch_replay import (CHROMIUM, CHROMIUM_ARGS, choose_pen, clear, count_reads, fitting_lines, pad_state,
-                           wait_answered, write_line)
+from conftest import free_port
+from sketch_replay import (
+    CHROMIUM,
+    CHROMIUM_ARGS,
+    choose_pen,
+    clear,
+    count_reads,
+    fitting_lines,
+    pad_state,
+    wait_answered,
+    write_line,
+)
 
-sys.path.insert(0, str(ROOT))
 # Validation lines written with the default pen, and (the first of them) with the thinnest and
 # thickest: over 20 lines the ratio below still moves by a tenth or two from one set of lines
 # to the next (0.7 to 1.3 over sets of 20; 0.96 over 200), so the tighter bound gets more lines.

@@ -6,14 +6,13 @@ import urllib.request
 
 import cv2
 import numpy as np
-
 from conftest import write_png
 from sketch_replay import REPLAY_JS, place, wait_answered
 from test_app_browser import browser, open_page, samples, server  # noqa: F401 (fixtures)
 
 from htr.metrics import error_rates
 from htr.page import LINE_COLOURS
-from htr.pages import group_forms, render_form
+from htr.synth.pages import group_forms, render_form
 
 
 def test_upload_a_paragraph_and_see_its_lines(browser, server, samples, tmp_path):  # noqa: F811

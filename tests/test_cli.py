@@ -7,7 +7,6 @@ import sys
 
 import numpy as np
 import pytest
-
 from conftest import MODEL_DIR, ONDB, ROOT, write_png
 
 

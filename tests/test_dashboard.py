@@ -10,7 +10,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from conftest import MODEL_DIR, ONDB, ROOT, write_png
 
 APP = str(ROOT / "dashboard.py")
@@ -238,7 +237,7 @@ def wait_for(condition, timeout, what):
 
 
 def test_train_from_the_page_then_resume_and_stop(tmp_path, jobs_dir, ondb_validation):
-    from htr.jobs import JobError, JobManager, TrainRequest
+    from htr.train.jobs import JobError, JobManager, TrainRequest
 
     manager = JobManager(jobs_dir)
     run = tmp_path / "run"
@@ -311,7 +310,7 @@ def reaped(pid: int) -> bool:
 
 
 def test_ended_and_stopped_jobs_leave_no_zombies(tmp_path, jobs_dir):
-    from htr.jobs import JobManager
+    from htr.train.jobs import JobManager
 
     manager = JobManager(jobs_dir)
     done = manager.start(tmp_path / "done", [sys.executable, "-c", "print('done: ok')"], {"epochs": 1})
@@ -333,7 +332,7 @@ def test_ended_and_stopped_jobs_leave_no_zombies(tmp_path, jobs_dir):
 
 def test_job_state_survives_a_lost_process(tmp_path, jobs_dir):
     """A job whose process died without the dashboard noticing is shown as ended, not running."""
-    from htr.jobs import JOB_FILE, JobManager
+    from htr.train.jobs import JOB_FILE, JobManager
 
     run = tmp_path / "run"
     run.mkdir()
@@ -347,7 +346,7 @@ def test_job_state_survives_a_lost_process(tmp_path, jobs_dir):
 
 def test_train_on_two_data_sets_from_the_page(tmp_path, jobs_dir):
     """Pen data and real scans in one run launched from the page: each validated on its own."""
-    from htr.jobs import JobManager
+    from htr.train.jobs import JobManager
 
     iam = ONDB.parent / "iam"
     if not (iam / "lines").is_dir():
@@ -372,7 +371,7 @@ def test_train_on_two_data_sets_from_the_page(tmp_path, jobs_dir):
 
 
 def test_fine_tuning_options_reach_the_training_command(tmp_path, jobs_dir):
-    from htr.jobs import JobManager
+    from htr.train.jobs import JobManager
 
     run = tmp_path / "run"
     at = set_training(app(), run, epochs=1)
@@ -460,7 +459,7 @@ def test_use_a_trained_model_and_install_it_for_the_app(tmp_path, monkeypatch):
     assert (backup / "metadata.json").read_text() == before and (backup / "model.weights.h5").is_file()
     assert not (served / "model.onnx").exists()
     from htr.config import ModelConfig
-    from htr.lm import load_for_model
+    from htr.lm.decoder import load_for_model
 
     lm, error = load_for_model(served, ModelConfig.load(served))  # the installed folder's language model loads
     assert lm is not None, error

@@ -2,7 +2,6 @@
 page read, and a heatmap for every line."""
 
 import pytest
-
 from conftest import ONDB, ROOT
 
 APP = str(ROOT / "dashboard.py")
@@ -22,7 +21,7 @@ def test_a_drawn_form_is_outlined_and_read_line_by_line(recognizer, ondb_validat
     import numpy as np
 
     from htr.page import recognize_page
-    from htr.pages import group_forms, render_form
+    from htr.synth.pages import group_forms, render_form
 
     monkeypatch.setenv("HTR_JOBS_DIR", str(tmp_path / "jobs"))
     at = fresh_page()

@@ -5,14 +5,13 @@ import tarfile
 
 import numpy as np
 import pytest
+from conftest import write_png
 
-from htr.augment import prepare_set
 from htr.config import IAM_CHARSET
 from htr.datasets import load_dataset
 from htr.errors import DataError
 from htr.render import render_strokes
-
-from conftest import write_png
+from htr.train.augment import prepare_set
 
 STROKE_XML = """<?xml version="1.0" encoding="ISO-8859-1"?>
 <WhiteboardCaptureSession><StrokeSet>

@@ -7,7 +7,6 @@ import subprocess
 import sys
 
 import pytest
-
 from conftest import ROOT, free_port, write_png
 
 pytest.importorskip("jax")
@@ -119,8 +118,8 @@ def test_two_processes_write_one_run(tmp_path, short_lines, jax_cache):
 
 def test_a_layout_that_cannot_work_is_refused(tmp_path, short_lines, jax_cache, capsys):
     from htr.cli import main
-    from htr.distributed import Parallel
     from htr.errors import DistributionError
+    from htr.train.distributed import Parallel
 
     with pytest.raises(DistributionError, match="does not split over 4 devices: use a multiple of 4 \\(e.g. 28 or 32\\)"):
         Parallel(devices=4).process_batch(30)
@@ -144,9 +143,9 @@ def test_a_process_renders_its_share_as_the_whole_set_would(ondb_validation):
     """Each process renders every Nth line of an epoch, augmented as that line is in one process."""
     import numpy as np
 
-    from htr.augment import prepare_set
     from htr.datasets.base import LineSet
-    from htr.distributed import Parallel
+    from htr.train.augment import prepare_set
+    from htr.train.distributed import Parallel
 
     samples = ondb_validation.samples[:6]
     whole = prepare_set(LineSet("training", list(samples)), 64, 2048, seed=5, epoch=3, workers=2)

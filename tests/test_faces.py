@@ -5,7 +5,6 @@ orientation 1-8, and as its negative (light on dark), reads as the upright image
 an image over the pixel limit gets the same message everywhere.
 """
 
-import io
 import json
 import os
 import subprocess
@@ -15,12 +14,11 @@ import numpy as np
 import PIL.Image
 import PIL.ImageOps
 import pytest
+from conftest import DATA, MODEL_DIR, ROOT
 
 from htr.errors import BadImageError
 from htr.imageio import MAX_PIXELS
 from htr.metrics import line_cer
-
-from conftest import DATA, MODEL_DIR, ROOT
 
 IAM = DATA / "iam"
 T = PIL.Image.Transpose
@@ -98,7 +96,6 @@ def test_package(photos, oversize, recognizer):
 
 def test_app(photos, oversize):
     gr = pytest.importorskip("gradio")
-    sys.path.insert(0, str(ROOT))
     import app
 
     text, paths = photos

@@ -18,6 +18,7 @@ import cv2
 import numpy as np
 import PIL.Image
 import pytest
+from conftest import ROOT
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
@@ -25,8 +26,6 @@ from hypothesis.extra import numpy as hnp
 from htr.errors import HTRError
 from htr.imageio import WORK_SIDE, read_image
 from htr.preprocess import preprocess
-
-from conftest import ROOT
 
 # Numeric trouble (overflow, invalid casts) is a failure too, not a warning.
 pytestmark = pytest.mark.filterwarnings("error::RuntimeWarning")
@@ -254,13 +253,10 @@ SERVED_CASES = 40
 def served():
     """The Gradio app on a free loopback port, and a client for it."""
     gr = pytest.importorskip("gradio")  # noqa: F841
-    import sys
-
-    from gradio_client import Client
 
     from conftest import free_port
+    from gradio_client import Client
 
-    sys.path.insert(0, str(ROOT))
     import app
 
     app.get_recognizer()

@@ -1,15 +1,12 @@
 """htr.heatmap: the input line stacked over its per-timestep CTC probabilities."""
 
-import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from htr.heatmap import _MARGIN, recognition_heatmap, render_heatmap, row_name  # noqa: E402
-from htr.recognition import Alternative, Recognition  # noqa: E402
+from htr.results import Alternative, Recognition  # noqa: E402
 
 CHARSET = " abc"
 LABELS = ["<blank>"] + list(CHARSET)

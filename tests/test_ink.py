@@ -6,12 +6,11 @@ import sys
 
 import numpy as np
 import pytest
+from conftest import ROOT
 
 from htr.errors import BadInkError, NoInkError
 from htr.ink import load_ink, parse_inkml, render_ink, strokes_from_json
 from htr.metrics import error_rates
-
-from conftest import ROOT
 
 
 def inkml(strokes, qualified: bool = False) -> str:

@@ -7,12 +7,12 @@ import warnings
 
 import numpy as np
 import pytest
-
 from conftest import DATA, MODEL_DIR
+
 from htr.config import IAM_CHARSET, ModelConfig
 from htr.decode import best_path, decode
-from htr.lm import LanguageModel, LMSettings, load_for_model
-from htr.ngram import BOS, UNK, estimate, token_name
+from htr.lm.decoder import LanguageModel, LMSettings, load_for_model
+from htr.lm.ngram import BOS, UNK, estimate, token_name
 
 IAM = DATA / "iam"
 ONDB = DATA / "iam-ondb"
@@ -228,7 +228,7 @@ def fake_iam(root, lines: dict[str, str], splits: dict[str, list[str]]):
 
 
 def test_builder_drops_held_out_ids_their_other_writers_and_overlapping_text(tmp_path):
-    from htr.lm_text import collect
+    from htr.lm.corpus import collect
 
     lines = {
         "a01-000u-00": "a line that only training has",
@@ -260,7 +260,7 @@ def test_shipped_builder_keeps_every_validation_and_test_line_out():
     from htr.datasets.base import form_key, read_split_ids
     from htr.datasets.iam import parse_lines_txt
     from htr.datasets.iam_ondb import load_transcriptions
-    from htr.lm_text import _word_runs, collect
+    from htr.lm.corpus import _word_runs, collect
 
     text = collect(IAM, ONDB)
     iam_texts, ondb_texts = parse_lines_txt(IAM / "ascii" / "lines.txt"), load_transcriptions(ONDB)
@@ -291,7 +291,7 @@ def test_shipped_lm_manifest_names_its_sources():
 
 
 def test_writing_lm_settings_keeps_every_other_config_field(tmp_path):
-    from htr.lm_tune import write_settings
+    from htr.lm.tune import write_settings
 
     folder = tmp_path / "model"
     folder.mkdir()
@@ -307,7 +307,7 @@ def test_writing_lm_settings_keeps_every_other_config_field(tmp_path):
 
 
 def test_tuning_finds_a_weight_that_helps(tmp_path):
-    from htr.lm_tune import TuneSet, tune
+    from htr.lm.tune import TuneSet, tune
 
     rng = np.random.default_rng(0)
     probs, texts = [], []
@@ -359,9 +359,10 @@ def test_cli_builds_an_lm_into_a_model_folder_and_records_it(tmp_path):
 
 def test_cli_predicts_with_the_lm_by_default_and_validates_a_half(tmp_path, ondb_validation):
     from conftest import write_png
+    from test_cli import htr
+
     from htr.datasets.base import line_part
     from htr.render import render_strokes
-    from test_cli import htr
 
     path = write_png(tmp_path / "line.png", render_strokes(ondb_validation.samples[0].strokes, "canvas"))
     result = htr("predict", path, "--json", "--top-k", "3")

@@ -8,7 +8,6 @@ import warnings
 
 import numpy as np
 import pytest
-
 from conftest import MODEL_DIR, ROOT, write_png
 
 

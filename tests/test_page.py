@@ -4,14 +4,12 @@ import json
 
 import numpy as np
 import pytest
-
 from conftest import write_png
 from test_cli import htr
 
 from htr.metrics import error_rates
 from htr.page import recognize_page, recognize_page_strokes
-from htr.pages import group_forms, render_form, stack_lines
-
+from htr.synth.pages import group_forms, render_form, stack_lines
 
 
 @pytest.fixture(scope="module")

@@ -3,11 +3,18 @@ import os
 import cv2
 import numpy as np
 import pytest
+from conftest import DATA
 
 from htr.errors import BadImageError, NoInkError
-from htr.preprocess import PAD, light_writing_on_dark, line_tilt, load_image, preprocess, printed_rules, to_gray
-
-from conftest import DATA
+from htr.imageio import read_image_file as load_image
+from htr.preprocess import (
+    PAD,
+    light_writing_on_dark,
+    line_tilt,
+    preprocess,
+    printed_rules,
+    to_gray,
+)
 
 
 def line_image(height=120, width=600, ink=20, paper=255):

@@ -11,8 +11,13 @@ from htr import Recognizer
 from htr.config import ModelConfig
 from htr.metrics import error_rates
 from htr.preprocess import PAD
-from htr.reading import characters_read, clipped_to_body, stretch_factor, stretch_width
 from htr.render import render_strokes
+from htr.second_reading import (
+    characters_read,
+    clipped_to_body,
+    stretch_factor,
+    stretch_width,
+)
 
 
 def one_hot(classes: list[int], num_classes: int = 5) -> np.ndarray:

@@ -9,7 +9,7 @@ import pytest
 
 from htr.metrics import error_rates
 from htr.preprocess import line_tilt
-from htr.stress import CASES, KNOWN_WEAK, stressed
+from htr.synth.stress import CASES, KNOWN_WEAK, stressed
 
 LINES = 60
 TOLERANCE = 1.5

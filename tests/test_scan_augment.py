@@ -4,11 +4,17 @@ import os
 
 import numpy as np
 import pytest
+from conftest import DATA
 
 from htr.metrics import error_rates
-from htr.scan_augment import augment_scan, binarise, elastic, neighbour_edges, stroke_width, to_gray_uint8
-
-from conftest import DATA
+from htr.train.scan_augment import (
+    augment_scan,
+    binarise,
+    elastic,
+    neighbour_edges,
+    stroke_width,
+    to_gray_uint8,
+)
 
 IAM = DATA / "iam"
 
@@ -17,7 +23,7 @@ IAM = DATA / "iam"
 def dev_lines():
     """24 real scanned IAM lines of writers the model never saw in training."""
     from htr.datasets import load_dataset
-    from htr.preprocess import load_image
+    from htr.imageio import read_image_file as load_image
 
     if not (IAM / "lines").is_dir():
         if os.environ.get("CI"):

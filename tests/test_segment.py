@@ -4,12 +4,10 @@ import cv2
 import numpy as np
 import pytest
 
-
 from htr.datasets.base import LineSample
 from htr.errors import BadImageError, NoInkError
-from htr.pages import group_forms, match_lines, on_paper, render_form, stack_lines
 from htr.segment import segment_lines
-
+from htr.synth.pages import group_forms, match_lines, on_paper, render_form, stack_lines
 
 
 @pytest.fixture(scope="module")

@@ -44,7 +44,7 @@ def test_line_cer():
 
 def test_rates_by_part_scores_each_half_and_the_whole_set():
     from htr.datasets.base import line_part
-    from htr.evaluate import rates_by_part
+    from htr.train.evaluate import rates_by_part
 
     ids = [f"b0{n}-0{k:02d}-0{j}" for n in range(1, 5) for k in range(10) for j in range(2)]
     halves = [line_part(i) for i in ids]

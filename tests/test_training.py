@@ -9,20 +9,19 @@ import sys
 import time
 
 import pytest
-
 from conftest import ROOT
 
 
 def test_tiny_model_overfits_a_few_real_lines(ondb_validation):
     import keras
 
+    from htr.batching import pad_batch
     from htr.config import ModelConfig
-    from htr.evaluate import transcribe
     from htr.metrics import error_rates
-    from htr.model import build_model, compile_model, ctc_targets, model_inputs
+    from htr.network import build_model, compile_model, ctc_targets, model_inputs
     from htr.preprocess import preprocess
-    from htr.recognizer import pad_batch
     from htr.render import render_strokes
+    from htr.train.evaluate import transcribe
 
     keras.utils.set_random_seed(0)
     samples = sorted(ondb_validation.samples, key=lambda s: len(s.text))[40:44]
@@ -61,7 +60,7 @@ def test_ctc_loss_on_a_cpu_is_keras_ctc_loss_with_its_gradient():
         pytest.skip("the sparse kernel is TensorFlow's")
     import tensorflow as tf
 
-    from htr.model import _tensorflow_on_cpu, ctc_loss, ctc_targets, keras_ctc_loss
+    from htr.network import _tensorflow_on_cpu, ctc_loss, ctc_targets, keras_ctc_loss
 
     assert _tensorflow_on_cpu()
     rng = np.random.default_rng(0)
@@ -90,7 +89,7 @@ def test_ctc_loss_of_a_text_longer_than_its_line_is_no_error():
     import keras
     import numpy as np
 
-    from htr.model import ctc_loss, ctc_targets
+    from htr.network import ctc_loss, ctc_targets
 
     logits = np.random.default_rng(1).standard_normal((2, 8, 10)).astype(np.float32)
     value = keras.ops.convert_to_numpy(ctc_loss(ctc_targets([[1, 2, 3, 4, 5], [1, 2]], [4, 8]), logits))
@@ -206,7 +205,7 @@ def test_average_of_the_last_epochs(tmp_path, folder_dataset):
     import keras
     import numpy as np
 
-    import htr.model  # noqa: F401
+    import htr.network  # noqa: F401
     from htr import Recognizer
 
     run = tmp_path / "run"
@@ -255,9 +254,9 @@ def write_ondb_folder(root, samples, ids_by_split: dict[str, list[int]]):
 def write_iam_folder(root, samples, train: list[int], dev: list[int]):
     """An IAM offline folder (ascii/lines.txt + lines/ PNGs) of scan-like renderings."""
     import numpy as np
+    from conftest import write_png
 
     from htr.render import render_strokes
-    from conftest import write_png
 
     rows = []
     for number, sample in enumerate(samples):
@@ -310,7 +309,7 @@ def test_batches_pad_to_the_width_quantum_asked_for():
     """A fine quantum pads little (a CPU's work), a coarse one gives few widths (a GPU's compiles)."""
     import numpy as np
 
-    from htr.training import make_batches
+    from htr.train.loop import make_batches
 
     widths = [100, 120, 300, 310, 700, 720]
     images = [np.zeros((64, w), np.float32) for w in widths]
@@ -324,7 +323,7 @@ def test_batches_pad_to_the_width_quantum_asked_for():
 
 
 def test_epoch_mix_gives_each_source_its_share_and_cycles_through_all_lines():
-    from htr.training import epoch_mix
+    from htr.train.loop import epoch_mix
 
     seen = {0: [], 1: []}
     for epoch in range(6):

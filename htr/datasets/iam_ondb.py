@@ -16,6 +16,7 @@ from htr.datasets.base import LineSample, LineSet, read_split_ids
 from htr.errors import DataError
 from htr.text import detokenize
 
+
 def _iter_files(root: Path, archive: str, folder: str, suffix: str) -> Iterator[tuple[str, bytes]]:
     """(file stem, bytes) from an extracted folder if present, else from the tar.gz."""
     tree = root / folder

@@ -2,7 +2,7 @@
 
 The best weight depends on how sure the network is, so it changes whenever the model's
 weights do: after training a new model, run ``python -m htr lm tune`` on it. Settings are
-chosen on the ``tune`` half of each validation set (:func:`htr.evaluate.line_part`) and the
+chosen on the ``tune`` half of each validation set (:func:`htr.train.evaluate.line_part`) and the
 ``report`` half is left to measure them; only ``config.json``'s ``lm`` entry is rewritten.
 
 The objective weighs every set alike: the mean, over sets, of the LM's CER and WER relative
@@ -22,7 +22,7 @@ import numpy as np
 from htr.config import CONFIG_FILE
 from htr.decode import best_path
 from htr.errors import ModelLoadError
-from htr.lm import LanguageModel, LMSettings
+from htr.lm.decoder import LanguageModel, LMSettings
 from htr.metrics import ErrorRates, error_rates
 
 GRID: dict[str, list[float]] = {

@@ -9,7 +9,7 @@ from htr.decode import decode
 from htr.engine import as_engine
 from htr.metrics import ErrorRates, error_rates
 from htr.progress import Progress
-from htr.reading import read_lines
+from htr.second_reading import read_lines
 
 
 @dataclass
@@ -24,7 +24,7 @@ class Evaluation:
 def probabilities(model, config: ModelConfig, images: list[np.ndarray], batch_size: int = 32,
                   label: str | None = None) -> list[np.ndarray]:
     """T x C softmax of many prepared lines, batched by similar width to waste little padding,
-    dense and tall lines read again as the model's config asks (:func:`htr.reading.read_lines`).
+    dense and tall lines read again as the model's config asks (:func:`htr.second_reading.read_lines`).
 
     ``model`` is an engine (``Recognizer.engine``: ONNX Runtime or Keras) or a Keras model.
     """
@@ -69,8 +69,8 @@ def prepare_part(lines, height: int, max_width: int, look: str, part: str = "all
     seeded by the line's place in the set), so a half's figures are those of its lines in
     the whole set's.
     """
-    from htr.augment import Prepared, prepare_set
     from htr.datasets.base import in_part
+    from htr.train.augment import Prepared, prepare_set
 
     wanted = [i for i, sample in enumerate(lines.samples) if in_part(sample.id, part)]
     if limit:
@@ -90,8 +90,8 @@ def prepare_validation_sets(config: ModelConfig, iam_ondb: str, iam: str, iam_sp
     canvas and the paper look, and the real scans of an IAM split (the first ``limit`` lines of each)."""
     from pathlib import Path
 
-    from htr.augment import prepare_set
     from htr.datasets import load_dataset
+    from htr.train.augment import prepare_set
 
     sets = [("iam-ondb canvas", "iam-ondb", iam_ondb, "validation", "canvas"),
             ("iam-ondb paper", "iam-ondb", iam_ondb, "validation", "paper"),

@@ -166,8 +166,8 @@ def build(out_dir: str | Path, text: LMText, order: int = 6, prune: dict[int, in
     import json
     import time
 
-    from htr.lm import LM_FILE, MANIFEST_FILE, MAX_ORDER
-    from htr.ngram import estimate
+    from htr.lm.decoder import LM_FILE, MANIFEST_FILE, MAX_ORDER
+    from htr.lm.ngram import estimate
 
     if not 1 <= order <= MAX_ORDER:
         raise ValueError(f"order must be between 1 and {MAX_ORDER} (the decoder's KenLM reads up to {MAX_ORDER}-grams)")

@@ -32,11 +32,12 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from htr.errors import DataError, HTRError
+from htr.paths import SOURCE_ROOT
 
 JOB_FILE = "job.json"
 LOG_FILE = "train.log"
 REGISTRY_FILE = "current.json"
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = SOURCE_ROOT  # the folder holding the htr package: jobs run python -m htr from it
 
 RUNNING = "running"
 STOPPING = "stopping"
@@ -245,7 +246,7 @@ def _last_error(log_tail: str) -> str:
 
 def _has_checkpoint(run_dir: Path) -> bool:
     """Whether the run folder holds a complete epoch checkpoint to resume from."""
-    from htr.training import STATE_FILE
+    from htr.train.loop import STATE_FILE
 
     pointer = run_dir / "checkpoints" / "latest"
     try:
@@ -295,7 +296,7 @@ class JobManager:
     # reading
     def status(self, run_dir: str | Path) -> JobStatus:
         """A run folder's job: state, progress (history.csv), log tail; finalises ended jobs."""
-        from htr.training import read_history
+        from htr.train.loop import read_history
 
         run_dir = Path(run_dir).resolve()
         job_path = run_dir / JOB_FILE
@@ -344,8 +345,7 @@ class JobManager:
     def check(self, request: TrainRequest) -> None:
         """Refuse a request that cannot work, with a message that says what to change."""
         from htr.datasets import DATASETS
-
-        from htr.training import Source
+        from htr.train.loop import Source
 
         sources = [Source.parse(text) for text in request.sources] or [Source(request.dataset, request.data)]
         for source in sources:

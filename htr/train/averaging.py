@@ -14,7 +14,7 @@ from htr.errors import DataError
 
 def checkpoint_files(run_dir: str | Path, last: int) -> list[Path]:
     """The model files of the run's newest ``last`` complete checkpoints, oldest first."""
-    from htr.training import Checkpoints
+    from htr.train.loop import Checkpoints
 
     folders = Checkpoints(Path(run_dir) / "checkpoints").epochs()
     if len(folders) < last:
@@ -27,7 +27,7 @@ def average_weights(files: list[Path]) -> list[np.ndarray]:
     """Element-wise mean of the weights (batch-norm statistics included) of saved models."""
     import keras
 
-    import htr.model  # noqa: F401  registers the custom layers and loss
+    import htr.network  # noqa: F401  registers the custom layers and loss
 
     total = None
     for path in files:
@@ -46,7 +46,7 @@ def average_weights(files: list[Path]) -> list[np.ndarray]:
 
 def average_run(run_dir: str | Path, last: int, model_dir: str | Path) -> Path:
     """Write ``model_dir`` (config + averaged weights) from the run's last ``last`` epochs."""
-    from htr.training import export_weights
+    from htr.train.loop import export_weights
 
     run_dir, model_dir = Path(run_dir), Path(model_dir)
     config = ModelConfig.load(run_dir)
@@ -66,10 +66,10 @@ def blend_models(sources: list[str | Path], weights: list[float], model_dir: str
     """
     import keras
 
-    import htr.model  # noqa: F401  registers the custom layers and loss
+    import htr.network  # noqa: F401  registers the custom layers and loss
     from htr.config import WEIGHTS_FILE
-    from htr.model import build_model
-    from htr.training import export_weights
+    from htr.network import build_model
+    from htr.train.loop import export_weights
 
     if len(sources) != len(weights) or len(sources) < 2:
         raise DataError("give two or more models and one weight per model")

@@ -21,9 +21,10 @@ import cv2
 import numpy as np
 
 from htr.config import ModelConfig
-from htr.decode import best_path, confidence_from_score
+from htr.decode import best_path
 from htr.engine import Engine, run_batches
 from htr.preprocess import PAD, core_band
+from htr.results import confidence_from_score
 
 MIN_STRETCH = 1.05  # smaller stretches change too little to be worth a second reading
 MIN_CUT = 0.02  # a clip that removes less of the height than this is not worth one either

@@ -83,8 +83,8 @@ def widen_model(source: str | Path, model_dir: str | Path, conv_filters: tuple[i
     import keras
 
     from htr.engine import load_keras
-    from htr.model import build_model
-    from htr.training import export_weights
+    from htr.network import build_model
+    from htr.train.loop import export_weights
 
     source = Path(source)
     old = ModelConfig.load(source)  # ModelLoadError if it is not a model folder

@@ -6,7 +6,7 @@ checkpoint (model, optimizer, counters) is written to a new folder and then publ
 atomically replacing the ``checkpoints/latest`` pointer, so a run killed at any moment
 resumes from the last complete epoch.
 
-With ``--distribute`` (``htr.distributed``) the same loop runs data-parallel: the batches are
+With ``--distribute`` (``htr.train.distributed``) the same loop runs data-parallel: the batches are
 the same global batches, split over the devices, and only process 0 writes the run folder.
 """
 
@@ -25,13 +25,13 @@ from pathlib import Path
 
 import numpy as np
 
-from htr.augment import TRAIN_LOOKS, prepare_set
 from htr.config import WEIGHTS_FILE, ModelConfig
 from htr.datasets import LineSet, load_dataset
-from htr.distributed import Parallel
 from htr.engine import KerasEngine
 from htr.errors import DataError
-from htr.evaluate import evaluate
+from htr.train.augment import TRAIN_LOOKS, prepare_set
+from htr.train.distributed import Parallel
+from htr.train.evaluate import evaluate
 
 HISTORY_FILE = "history.csv"
 METADATA_FILE = "metadata.json"
@@ -191,7 +191,7 @@ class Checkpoints:
     def load(self):
         import keras
 
-        import htr.model  # noqa: F401  registers the CTC loss for deserialisation
+        import htr.network  # noqa: F401  registers the CTC loss for deserialisation
 
         path = self.latest()
         if path is None:
@@ -242,8 +242,8 @@ def make_batches(images, labels, batch_size: int, seed: int, epoch: int, stride:
     """
     import keras
 
-    from htr.model import ctc_targets, model_inputs
-    from htr.recognizer import pad_batch
+    from htr.batching import pad_batch
+    from htr.network import ctc_targets, model_inputs
 
     class _Batches(keras.utils.PyDataset):
         def __init__(self):
@@ -369,7 +369,7 @@ def history_fields(sources: list[Source]) -> tuple[str, ...]:
 
 def export_weights(weights: list, config: ModelConfig, model_dir: Path) -> None:
     """Weights only (no optimizer state), so the shipped file is as small as the model."""
-    from htr.model import build_model
+    from htr.network import build_model
 
     bare = build_model(config)
     bare.set_weights(weights)
@@ -407,12 +407,12 @@ def train(settings: TrainSettings, resume: bool = False, log=print, parallel: Pa
 
     On ``resume``, only the ``overrides`` fields of ``settings`` replace the run's own (the
     command line passes those it was given), so a resume pads and budgets as the run did.
-    ``parallel`` (:func:`htr.distributed.data_parallel`) spreads every batch over several
+    ``parallel`` (:func:`htr.train.distributed.data_parallel`) spreads every batch over several
     devices; all processes of a run call this alike, and only process 0 writes files.
     """
     import keras
 
-    from htr.model import build_model, compile_model
+    from htr.network import build_model, compile_model
 
     parallel = parallel or Parallel()
     if not parallel.chief:

@@ -19,10 +19,11 @@ import numpy as np
 
 from htr.datasets.base import LineSample, LineSet
 from htr.errors import BadImageError
-from htr.preprocess import load_image, preprocess
+from htr.imageio import read_image_file as load_image
+from htr.preprocess import preprocess
 from htr.progress import Progress
 from htr.render import LOOKS, render_strokes
-from htr.scan_augment import augment_scan
+from htr.train.scan_augment import augment_scan
 
 TRAIN_LOOKS = LOOKS + ("mixed",)
 

@@ -29,7 +29,7 @@ import numpy as np
 
 from htr.decode import Decoded
 from htr.errors import ModelLoadError
-from htr.ngram import token_name
+from htr.lm.ngram import token_name
 
 LM_DIR = "lm"
 LM_FILE = "chars.arpa.gz"
@@ -166,7 +166,11 @@ class LanguageModel:
 
     def decode(self, probabilities: np.ndarray, beam_width: int = 16, top_k: int = 5) -> Decoded:
         """The ``top_k`` best distinct readings of a T x C softmax matrix under network and LM."""
-        from flashlight.lib.text.decoder import CriterionType, LexiconFreeDecoder, LexiconFreeDecoderOptions
+        from flashlight.lib.text.decoder import (
+            CriterionType,
+            LexiconFreeDecoder,
+            LexiconFreeDecoderOptions,
+        )
 
         probabilities = np.asarray(probabilities, np.float32)
         if probabilities.ndim != 2 or probabilities.shape[1] != self.num_classes:

@@ -1,0 +1,160 @@
+"""What reading gives back: a line (:class:`Recognition`), a page's lines and the page, shared by
+the CLI, the app and the dashboard (their JSON contracts are the ``to_json`` methods)."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+if TYPE_CHECKING:
+    from htr.segment import PageLayout
+
+
+def confidence_from_score(score: float, length: int) -> float:
+    """Geometric-mean probability per emitted character (plus one for the line end)."""
+    return float(math.exp(score / (length + 1)))
+
+
+@dataclass(frozen=True)
+class Alternative:
+    """One candidate transcription.
+
+    ``score`` ranks the candidates: the network's log-probability for best path and beam
+    search; for the ``lm`` decoder that plus the weighted language-model log-probability and
+    bonuses. ``log_prob`` is always the network's log-probability (of the reading's best
+    alignment under ``lm``), the basis of the confidence.
+    """
+
+    text: str
+    score: float
+    log_prob: float | None = None
+
+    def __post_init__(self):
+        if self.log_prob is None:
+            object.__setattr__(self, "log_prob", self.score)
+
+    @property
+    def probability(self) -> float:
+        """The network's per-character probability of this reading, as a line's confidence is made."""
+        return confidence_from_score(self.log_prob, len(self.text))
+
+
+@dataclass
+class Recognition:
+    """What the recognizer read and how sure it was.
+
+    ``probabilities`` is the T x C softmax output (column 0 the CTC blank, column i+1
+    ``charset[i]``); ``image`` is the normalised input the network saw, so a heatmap can
+    be drawn time-aligned under it (each timestep covers ``time_stride`` pixels).
+    """
+
+    text: str
+    confidence: float
+    alternatives: list[Alternative]
+    probabilities: np.ndarray
+    charset: str
+    image: np.ndarray
+    time_stride: int = 4
+    decoder: str = "best"
+    corrected: str | None = None
+    extra: dict = field(default_factory=dict)
+
+    @property
+    def labels(self) -> list[str]:
+        """Row names for the probability matrix: the blank first, then the charset."""
+        return ["<blank>"] + list(self.charset)
+
+    def to_json(self, path: str | None = None) -> dict:
+        """The CLI's JSON contract: path, text, confidence, decoder, alternatives (+ corrected).
+
+        ``decoder`` is the one that ran (``beam`` where ``lm`` was asked for but no language
+        model could be loaded); under ``lm`` each alternative also has the network's ``log_prob``.
+        """
+        data: dict = {} if path is None else {"path": path}
+        data["text"] = self.text
+        data["confidence"] = round(float(self.confidence), 4)
+        data["decoder"] = self.decoder
+        data["alternatives"] = [self._alternative_json(a) for a in self.alternatives]
+        if self.corrected is not None:
+            data["corrected"] = self.corrected
+        return data
+
+    def _alternative_json(self, alternative: Alternative) -> dict:
+        item = {"text": alternative.text, "score": round(float(alternative.score), 4)}
+        if self.decoder == "lm":
+            item["log_prob"] = round(float(alternative.log_prob), 4)
+        return item
+
+
+@dataclass
+class LineRecognition:
+    """One line of a page: where it is and what was read there."""
+
+    box: tuple[int, int, int, int]  # x, y, w, h in the input image's pixels (or the drawing's units)
+    recognition: Recognition
+    polygon: np.ndarray | None = None
+
+    @property
+    def text(self) -> str:
+        return self.recognition.text
+
+    @property
+    def confidence(self) -> float:
+        return self.recognition.confidence
+
+    @property
+    def alternatives(self):
+        return self.recognition.alternatives
+
+    def to_json(self) -> dict:
+        data = self.recognition.to_json()
+        data.pop("decoder", None)
+        return {"box": [int(round(v)) for v in self.box], **data}
+
+
+@dataclass
+class PageRecognition:
+    """The text of a page (its lines joined by newlines), how sure, and each line.
+
+    ``layout`` is what was read: ``"line"`` (the image as one line, ``lines`` holds it) or
+    ``"page"``. ``confidence`` is the geometric-mean probability per character over all lines.
+    """
+
+    text: str
+    confidence: float
+    lines: list[LineRecognition]
+    layout: str
+    decoder: str
+    size: tuple[int, int] = (0, 0)
+    segmentation: PageLayout | None = field(default=None, repr=False)
+
+    @property
+    def corrected(self) -> str | None:
+        if not self.lines or any(line.recognition.corrected is None for line in self.lines):
+            return None
+        return "\n".join(line.recognition.corrected for line in self.lines)
+
+    def to_json(self, path: str | None = None) -> dict:
+        """One line: exactly the one-line contract. A page: path, text, confidence, decoder, lines."""
+        if self.layout == "line":
+            return self.lines[0].recognition.to_json(path)
+        data: dict = {} if path is None else {"path": path}
+        data["text"] = self.text
+        data["confidence"] = round(float(self.confidence), 4)
+        data["decoder"] = self.decoder
+        if self.corrected is not None:
+            data["corrected"] = self.corrected
+        data["lines"] = [line.to_json() for line in self.lines]
+        return data
+
+
+def page_confidence(recognitions: list[Recognition]) -> float:
+    """Geometric-mean probability per emitted character (plus one per line end), over all lines."""
+    if not recognitions:
+        return 0.0
+    weights = [len(r.text) + 1 for r in recognitions]
+    logs = sum(w * math.log(max(r.confidence, 1e-12)) for w, r in zip(weights, recognitions))
+    return float(math.exp(logs / sum(weights)))
