@@ -153,6 +153,11 @@ def onnx_staleness(model_dir: Path, config: ModelConfig) -> str | None:
 
 def load_keras(model_dir: Path, config: ModelConfig, masked: bool = True):
     """The Keras model with the folder's weights."""
+    from htr.tf_env import installed, missing_extra_message
+
+    missing = [module for module in ("keras", "h5py") if not installed(module)]
+    if missing:
+        raise ModelLoadError(missing_extra_message(f"running {Path(model_dir) / WEIGHTS_FILE} on Keras", missing))
     from htr.network import build_model
 
     weights = Path(model_dir) / WEIGHTS_FILE
@@ -190,6 +195,13 @@ def load_engine(model_dir: Path, config: ModelConfig, runtime: str = "auto", thr
         hint = f"python -m htr export --model-dir {model_dir}"
         if runtime == "onnx":
             raise ModelLoadError(f"{why_not}; create it with {hint}")
+        from htr.tf_env import TRAIN_EXTRA_HINT, installed
+
+        missing = [module for module in ("keras", "h5py") if not installed(module)]
+        if missing:  # reading-only install: no Keras to fall back on
+            raise ModelLoadError(f"{why_not}, and Keras, which would read without it, is not installed "
+                                 f"({', '.join(missing)}); install the training extra, {TRAIN_EXTRA_HINT}, "
+                                 f"then run {hint}")
         if (model_dir / ONNX_FILE).exists():
             warnings.warn(f"{why_not}: ignoring it and running Keras (slower); refresh it with {hint}", stacklevel=3)
         else:

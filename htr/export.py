@@ -30,6 +30,11 @@ def export_onnx(model_dir: str | Path, config: ModelConfig | None = None, quanti
     """
     if quantize not in QUANTIZATIONS:
         raise ValueError(f"unknown quantization {quantize!r}; expected one of {QUANTIZATIONS}")
+    from htr.tf_env import installed, missing_extra_message
+
+    missing = [module for module in ("keras", "h5py", "tensorflow", "onnx", "tf2onnx") if not installed(module)]
+    if missing:
+        raise ModelLoadError(missing_extra_message("exporting to ONNX", missing))
     os.environ.setdefault("CUDA_VISIBLE_DEVICES", "")  # export on the CPU
     model_dir = Path(model_dir)
     config = config or ModelConfig.load(model_dir)
