@@ -187,23 +187,28 @@ def own_ink_box(line_image: np.ndarray) -> tuple[int, int, int, int]:
 
 
 def form_pages(samples: list[LineSample], count: int, looks: tuple[str, ...] = ("canvas", "paper"),
-               seed: int = 0) -> list[Page]:
-    """``count`` IAM On-Line forms drawn whole, the looks taking turns."""
+               seed: int = 0, first: int = 0) -> list[Page]:
+    """``count`` IAM On-Line forms drawn whole from form ``first`` on, the looks taking turns.
+
+    Page ``i`` is drawn with seed ``seed + i`` whatever ``first`` is, so one page can be made
+    alone, exactly as in a run over all of them.
+    """
     forms = list(group_forms(samples).values())
     pages = []
-    for i in range(min(count, len(forms))):
+    for i in range(first, min(first + count, len(forms))):
         rng = np.random.default_rng(seed + i)
         pages.append(render_form(forms[i], looks[i % len(looks)], rng))
     return pages
 
 
 def stacked_pages(samples: list[LineSample], iam_root: Path, count: int, seed: int = 0,
-                  min_lines: int = 2) -> list[Page]:
-    """``count`` pages of real IAM lines, one form's lines each (forms reused with new spacing)."""
+                  min_lines: int = 2, first: int = 0) -> list[Page]:
+    """``count`` pages of real IAM lines from page ``first`` on, one form's lines each (forms
+    reused with new spacing); page ``i`` is made with seed ``seed + i``, as in :func:`form_pages`."""
     boxes = read_line_boxes(iam_root)
     forms = [f for f in group_forms([s for s in samples if s.id in boxes]).values() if len(f) >= min_lines]
     pages = []
-    for i in range(count if forms else 0):
+    for i in range(first, first + count if forms else first):
         rng = np.random.default_rng(seed + i)
         pages.append(stack_lines(forms[i % len(forms)], boxes, rng, name=f"{forms[i % len(forms)][0].id.rsplit('-', 1)[0]}#{i}"))
     return pages

@@ -1,5 +1,6 @@
 """Running a model over prepared lines and scoring it: shared by training and ``validate``."""
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -11,9 +12,15 @@ from htr.metrics import ErrorRates, error_rates
 from htr.progress import Progress
 from htr.second_reading import read_lines
 
+OnProgress = Callable[[int, int, str], None]
+"""Called as ``on_progress(lines done, lines in all, stage)``, the stage ``reading`` (the network,
+batch by batch) or ``decoding``: lets a page show a progress bar the terminal's tqdm bar cannot."""
+
 
 @dataclass
 class Evaluation:
+    """A decoder's figures on prepared lines, with every line's reading (``decoder``: the one used)."""
+
     rates: ErrorRates
     predictions: list[str]
     references: list[str]
@@ -22,31 +29,70 @@ class Evaluation:
 
 
 def probabilities(model, config: ModelConfig, images: list[np.ndarray], batch_size: int = 32,
-                  label: str | None = None) -> list[np.ndarray]:
+                  label: str | None = None, on_batch: Callable[[int], None] | None = None) -> list[np.ndarray]:
     """T x C softmax of many prepared lines, batched by similar width to waste little padding,
     dense and tall lines read again as the model's config asks (:func:`htr.second_reading.read_lines`).
 
-    ``model`` is an engine (``Recognizer.engine``: ONNX Runtime or Keras) or a Keras model.
+    ``model`` is an engine (``Recognizer.engine``: ONNX Runtime or Keras) or a Keras model;
+    ``on_batch(n)`` is told of each batch of the first reading.
     """
     bar = Progress(len(images), label) if label else None
-    _, out = read_lines(as_engine(model, config), config, images, batch_size, on_batch=bar.update if bar else None)
+
+    def step(n: int) -> None:
+        if bar:
+            bar.update(n)
+        if on_batch:
+            on_batch(n)
+
+    _, out = read_lines(as_engine(model, config), config, images, batch_size,
+                        on_batch=step if bar or on_batch else None)
     if bar:
         bar.close()
     return out
 
 
 def transcribe(model, config: ModelConfig, images: list[np.ndarray], decoder: str = "best",
-               beam_width: int = 16, batch_size: int = 32, progress: bool = False, lm=None) -> list[str]:
+               beam_width: int = 16, batch_size: int = 32, progress: bool = False, lm=None,
+               on_progress: OnProgress | None = None) -> list[str]:
     """Texts for many prepared lines; ``lm`` is the loaded language model for the ``lm`` decoder."""
-    probs = probabilities(model, config, images, batch_size, f"validating ({decoder})" if progress else None)
-    return [config.decode(decode(p, decoder, beam_width, top_k=1, lm=lm).paths[0][0]) for p in probs]
+    total = len(images)
+    read = 0
+
+    def reading(n: int) -> None:
+        nonlocal read
+        read += n
+        on_progress(read, total, "reading")
+
+    probs = probabilities(model, config, images, batch_size, f"validating ({decoder})" if progress else None,
+                          on_batch=reading if on_progress else None)
+    texts = []
+    for done, p in enumerate(probs, start=1):
+        texts.append(config.decode(decode(p, decoder, beam_width, top_k=1, lm=lm).paths[0][0]))
+        if on_progress and (done % batch_size == 0 or done == total):
+            on_progress(done, total, "decoding")
+    return texts
 
 
 def evaluate(model, config: ModelConfig, images, references, ids, decoder: str = "best",
-             beam_width: int = 16, progress: bool = False, lm=None) -> Evaluation:
-    predictions = transcribe(model, config, images, decoder, beam_width, progress=progress, lm=lm)
+             beam_width: int = 16, progress: bool = False, lm=None,
+             on_progress: OnProgress | None = None) -> Evaluation:
+    """Read prepared lines with ``model`` and score them against ``references``."""
+    predictions = transcribe(model, config, images, decoder, beam_width, progress=progress, lm=lm,
+                             on_progress=on_progress)
     return Evaluation(error_rates(references, predictions), predictions, list(references), list(ids), decoder)
 
+
+def evaluate_recognizer(recognizer, images, references, ids, decoder: str = "best", beam_width: int = 16,
+                        on_progress: OnProgress | None = None) -> Evaluation:
+    """Score a loaded :class:`htr.recognizer.Recognizer` (its engine, config and language model) on
+    prepared lines, as ``python -m htr validate`` does, so that a page and the command line agree.
+
+    ``lm`` without a usable language model falls back as the recognizer does (with a warning);
+    the result's ``decoder`` is the one used.
+    """
+    used = recognizer.resolve_decoder(decoder)
+    return evaluate(recognizer.engine, recognizer.config, images, references, ids, used, beam_width,
+                    lm=recognizer.lm, on_progress=on_progress)
 
 
 def rates_by_part(references: list[str], hypotheses: list[str], ids: list[str]) -> dict[str, ErrorRates]:

@@ -1,0 +1,1 @@
+"""The dashboard's tabs (``dashboard.py`` is the entry): each lays out widgets and calls ``htr``."""

@@ -1,0 +1,266 @@
+"""The Train tab: run ``python -m htr train`` in the background (via :mod:`htr.train.jobs`), watch its
+curves and log live, stop and resume it, and use or install the model it made."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pandas as pd
+import streamlit as st
+
+from dashboard_pages.common import (
+    DEFAULT_DATA,
+    DEFAULT_MODEL,
+    LOOKS,
+    REFRESH_SECONDS,
+    ROOT,
+)
+from htr.datasets import DATASETS
+from htr.errors import HTRError
+from htr.paths import iam_dir
+from htr.train.jobs import (
+    FAILED,
+    FINISHED,
+    SCHEDULES,
+    STOPPED,
+    STOPPING,
+    JobManager,
+    TrainRequest,
+)
+
+
+def jobs() -> JobManager:
+    return JobManager(os.environ.get("HTR_JOBS_DIR", str(ROOT / "runs")))
+
+
+def train_tab(key) -> None:
+    manager = jobs()
+    active = manager.active()
+    current = manager.current()
+    default_out = str(current) if current else "runs/dashboard"
+    # A reloaded page starts from the settings of the last job launched.
+    last = manager.status(current).request if current else {}
+    st.caption("Runs `python -m htr train` in the background; its state is read from the run folder, so "
+               "closing or reloading this page does not stop it. One training job at a time.")
+    c1, c2, c3 = st.columns([1, 2, 1])
+    dataset = c1.selectbox("Data set", DATASETS, index=_index(DATASETS, last.get("dataset"), 0), key="train_dataset")
+    data = c2.text_input("Data path", last.get("data") or DEFAULT_DATA, key="train_path")
+    look = c3.selectbox("Look (pen data)", LOOKS, index=_index(LOOKS, last.get("look"), 2), key="train_look")
+    c1, c2, c3, c4 = st.columns(4)
+    epochs = int(c1.number_input("Epochs", 1, 1000, int(last.get("epochs") or 10), key="train_epochs"))
+    batch = int(c2.number_input("Batch size", 1, 512, int(last.get("batch_size") or 32), key="train_batch"))
+    limit = int(c3.number_input("Training lines (0 = all)", 0, 1_000_000, int(last.get("limit") or 0), key="train_limit"))
+    val_limit = int(c4.number_input("Validation lines (0 = all)", 0, 1_000_000, int(last.get("val_limit") or 0),
+                                    key="train_val_limit"))
+    second = st.checkbox("Train on a second data set too (e.g. real scans beside pen data)",
+                         value=len(last.get("sources") or []) > 1, key="train_two")
+    sources: list[str] = []
+    if second:
+        d1, d2, d3 = st.columns([1, 2, 1])
+        dataset2 = d1.selectbox("Second data set", DATASETS, index=_index(DATASETS, "iam", 1), key="train_dataset2")
+        data2 = d2.text_input("Its path", str(iam_dir()), key="train_path2")
+        share2 = d3.number_input("Its share of each epoch", 0.05, 0.95, 0.5, 0.05, key="train_share2")
+        s1, s2, s3 = st.columns(3)
+        train2 = s1.text_input("Its training split (name or file)", "train", key="train_split2")
+        val2 = s2.text_input("Its validation split (name or file)", "validation", key="train_val2")
+        epoch_lines = int(s3.number_input("Lines per epoch (0 = all)", 0, 1_000_000, 0, key="train_epoch_lines"))
+        name1, name2 = (dataset, dataset2) if dataset != dataset2 else (f"{dataset}-1", f"{dataset2}-2")
+        sources = [f"dataset={dataset},data={data},name={name1},share={1 - share2:g}",
+                   f"dataset={dataset2},data={data2},train={train2},val={val2},name={name2},share={share2:g}"]
+        st.caption("Each data set is validated on its own every epoch; the best model has the lowest mean "
+                   "of their CERs.")
+    f1, f2, f3 = st.columns([2, 1, 1])
+    init_from = f1.text_input("Fine-tune from a model folder (empty: train from scratch)", last.get("init_from") or "",
+                              key="train_init", placeholder="e.g. model/",
+                              help="start from this trained model's weights and architecture (--init-from)")
+    learning_rate = f2.number_input("Learning rate", 1e-6, 1.0, float(last.get("learning_rate") or 1e-3), 1e-4,
+                                    format="%.1e", key="train_lr",
+                                    help="1e-3 from scratch; lower (e.g. 3e-4) to fine-tune")
+    schedule = f3.selectbox("Schedule", SCHEDULES, index=_index(SCHEDULES, last.get("schedule"), 0),
+                            key="train_schedule",
+                            help="plateau: halve the rate when validation stalls; cosine: anneal it to 1 % "
+                                 "over the epochs")
+    g1, g2, g3 = st.columns([2, 1, 1])
+    freeze = g1.checkbox("Freeze the convolutions (fine-tuning only)", value=bool(last.get("freeze_convolutions")),
+                         key="train_freeze",
+                         help="train the projection, LSTMs and output layer on the starting model's convolutions: "
+                              "faster, and what the convolutions read stays as it was (--freeze-convolutions)")
+    dropout = g2.number_input("Dropout (empty: the model's own)", 0.0, 0.95,
+                              value=last.get("dropout"), step=0.05, key="train_dropout",
+                              help="dropout after the projection and each LSTM layer (--dropout)")
+    deslant = g3.number_input("Deslant (empty: the model's own)", 0.0, 1.0,
+                              value=last.get("deslant"), step=0.25, key="train_deslant",
+                              help="share of each line's slant taken out before the network sees it, in "
+                                   "training and reading alike; 1 sets every line upright (--deslant)")
+    out = st.text_input("Output model folder (the run folder)", default_out, key="train_out")
+    run_dir = Path(out).expanduser().resolve() if out.strip() else None
+    status = manager.status(run_dir) if run_dir else None
+
+    b1, b2, _ = st.columns([1, 1, 3])
+    start = b1.button("Start training", key="train_start", disabled=active is not None, type="primary")
+    resume = b2.button("Resume", key="train_resume",
+                       disabled=active is not None or status is None or not status.resumable,
+                       help="continue the run in the output folder from its last completed epoch")
+    if active is not None:
+        st.info(f"A job is running in `{active.run_dir}`; stop it to launch another.")
+    if start or resume:
+        try:
+            if run_dir is None:
+                raise HTRError("choose an output model folder")
+            base = dict(status.request) if (resume and status and status.request) else {}
+            request = TrainRequest(**{**base, "dataset": base.get("dataset", dataset), "data": base.get("data", data),
+                                      "model_dir": str(run_dir), "epochs": epochs,
+                                      "batch_size": base.get("batch_size", batch),
+                                      "limit": base.get("limit", limit or None),
+                                      "val_limit": base.get("val_limit", val_limit or None),
+                                      "look": base.get("look", look), "resume": bool(resume),
+                                      "sources": base.get("sources", sources),
+                                      "epoch_lines": base.get("epoch_lines",
+                                                              (epoch_lines or None) if second else None),
+                                      "init_from": base.get("init_from", init_from.strip() or None),
+                                      "learning_rate": base.get("learning_rate", float(learning_rate)),
+                                      "schedule": base.get("schedule", schedule),
+                                      "freeze_convolutions": base.get("freeze_convolutions", bool(freeze)),
+                                      "dropout": base.get("dropout", None if dropout is None else float(dropout)),
+                                      "deslant": base.get("deslant", None if deslant is None else float(deslant))})
+            launched = manager.launch(request)
+        except HTRError as exc:
+            st.error(str(exc))
+        else:
+            st.session_state["train_notice"] = (f"{'Resumed' if resume else 'Started'} training in "
+                                                f"`{launched.run_dir}` (pid {launched.pid}).")
+            st.rerun()  # drawn again at once with the job running: launching disabled
+    notice = st.session_state.pop("train_notice", None)
+    if notice:
+        st.success(notice)
+
+    shown = active.run_dir if active is not None else run_dir
+    if shown is not None:
+        job_panel(manager, shown, live=active is not None)
+
+    history_path = Path(key[0]) / "history.csv"
+    if history_path.is_file() and (shown is None or Path(key[0]) != shown):
+        with st.expander(f"Training curves of the loaded model ({key[0]})"):
+            show_curves(_history(Path(key[0])), "model")
+
+
+def _index(options, value, default: int) -> int:
+    return list(options).index(value) if value in options else default
+
+
+def _history(folder: Path) -> list[dict]:
+    from htr.train.loop import read_history
+
+    try:
+        return read_history(folder)
+    except (OSError, ValueError, KeyError):
+        return []
+
+
+def show_curves(history: list[dict], key: str) -> None:
+    if not history:
+        st.caption("No completed epoch yet.")
+        return
+    frame = pd.DataFrame(history)
+    frame["epoch"] = frame["epoch"].astype(int)
+    frame = frame.set_index("epoch")
+    c1, c2 = st.columns(2)
+    c1.markdown("Training loss")
+    c1.line_chart(frame[["loss"]], x_label="epoch", y_label="CTC loss")
+    c2.markdown("Validation error rates")
+    per_source = [c for c in frame.columns if c.startswith("val_cer_")]
+    c2.line_chart(frame[["val_cer", "val_wer", *per_source]], x_label="epoch", y_label="rate")
+    st.dataframe(frame.reset_index(), hide_index=True, key=f"history_{key}")
+
+
+def job_panel(manager: JobManager, run_dir: Path, live: bool) -> None:
+    """The run folder's job, refreshed every few seconds while it runs."""
+
+    @st.fragment(run_every=REFRESH_SECONDS if live else None)
+    def panel():
+        status = manager.status(run_dir)
+        st.subheader(f"Run `{run_dir}`")
+        if status.running:
+            planned = status.epochs_planned
+            label = f"{status.state}: epoch {status.epochs_done}" + (f" of {planned}" if planned else "") + " done"
+            st.progress(min(1.0, status.epochs_done / planned) if planned else 0.0, text=label)
+            if st.button("Stop training", key="train_stop", disabled=status.state == STOPPING,
+                         help="interrupts the run; the last completed epoch is kept and can be resumed"):
+                with st.spinner("Stopping (the current epoch is abandoned) ..."):
+                    status = manager.stop(run_dir)
+                st.rerun()
+        elif status.state == FINISHED:
+            st.success(f"finished: {status.message or f'{status.epochs_done} epochs'}")
+        elif status.state == STOPPED:
+            if status.epochs_done:
+                st.warning(f"stopped after epoch {status.epochs_done}: {status.message}")
+            else:
+                st.warning("stopped before its first epoch ended: there is nothing to resume; start it again")
+        elif status.state == FAILED:
+            st.error(f"failed: {status.message} (full log: {run_dir / 'train.log'})")
+        elif not status.history:
+            st.caption("No training run in this folder yet.")
+        if status.command:
+            st.caption(f"`{status.command_line}`")
+        if status.history:
+            last = status.history[-1]
+            best = min(status.history, key=lambda row: row["val_cer"])
+            m1, m2, m3, m4 = st.columns(4)
+            planned = status.epochs_planned
+            m1.metric("Epoch", f"{status.epochs_done}" + (f" / {planned}" if planned else ""))
+            m2.metric("Loss", f"{last['loss']:.3f}")
+            m3.metric("Validation CER", f"{last['val_cer']:.4f}")
+            m4.metric(f"Best validation CER (epoch {int(best['epoch'])})", f"{best['val_cer']:.4f}")
+            show_curves(status.history, "run")
+        if not status.running and (run_dir / "model.weights.h5").is_file():
+            model_actions(run_dir)
+        if status.log_tail:
+            st.markdown("Log (last lines)")
+            st.code(status.log_tail, language=None)
+        if live and not status.running:
+            st.rerun()  # the job ended: redraw the whole tab (buttons, no more refreshing)
+
+    panel()
+
+
+def served_model_dir() -> Path:
+    """The folder the app serves its model from (the app's own rule)."""
+    return Path(os.environ.get("HTR_MODEL_DIR", ROOT / "model")).expanduser().resolve()
+
+
+def model_actions(run_dir: Path) -> None:
+    """Use a run's best model: in the Inspect and Validate tabs, or as the model the app serves."""
+    from htr.train.install import install_model
+
+    served = served_model_dir()
+    in_use = Path(st.session_state.get("model_dir") or DEFAULT_MODEL).expanduser().resolve() == run_dir
+    c1, c2, _ = st.columns([1, 1, 1])
+    if c1.button("Use this model in Inspect and Validate", key="train_use_model", disabled=in_use,
+                 help="loads this run's best model in the sidebar's model folder"):
+        st.session_state["use_model"] = str(run_dir)
+        st.rerun()
+    if c2.button("Install as the app's model ...", key="train_install", disabled=run_dir == served,
+                 help=f"copies this run's best model into {served}, the folder the demo app serves"):
+        st.session_state["install_from"] = str(run_dir)
+    if st.session_state.get("install_from") != str(run_dir):
+        return
+    st.warning(f"Replace the model in `{served}` with this run's best model? The files it replaces move to a "
+               "backup folder beside it. Restart the app to serve the new model.")
+    y, n, _ = st.columns([1, 1, 3])
+    if n.button("Cancel", key="train_install_cancel"):
+        st.session_state.pop("install_from", None)
+        st.rerun()
+    if y.button("Yes, install it", key="train_install_confirm", type="primary"):
+        st.session_state.pop("install_from", None)
+        try:
+            installed = install_model(run_dir, served)
+        except (HTRError, OSError) as exc:
+            st.error(f"Could not install the model: {exc}")
+            return
+        kept = " The served language model stays, with settings tuned for the previous model." \
+            if installed.kept_lm else ""
+        backup = f" The replaced files are in `{installed.backup}`." if installed.backup else ""
+        st.success(f"Installed `{run_dir}` as the app's model in `{served}`.{backup}{kept} Restart the app "
+                   "to serve it.")
+
