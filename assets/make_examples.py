@@ -8,19 +8,16 @@ the model is trained on: ``canvas`` (dark pen on white, like the sketchpad) and 
 """
 
 import argparse
-import sys
 from pathlib import Path
 
 import cv2
 import numpy as np
 
+from htr.datasets import load_dataset
+from htr.paths import iam_ondb_dir
+from htr.render import render_strokes
+
 HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE.parent))
-
-from htr.datasets import load_dataset  # noqa: E402
-from htr.render import render_strokes  # noqa: E402
-
-DEFAULT_DATA = HERE.parent.parent / "shared" / "data" / "iam-ondb"
 
 # (file name, validation line id, look, rendering seed)
 EXAMPLES = [
@@ -33,7 +30,7 @@ EXAMPLES = [
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data", default=str(DEFAULT_DATA), help="IAM On-Line data folder")
+    parser.add_argument("--data", default=str(iam_ondb_dir()), help="IAM On-Line data folder")
     args = parser.parse_args()
     lines = {s.id: s for s in load_dataset("iam-ondb", args.data, "validation").samples}
     for name, line_id, look, seed in EXAMPLES:

@@ -22,7 +22,8 @@ import time
 from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from htr.paths import default_model_dir, iam_ondb_dir  # noqa: E402
 
 import numpy as np  # noqa: E402
 
@@ -47,10 +48,9 @@ def startup_seconds(model_dir: str, runtime: str, image_path: str, decoder: str)
 
 
 def main() -> None:
-    root = Path(__file__).resolve().parent.parent
     parser = argparse.ArgumentParser()
-    parser.add_argument("--model-dir", default=str(root / "model"))
-    parser.add_argument("--data", default=str(root.parent / "shared" / "data" / "iam-ondb"))
+    parser.add_argument("--model-dir", default=str(default_model_dir()))
+    parser.add_argument("--data", default=str(iam_ondb_dir()))
     parser.add_argument("--lines", type=int, default=100)
     parser.add_argument("--look", default="canvas")
     parser.add_argument("--runtime", choices=("auto", "onnx", "keras"), default="auto")

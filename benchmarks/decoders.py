@@ -13,23 +13,20 @@ the LM settings on; the ``report`` half was not used for choosing anything.
 import argparse
 import json
 import os
-import sys
 import time
 from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-ROOT = Path(__file__).resolve().parent.parent
-DATA = ROOT.parent / "shared" / "data"
+from htr.paths import default_model_dir, iam_dir, iam_ondb_dir, iam_split  # noqa: E402
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--model-dir", default=str(ROOT / "model"))
-    parser.add_argument("--iam-ondb", default=str(DATA / "iam-ondb"))
-    parser.add_argument("--iam", default=str(DATA / "iam"))
-    parser.add_argument("--iam-split", default=str(DATA / "iam" / "splits" / "available-dev.txt"))
+    parser.add_argument("--model-dir", default=str(default_model_dir()))
+    parser.add_argument("--iam-ondb", default=str(iam_ondb_dir()))
+    parser.add_argument("--iam", default=str(iam_dir()))
+    parser.add_argument("--iam-split", default=str(iam_split("available-dev")))
     parser.add_argument("--beam-width", type=int, default=16)
     parser.add_argument("--limit", type=int)
     parser.add_argument("--json", help="also write the figures to this file")

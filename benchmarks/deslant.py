@@ -12,22 +12,18 @@ chosen on it), its ``report`` half and all of it. The model's own share is marke
 import argparse
 import dataclasses
 import os
-import sys
-from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-ROOT = Path(__file__).resolve().parent.parent
-DATA = ROOT.parent / "shared" / "data"
+from htr.paths import default_model_dir, iam_dir, iam_ondb_dir, iam_split  # noqa: E402
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--model-dir", default=str(ROOT / "model"))
-    parser.add_argument("--iam-ondb", default=str(DATA / "iam-ondb"))
-    parser.add_argument("--iam", default=str(DATA / "iam"))
-    parser.add_argument("--iam-split", default=str(DATA / "iam" / "splits" / "available-dev.txt"))
+    parser.add_argument("--model-dir", default=str(default_model_dir()))
+    parser.add_argument("--iam-ondb", default=str(iam_ondb_dir()))
+    parser.add_argument("--iam", default=str(iam_dir()))
+    parser.add_argument("--iam-split", default=str(iam_split("available-dev")))
     parser.add_argument("--shares", default="0,0.5,0.75,1", help="comma-separated shares of the slant, 0 to 1")
     parser.add_argument("--limit", type=int)
     args = parser.parse_args()

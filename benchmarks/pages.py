@@ -18,23 +18,21 @@ so descenders touch). Prints
 
 import argparse
 import os
-import sys
 import time
 from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-DATA = ROOT.parent / "shared" / "data"
+
+from htr.paths import default_model_dir, iam_dir, iam_ondb_dir  # noqa: E402
 
 
 def main() -> None:
     from htr.synth.pages import PAPERS
 
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--ondb", default=str(DATA / "iam-ondb"))
-    parser.add_argument("--iam", default=str(DATA / "iam"))
-    parser.add_argument("--model-dir", default=str(ROOT / "model"))
+    parser.add_argument("--ondb", default=str(iam_ondb_dir()))
+    parser.add_argument("--iam", default=str(iam_dir()))
+    parser.add_argument("--model-dir", default=str(default_model_dir()))
     parser.add_argument("--forms", type=int, default=50, help="IAM On-Line validation forms drawn whole")
     parser.add_argument("--stacked", type=int, default=50, help="pages stacked from IAM dev line images")
     parser.add_argument("--decoder", default="lm")

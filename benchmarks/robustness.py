@@ -9,19 +9,18 @@ paper, an unevenly lit photo. Prints CER per case and its ratio to the clean fig
 
 import argparse
 import os
-import sys
 import time
 from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+
+from htr.paths import default_model_dir, iam_ondb_dir  # noqa: E402
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--data", default=str(ROOT.parent / "shared" / "data" / "iam-ondb"))
-    parser.add_argument("--model-dir", default=str(ROOT / "model"))
+    parser.add_argument("--data", default=str(iam_ondb_dir()))
+    parser.add_argument("--model-dir", default=str(default_model_dir()))
     parser.add_argument("--lines", type=int, default=200, help="validation lines per case")
     parser.add_argument("--decoder", default="best")
     parser.add_argument("--save-examples", help="write the first line of every case as PNG here")

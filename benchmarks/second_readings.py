@@ -14,14 +14,11 @@ with the share of lines read more than once and the share whose second reading w
 import argparse
 import dataclasses
 import os
-import sys
-from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-ROOT = Path(__file__).resolve().parent.parent
-DATA = ROOT.parent / "shared" / "data"
+from htr.paths import default_model_dir, iam_dir, iam_ondb_dir, iam_split  # noqa: E402
+
 # pitch (px per character) / stretch cap / clip (body heights); "off" = 0/1/0.
 SETTINGS = ("off,13/1.3/0,15/1.3/0,16/1.3/0,16/1.45/0,17/1.3/0,18/1.3/0,"
             "16/1.3/1.6,16/1.3/2,16/1.3/2.5")
@@ -36,10 +33,10 @@ def parse_setting(text: str) -> tuple[float, float, float]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--model-dir", default=str(ROOT / "model"))
-    parser.add_argument("--iam-ondb", default=str(DATA / "iam-ondb"))
-    parser.add_argument("--iam", default=str(DATA / "iam"))
-    parser.add_argument("--iam-split", default=str(DATA / "iam" / "splits" / "available-dev.txt"))
+    parser.add_argument("--model-dir", default=str(default_model_dir()))
+    parser.add_argument("--iam-ondb", default=str(iam_ondb_dir()))
+    parser.add_argument("--iam", default=str(iam_dir()))
+    parser.add_argument("--iam-split", default=str(iam_split("available-dev")))
     parser.add_argument("--settings", default=SETTINGS, help="comma-separated pitch/cap/clip, or off")
     parser.add_argument("--limit", type=int)
     args = parser.parse_args()

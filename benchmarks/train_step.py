@@ -19,6 +19,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from htr.paths import default_model_dir
+
 ROOT = Path(__file__).resolve().parent.parent
 
 RUNS = (
@@ -64,14 +66,13 @@ def measure(model_dir: str, batch_size: int, width: int, steps: int, loss: str) 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--model-dir", default=str(ROOT / "model"))
+    parser.add_argument("--model-dir", default=str(default_model_dir()))
     parser.add_argument("--batch-size", type=int, default=16)
     parser.add_argument("--width", type=int, default=1024)
     parser.add_argument("--steps", type=int, default=5)
     parser.add_argument("--child", choices=("neutral", "package"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
-        sys.path.insert(0, str(ROOT))
         print(json.dumps(measure(args.model_dir, args.batch_size, args.width, args.steps, args.child)))
         return
     print(f"train step, batch {args.batch_size} x {args.width} px, {args.model_dir}, "

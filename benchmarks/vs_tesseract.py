@@ -25,9 +25,10 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
 
 import numpy as np  # noqa: E402
+
+from htr.paths import default_model_dir, iam_ondb_dir  # noqa: E402
 
 
 def timed(cmd: list[str], **kwargs) -> tuple[float, str, float]:
@@ -43,8 +44,8 @@ def timed(cmd: list[str], **kwargs) -> tuple[float, str, float]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--lines", type=int, default=200)
-    parser.add_argument("--data", default=str(ROOT.parent / "shared" / "data" / "iam-ondb"))
-    parser.add_argument("--model-dir", default=str(ROOT / "model"))
+    parser.add_argument("--data", default=str(iam_ondb_dir()))
+    parser.add_argument("--model-dir", default=str(default_model_dir()))
     parser.add_argument("--decoder", default="lm", choices=("best", "beam", "lm"))
     parser.add_argument("--runtime", default="auto", choices=("auto", "onnx", "keras"))
     args = parser.parse_args()
