@@ -13,6 +13,13 @@ from htr.decode import DECODERS
 from htr.engine import RUNTIMES
 from htr.errors import HTRError
 from htr.paths import default_model_dir
+from htr.train.settings import (
+    RESUME_OVERRIDABLE,
+    TrainSettings,
+    add_arguments,
+    given_values,
+    read_settings_file,
+)
 
 DEFAULT_MODEL = default_model_dir()
 # The language model reads words, not just letters: fewer errors than best path and beam on
@@ -34,53 +41,17 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m htr", description="Handwritten text-line recognition (CRNN + CTC).")
     sub = parser.add_subparsers(dest="command", required=True)
 
-    t = sub.add_parser("train", help="train a model from scratch, or resume an interrupted run")
-    t.add_argument("--dataset", choices=DATASETS, default="iam-ondb")
-    t.add_argument("--data", help="data set folder (or give --source, once per data set)")
-    t.add_argument("--source", action="append", metavar="KEY=VALUE,...",
-                   help="a data set to train on, repeatable: dataset=iam,data=PATH[,train=SPLIT][,val=SPLIT]"
-                        "[,share=X][,name=NAME][,val_limit=N]. Each source gives share/sum(shares) of every "
-                        "epoch and is validated on its own; the best model has the lowest mean of their CERs")
-    t.add_argument("--epoch-lines", type=int, metavar="N",
-                   help="training lines per epoch when mixing sources (default: all lines of all sources)")
-    t.add_argument("--model-dir", required=True, help="run folder: best model, history, checkpoints")
-    t.add_argument("--epochs", type=int, help="epochs in all (default 60; on --resume, the run's own)")
-    t.add_argument("--batch-size", type=int, default=32)
-    t.add_argument("--height", type=int, default=64, help="input height in pixels")
-    t.add_argument("--learning-rate", type=float, default=1e-3)
-    t.add_argument("--patience", type=int,
-                   help="early stop after this many epochs without better CER (default 10; on --resume, the run's own)")
-    t.add_argument("--seed", type=int, default=42)
-    t.add_argument("--look", choices=("canvas", "paper", "mixed"), default="mixed", help="rendering of stroke data")
-    t.add_argument("--train-split", default="train")
-    t.add_argument("--val-split", default="validation")
-    t.add_argument("--limit", type=int, help="use only the first N training lines")
-    t.add_argument("--val-limit", type=int, help="use only the first N validation lines")
-    t.add_argument("--max-minutes", type=float, help="the run's training-time budget: stop after the epoch that passes it (counted across resumes)")
-    t.add_argument("--workers", type=int,
-                   help="processes rendering training images (default: one per core; on --resume, the run's own)")
+    t = sub.add_parser("train", help="train a model from scratch, or resume an interrupted run",
+                       description="Every training setting is a flag below and a key of a --settings file "
+                                   "(htr.train.settings.TrainSettings); the run folder keeps the settings it "
+                                   "ran with as MODEL_DIR/settings.json.")
+    t.add_argument("--settings", metavar="FILE",
+                   help="a JSON file of training settings (keys as the flags below, with underscores: "
+                        "batch_size, init_from, sources ...); flags given here override it. A run folder's "
+                        "settings.json repeats that run")
+    add_arguments(t)
     t.add_argument("--resume", action="store_true", help="continue the run in --model-dir")
-    t.add_argument("--init-from", metavar="MODEL_DIR",
-                   help="fine-tune: start from this model folder's weights and architecture")
-    t.add_argument("--keep-checkpoints", type=int, metavar="N",
-                   help="keep the newest N epochs' checkpoints, for resuming and averaging "
-                        "(default 5; on --resume, the run's own)")
-    t.add_argument("--width-quantum", type=int, metavar="PIXELS",
-                   help="pad batch widths to a multiple of this (default 256; on --resume, the run's own): larger "
-                        "compiles fewer shapes (XLA on a GPU), smaller wastes less work on padding (a CPU)")
-    t.add_argument("--schedule", choices=("plateau", "cosine"), default="plateau",
-                   help="learning rate: halve on stalls (default), or cosine-anneal over --epochs/--max-minutes")
     t.add_argument("--lstm-units", type=int, help="LSTM units per direction (default 160)")
-    t.add_argument("--dropout", type=float, metavar="RATE",
-                   help="dropout after the projection and each LSTM layer (default: the --init-from model's own, "
-                        "else 0.25); it has no weights, so it may change when fine-tuning")
-    t.add_argument("--deslant", type=float, metavar="SHARE",
-                   help="share of each line's slant taken out before the network sees it, 0 to 1 (1: every line "
-                        "set upright; default: the --init-from model's own, else 0); saved with the model, "
-                        "so reading does the same")
-    t.add_argument("--freeze-convolutions", action="store_true",
-                   help="with --init-from: keep its convolutions (and their batch-norm statistics) as they are "
-                        "and train the rest: faster, and what the convolutions read stays as it was")
     t.add_argument("--conv-filters", help="comma-separated filters of the 5 conv layers (default 32,64,96,128,160)")
     t.add_argument("--distribute", action="store_true",
                    help="data-parallel over every device JAX sees (KERAS_BACKEND=jax): each --batch-size batch "
@@ -219,35 +190,40 @@ def _parallel(args):
     return data_parallel()
 
 
-def cmd_train(args) -> int:
-    from dataclasses import asdict
+def train_settings(args) -> tuple[TrainSettings, tuple[str, ...]]:
+    """The run's settings: the defaults, then the --settings file, then the flags given; and the
+    names a resumed run takes from them (the others are the run's own)."""
+    values = read_settings_file(args.settings) if args.settings else {}
+    named = set(values)
+    given = given_values(args)
+    architecture = _architecture(args)
+    if architecture:
+        given["architecture"] = {**values.get("architecture", {}), **architecture}
+    values.update(given)
+    named |= set(given)
+    if not values.get("model_dir"):
+        raise HTRError("give --model-dir (or model_dir in the --settings file): the run folder")
+    if not values.get("data") and not values.get("sources") and not args.resume:
+        raise SystemExit("error: give --data (one data set) or --source (one or more)")
+    values["command"] = "python -m htr " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+    settings = TrainSettings(**values)
+    settings.check(args.resume)  # before TensorFlow loads
+    return settings, tuple(key for key in RESUME_OVERRIDABLE if key in named)
 
+
+def cmd_train(args) -> int:
     from htr.tf_env import configure_tensorflow
 
+    settings, overrides = train_settings(args)
     configure_tensorflow(training=True)  # before the imports below bring in TensorFlow
-    from htr.train.loop import RESUME_OVERRIDABLE, Source, TrainSettings, train
+    from htr.train.loop import train
 
-    if not args.data and not args.source and not args.resume:
-        raise SystemExit("error: give --data (one data set) or --source (one or more)")
     parallel = _parallel(args)
-    sources = [asdict(Source.parse(text)) for text in args.source or []]
-    # Unset run-length options take the defaults of TrainSettings, or on --resume the run's own.
-    given = {key: getattr(args, key) for key in RESUME_OVERRIDABLE if getattr(args, key) is not None}
-    settings = TrainSettings(
-        dataset=args.dataset, data=args.data or "", model_dir=args.model_dir,
-        batch_size=args.batch_size, height=args.height, learning_rate=args.learning_rate,
-        seed=args.seed, look=args.look, train_split=args.train_split,
-        val_split=args.val_split, limit=args.limit, val_limit=args.val_limit, **given,
-        command="python -m htr " + " ".join(shlex.quote(a) for a in sys.argv[1:]),
-        architecture=_architecture(args), init_from=args.init_from, schedule=args.schedule,
-        sources=sources, epoch_lines=args.epoch_lines,
-        dropout=args.dropout, freeze_convolutions=args.freeze_convolutions, deslant=args.deslant,
-    )
-    state = train(settings, resume=args.resume, parallel=parallel, overrides=tuple(given))
+    state = train(settings, resume=args.resume, parallel=parallel, overrides=overrides)
     if parallel is not None and not parallel.chief:
         return 0
     print(f"done: {state['epoch']} epochs, best validation CER {state['best_cer']:.4f} "
-          f"(epoch {state['best_epoch']}); model in {args.model_dir}")
+          f"(epoch {state['best_epoch']}); model in {settings.model_dir}")
     return 0
 
 

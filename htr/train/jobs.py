@@ -28,11 +28,19 @@ import subprocess
 import sys
 import threading
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 from htr.errors import DataError, HTRError
 from htr.paths import SOURCE_ROOT
+from htr.train.settings import (  # noqa: F401  SCHEDULES: the dashboard's choices, from the one declaration
+    SCHEDULES,
+    SETTINGS_FILE,
+    Source,
+    TrainSettings,
+    settings_from_dict,
+    settings_json,
+)
 
 JOB_FILE = "job.json"
 LOG_FILE = "train.log"
@@ -45,7 +53,6 @@ FINISHED = "finished"
 STOPPED = "stopped"
 FAILED = "failed"
 NO_JOB = "none"
-SCHEDULES = ("plateau", "cosine")
 
 # Processes launched by this interpreter, so they can be reaped and their exit codes read.
 _CHILDREN: dict[int, subprocess.Popen] = {}
@@ -57,7 +64,11 @@ class JobError(HTRError):
 
 @dataclass
 class TrainRequest:
-    """What the dashboard asks ``python -m htr train`` to do."""
+    """The dashboard's older way of asking for a run: a few settings plus ``resume``.
+
+    Kept so callers written against it still work; :meth:`JobManager.launch` takes
+    :class:`TrainSettings` directly, and every setting lives there.
+    """
 
     dataset: str
     data: str
@@ -68,48 +79,25 @@ class TrainRequest:
     val_limit: int | None = None
     look: str = "mixed"
     resume: bool = False
-    # Several data sets in one run: ``--source`` texts (dataset=...,data=...,share=...); when
-    # given they replace dataset/data.
-    sources: list[str] = field(default_factory=list)
+    sources: list = field(default_factory=list)  # ``--source`` texts or Source dicts; they replace dataset/data
     epoch_lines: int | None = None
-    # Fine-tuning: start from a trained model folder's weights, at this learning rate and schedule.
     init_from: str | None = None
     learning_rate: float | None = None
     schedule: str = "plateau"
-    # Fine-tuning only: train the recurrent part on the starting model's convolutions, and the
-    # dropout rate to train with (None: the starting model's own).
     freeze_convolutions: bool = False
     dropout: float | None = None
-    # The share of each line's slant taken out (None: the starting model's own, else none).
     deslant: float | None = None
 
-    def command(self, python: str = sys.executable) -> list[str]:
-        data = [arg for text in self.sources for arg in ("--source", text)] or \
-               ["--dataset", self.dataset, "--data", str(self.data)]
-        cmd = [python, "-m", "htr", "train", *data,
-               "--model-dir", str(self.model_dir), "--epochs", str(self.epochs),
-               "--batch-size", str(self.batch_size), "--look", self.look]
-        if self.epoch_lines:
-            cmd += ["--epoch-lines", str(self.epoch_lines)]
-        if self.limit:
-            cmd += ["--limit", str(self.limit)]
-        if self.val_limit:
-            cmd += ["--val-limit", str(self.val_limit)]
-        if self.init_from:
-            cmd += ["--init-from", str(self.init_from)]
-        if self.learning_rate:
-            cmd += ["--learning-rate", f"{self.learning_rate:g}"]
-        if self.schedule != "plateau":
-            cmd += ["--schedule", self.schedule]
-        if self.freeze_convolutions:
-            cmd.append("--freeze-convolutions")
-        if self.dropout is not None:
-            cmd += ["--dropout", f"{self.dropout:g}"]
-        if self.deslant is not None:
-            cmd += ["--deslant", f"{self.deslant:g}"]
-        if self.resume:
-            cmd.append("--resume")
-        return cmd
+    def settings(self) -> TrainSettings:
+        values = {k: v for k, v in asdict(self).items() if k != "resume"}
+        if values["learning_rate"] is None:
+            del values["learning_rate"]
+        return settings_from_dict(values)
+
+
+def train_command(settings_path: str | Path, resume: bool = False, python: str = sys.executable) -> list[str]:
+    """``python -m htr train --settings FILE`` (``--resume``): every setting is in the file."""
+    return [python, "-m", "htr", "train", "--settings", str(settings_path)] + (["--resume"] if resume else [])
 
 
 @dataclass
@@ -205,10 +193,14 @@ def process_alive(pid: int | None, start_time: int | None = None) -> bool:
 # --- files --------------------------------------------------------------------------------
 
 
-def _write_json(path: Path, data: dict) -> None:
+def _write_text(path: Path, text: str) -> None:
     tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(data, indent=2))
+    tmp.write_text(text)
     os.replace(tmp, path)
+
+
+def _write_json(path: Path, data: dict) -> None:
+    _write_text(path, json.dumps(data, indent=2))
 
 
 def _read_json(path: Path) -> dict:
@@ -342,12 +334,11 @@ class JobManager:
         return job
 
     # launching
-    def check(self, request: TrainRequest) -> None:
-        """Refuse a request that cannot work, with a message that says what to change."""
+    def check(self, settings: TrainSettings, resume: bool = False) -> None:
+        """Refuse settings that cannot work, with a message that says what to change."""
         from htr.datasets import DATASETS
-        from htr.train.loop import Source
 
-        sources = [Source.parse(text) for text in request.sources] or [Source(request.dataset, request.data)]
+        sources = settings.source_list()
         for source in sources:
             if source.dataset not in DATASETS:
                 raise JobError(f"unknown data set {source.dataset!r}; expected one of {', '.join(DATASETS)}")
@@ -355,28 +346,19 @@ class JobManager:
                 raise DataError(f"data folder not found: {source.data}")
         if len({source.name for source in sources}) != len(sources):
             raise JobError("the data sets need distinct names")
-        if request.epochs < 1 or request.batch_size < 1:
-            raise JobError("epochs and batch size must be at least 1")
-        if not str(request.model_dir).strip():
+        if not str(settings.model_dir).strip():
             raise JobError("choose an output model folder")
-        if request.learning_rate is not None and not request.learning_rate > 0:
-            raise JobError("the learning rate must be above 0")
-        if request.schedule not in SCHEDULES:
-            raise JobError(f"unknown schedule {request.schedule!r}; expected one of {', '.join(SCHEDULES)}")
-        if request.dropout is not None and not 0.0 <= request.dropout < 1.0:
-            raise JobError("dropout must be at least 0 and below 1")
-        if request.deslant is not None and not 0.0 <= request.deslant <= 1.0:
-            raise JobError("the share of slant taken out must be from 0 to 1")
-        if request.freeze_convolutions and not request.init_from:
+        if settings.freeze_convolutions and not settings.init_from:
             raise JobError("freezing the convolutions keeps a trained model's: choose a model folder to fine-tune from")
-        if request.init_from and not request.resume:
+        settings.check(resume)
+        if settings.init_from and not resume:
             from htr.config import WEIGHTS_FILE
 
-            init = Path(request.init_from).expanduser()
+            init = Path(settings.init_from).expanduser()
             if not (init / "config.json").is_file() or not (init / WEIGHTS_FILE).is_file():
                 raise JobError(f"no trained model to fine-tune in {init} (config.json and {WEIGHTS_FILE} expected)")
-        run_dir = Path(request.model_dir)
-        if request.resume:
+        run_dir = Path(settings.model_dir)
+        if resume:
             if not _has_checkpoint(run_dir):
                 raise JobError(f"nothing to resume: {run_dir} has no checkpoint")
         elif _has_checkpoint(run_dir):
@@ -384,17 +366,28 @@ class JobManager:
         elif (run_dir / "model.weights.h5").exists():
             raise JobError(f"{run_dir} already holds a model; choose a new folder so it is not overwritten")
 
-    def launch(self, request: TrainRequest) -> JobStatus:
-        """Start ``python -m htr train`` in the background; refused while another job runs."""
-        self.check(request)
-        init_from = str(Path(request.init_from).expanduser().resolve()) if request.init_from else None
-        request = TrainRequest(**{**asdict(request), "data": str(Path(request.data).expanduser().resolve()),
-                                  "model_dir": str(Path(request.model_dir).expanduser().resolve()),
-                                  "init_from": init_from})
-        return self.start(request.model_dir, request.command(), asdict(request))
+    def launch(self, settings: TrainSettings | TrainRequest, resume: bool = False) -> JobStatus:
+        """Write the run's ``settings.json`` and start ``python -m htr train --settings`` on it in the
+        background; refused while another job runs."""
+        if isinstance(settings, TrainRequest):
+            settings, resume = settings.settings(), settings.resume or resume
+        self.check(settings, resume)
 
-    def start(self, run_dir: str | Path, command: list[str], request: dict | None = None) -> JobStatus:
-        """Run any command as the job of ``run_dir`` (``launch`` builds the training command)."""
+        def absolute(path: str) -> str:
+            return str(Path(path).expanduser().resolve())
+
+        sources = [{**source, "data": absolute(source["data"])} for source in settings.sources]
+        settings = replace(settings, data=absolute(settings.data) if settings.data else "", sources=sources,
+                           model_dir=absolute(settings.model_dir),
+                           init_from=absolute(settings.init_from) if settings.init_from else None)
+        path = Path(settings.model_dir) / SETTINGS_FILE
+        return self.start(settings.model_dir, train_command(path, resume), {**asdict(settings), "resume": resume},
+                          files={SETTINGS_FILE: settings_json(settings)})
+
+    def start(self, run_dir: str | Path, command: list[str], request: dict | None = None,
+              files: dict[str, str] | None = None) -> JobStatus:
+        """Run any command as the job of ``run_dir`` (``launch`` builds the training command), after
+        writing ``files`` (name: text) into it; nothing is written while another job runs."""
         run_dir = Path(run_dir).resolve()
         with self._lock():
             running = self.active()
@@ -405,6 +398,8 @@ class JobManager:
             if existing.running:
                 raise JobError(f"a job is already running in {run_dir} (pid {existing.pid})")
             run_dir.mkdir(parents=True, exist_ok=True)
+            for name, text in (files or {}).items():
+                _write_text(run_dir / name, text)
             env = {**os.environ, "PYTHONUNBUFFERED": "1", "TF_CPP_MIN_LOG_LEVEL": "2"}
             env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
             with open(run_dir / LOG_FILE, "a") as log:

@@ -1,7 +1,8 @@
 """Training from scratch or resuming: CTC on width-bucketed batches, validated every epoch.
 
 A run folder holds the exported best model (``config.json`` + ``model.weights.h5``, loadable
-by ``Recognizer.load``), ``history.csv``, ``metadata.json`` and ``checkpoints/``. Each epoch's
+by ``Recognizer.load``), ``history.csv``, ``metadata.json``, ``settings.json`` (the
+:class:`~htr.train.settings.TrainSettings` it ran with) and ``checkpoints/``. Each epoch's
 checkpoint (model, optimizer, counters) is written to a new folder and then published by
 atomically replacing the ``checkpoints/latest`` pointer, so a run killed at any moment
 resumes from the last complete epoch.
@@ -20,7 +21,7 @@ import shutil
 import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, replace
 from pathlib import Path
 
 import numpy as np
@@ -32,99 +33,19 @@ from htr.errors import DataError
 from htr.train.augment import TRAIN_LOOKS, prepare_set
 from htr.train.distributed import Parallel
 from htr.train.evaluate import evaluate
+from htr.train.settings import (  # noqa: F401  Source and SCHEDULES are this module's names too
+    RESUME_OVERRIDABLE,
+    SCHEDULES,
+    SETTINGS_FILE,
+    Source,
+    TrainSettings,
+    write_settings_file,
+)
 
 HISTORY_FILE = "history.csv"
 METADATA_FILE = "metadata.json"
 STATE_FILE = "state.json"
-SCHEDULES = ("plateau", "cosine")
 HISTORY_FIELDS = ("epoch", "loss", "val_cer", "val_wer", "seconds", "learning_rate")
-SOURCE_KEYS = ("dataset", "data", "train", "val", "share", "name", "val_limit")
-
-
-@dataclass
-class Source:
-    """One data set in a run: its splits, its share of every epoch and its name in the history."""
-
-    dataset: str
-    data: str
-    train: str = "train"
-    val: str = "validation"
-    share: float = 1.0
-    name: str = ""
-    val_limit: int | None = None
-
-    def __post_init__(self):
-        self.name = self.name or self.dataset
-        self.share = float(self.share)
-        if not self.share > 0:
-            raise DataError(f"source {self.name}: share must be positive, got {self.share}")
-        if self.val_limit is not None:
-            self.val_limit = int(self.val_limit)
-
-    @classmethod
-    def parse(cls, text: str) -> "Source":
-        """``dataset=iam,data=PATH,train=SPLIT,val=SPLIT,share=0.5,name=real,val_limit=N``."""
-        fields_ = {}
-        for part in text.split(","):
-            key, sep, value = part.partition("=")
-            key = key.strip().replace("-", "_")
-            if not sep or key not in SOURCE_KEYS:
-                raise DataError(f"bad --source {text!r}: expected key=value pairs with keys {', '.join(SOURCE_KEYS)}")
-            fields_[key] = value.strip()
-        if "dataset" not in fields_ or "data" not in fields_:
-            raise DataError(f"bad --source {text!r}: dataset= and data= are required")
-        return cls(**fields_)
-
-
-@dataclass
-class TrainSettings:
-    dataset: str
-    data: str
-    model_dir: str
-    epochs: int = 60
-    batch_size: int = 32
-    height: int = 64
-    learning_rate: float = 1e-3
-    patience: int = 10
-    seed: int = 42
-    look: str = "mixed"
-    train_split: str = "train"
-    val_split: str = "validation"
-    limit: int | None = None
-    val_limit: int | None = None
-    max_minutes: float | None = None
-    workers: int = field(default_factory=lambda: os.cpu_count() or 2)
-    command: str = ""
-    # Architecture overrides for ModelConfig (e.g. {"lstm_units": 64}); empty = defaults.
-    architecture: dict = field(default_factory=dict)
-    # Start from this model folder's weights (fine-tuning); its config fixes the architecture.
-    init_from: str | None = None
-    # "plateau": halve the rate when validation stalls. "cosine": anneal from learning_rate
-    # towards 1 % of it over --epochs or --max-minutes, whichever ends first.
-    schedule: str = "plateau"
-    keep_checkpoints: int = 5
-    # Several data sets at once (dicts of Source fields); empty = the one named by dataset/data.
-    sources: list = field(default_factory=list)
-    # Lines per epoch when mixing sources (default: all lines of all sources).
-    epoch_lines: int | None = None
-    # Batches (training and validation) are padded to a multiple of this width. Each width is
-    # one compiled step: a coarse quantum compiles fewer (XLA on a GPU, where padding is cheap),
-    # a fine one wastes less work on padding (a CPU, where TensorFlow traces a width quickly).
-    width_quantum: int = 256
-    # Dropout rate after the projection and each LSTM layer (None: the model's own). It has no
-    # weights, so a fine-tuned model can train with less (or more) of it than it started with.
-    dropout: float | None = None
-    # Fine-tuning: keep the convolutions and their batch-norm statistics as the starting model
-    # has them and train only the projection, the LSTMs and the output layer.
-    freeze_convolutions: bool = False
-    # The share of each line's slant taken out before the network sees it (ModelConfig.deslant;
-    # None: the starting model's own, 0 for a new one). Saved with the model, so reading does the same.
-    deslant: float | None = None
-
-    def source_list(self) -> list[Source]:
-        if self.sources:
-            return [s if isinstance(s, Source) else Source(**s) for s in self.sources]
-        return [Source(self.dataset, self.data, self.train_split, self.val_split)]
 
 
 def freeze_convolutions(model) -> None:
@@ -396,11 +317,6 @@ def read_history(model_dir: Path) -> list[dict]:
         return [{k: float(v) for k, v in row.items()} for row in csv.DictReader(handle)]
 
 
-# What a resumed run may change: its length, budget and bookkeeping. The data, architecture,
-# seed and batch shapes' settings otherwise come from the run itself.
-RESUME_OVERRIDABLE = ("epochs", "max_minutes", "workers", "patience", "keep_checkpoints", "width_quantum")
-
-
 def train(settings: TrainSettings, resume: bool = False, log=print, parallel: Parallel | None = None,
           overrides: tuple[str, ...] = RESUME_OVERRIDABLE) -> dict:
     """Train (or resume) and return the final state: epochs done, best CER, history.
@@ -420,16 +336,7 @@ def train(settings: TrainSettings, resume: bool = False, log=print, parallel: Pa
 
     if settings.look not in TRAIN_LOOKS:
         raise DataError(f"unknown look {settings.look!r}; expected one of {TRAIN_LOOKS}")
-    if settings.schedule not in SCHEDULES:
-        raise DataError(f"unknown schedule {settings.schedule!r}; expected one of {SCHEDULES}")
-    if settings.dropout is not None and not 0.0 <= settings.dropout < 1.0:
-        raise DataError(f"dropout must be at least 0 and below 1, got {settings.dropout}")
-    if settings.deslant is not None and not 0.0 <= settings.deslant <= 1.0:
-        raise DataError(f"deslant is the share of the slant taken out, from 0 to 1, got {settings.deslant}")
-    if settings.width_quantum < 1:
-        raise DataError(f"width quantum must be a positive number of pixels, got {settings.width_quantum}")
-    if settings.freeze_convolutions and not settings.init_from and not resume:
-        raise DataError("--freeze-convolutions keeps a trained model's convolutions: give --init-from")
+    settings.check(resume)  # each field's range and choices, as declared in htr.train.settings
     if not resume:
         parallel.process_batch(settings.batch_size)  # a batch that does not split: say so before any work
     model_dir = Path(settings.model_dir)
@@ -483,6 +390,8 @@ def train(settings: TrainSettings, resume: bool = False, log=print, parallel: Pa
     state["config"] = {**asdict(config), "training": {}}
     if parallel.chief:
         model_dir.mkdir(parents=True, exist_ok=True)
+        # The settings actually used: `python -m htr train --settings RUN/settings.json` makes the run again.
+        write_settings_file(settings, model_dir / SETTINGS_FILE)
 
     sources = settings.source_list()
     names = [source.name for source in sources]
