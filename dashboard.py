@@ -33,7 +33,7 @@ configure_tensorflow()
 
 import streamlit as st  # noqa: E402
 
-from dashboard_pages.common import DEFAULT_MODEL, model_key, recognizer_for  # noqa: E402
+from dashboard_pages.common import default_model, model_key, recognizer_for  # noqa: E402
 from dashboard_pages.inspect_tab import inspect_tab  # noqa: E402
 from dashboard_pages.page_tab import page_tab  # noqa: E402
 from dashboard_pages.train_tab import train_tab  # noqa: E402
@@ -46,7 +46,7 @@ from htr.errors import ModelLoadError  # noqa: E402
 def sidebar_model() -> tuple[object | None, tuple[str, int, int], str | None]:
     """The model folder picker; returns (recognizer or None, key, error message or None)."""
     st.sidebar.header("Model")
-    st.session_state.setdefault("model_dir", DEFAULT_MODEL)  # (the Train tab's "Use this model" sets it too)
+    st.session_state.setdefault("model_dir", default_model())  # (the Train tab's "Use this model" sets it too)
     folder = st.sidebar.text_input("Model folder", key="model_dir",
                                    help="a folder with config.json and model.weights.h5")
     key = model_key(folder)

@@ -16,9 +16,25 @@ from htr.paths import SOURCE_ROOT, default_model_dir, iam_dir, iam_ondb_dir
 ROOT = SOURCE_ROOT
 ASSETS = ROOT / "assets"
 UPLOAD_TYPES = ["png", "jpg", "jpeg", "bmp", "gif", "tif", "tiff", "webp"]  # the formats htr.imageio reads
-DEFAULT_MODEL = str(default_model_dir())
-DEFAULT_DATA = str(iam_ondb_dir())  # (HTR_DATA: the folder holding iam-ondb/ and iam/)
-DEFAULT_IAM = str(iam_dir())
+
+
+def default_model() -> str:
+    """The model folder the sidebar starts from (``HTR_MODEL_DIR``, read at each run of the page)."""
+    return str(default_model_dir())
+
+
+def default_data() -> str:
+    """The IAM On-Line folder the tabs offer (``HTR_DATA``: the folder holding iam-ondb/ and iam/)."""
+    return str(iam_ondb_dir())
+
+
+def default_iam() -> str:
+    """The IAM (scanned lines) folder the Page tab offers for stacked pages."""
+    return str(iam_dir())
+
+
+DEFAULT_MODEL = default_model()  # as when the dashboard started (the Train tab's defaults)
+DEFAULT_DATA = default_data()
 LOOKS = ("canvas", "paper", "mixed")
 DECODERS_SHOWN = ("lm",) + tuple(d for d in DECODERS if d != "lm")  # the language model first: the default
 REFRESH_SECONDS = 2.0

@@ -14,8 +14,8 @@ import streamlit as st
 from dashboard_pages.common import (
     ASSETS,
     DECODERS_SHOWN,
-    DEFAULT_DATA,
     best_vs_lm_html,
+    default_data,
     diff_html,
     heatmap_png,
     load_lines,
@@ -39,7 +39,7 @@ def inspect_tab(recognizer, model_error: str | None) -> None:
         elif source == "Data set line":
             c1, c2, c3, c4, c5 = st.columns([1, 2, 1, 1, 1])
             dataset = c1.selectbox("Data set", DATASETS, key="inspect_dataset")
-            path = c2.text_input("Data path", DEFAULT_DATA, key="inspect_path")
+            path = c2.text_input("Data path", default_data(), key="inspect_path")
             split = c3.text_input("Split", "validation", key="inspect_split")
             index = int(c4.number_input("Line index", min_value=0, value=0, step=1, key="inspect_index"))
             look = c5.selectbox("Look (pen data)", ("canvas", "paper"), key="inspect_look")

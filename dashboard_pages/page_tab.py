@@ -12,8 +12,8 @@ import streamlit as st
 
 from dashboard_pages.common import (
     DECODERS_SHOWN,
-    DEFAULT_DATA,
-    DEFAULT_IAM,
+    default_data,
+    default_iam,
     heatmap_png,
     load_lines,
     uploaded_image,
@@ -47,18 +47,18 @@ def data_page(kind: str, path: str, index: int, look: str) -> tuple[np.ndarray, 
 
 def page_tab(recognizer, model_error: str | None) -> None:
     """A paragraph or page: the lines found, outlined and numbered, each line's reading and heatmap."""
-    have_data = Path(DEFAULT_DATA).is_dir()  # without the data sets the tab opens on an upload
+    have_data = Path(default_data()).is_dir()  # without the data sets the tab opens on an upload
     source = st.radio("Page to read", ["Data set page", "Upload"], index=0 if have_data else 1, horizontal=True,
                       key="page_source")
     if not have_data:
-        st.caption(f"No data sets in `{Path(DEFAULT_DATA).parent}` (set HTR_DATA to the folder holding "
+        st.caption(f"No data sets in `{Path(default_data()).parent}` (set HTR_DATA to the folder holding "
                    "iam-ondb/ and iam/), so pages come from uploads.")
     truth = None
     try:
         if source == "Data set page":
             c1, c2, c3, c4 = st.columns([2, 2, 1, 1])
             kind = PAGE_KINDS[c1.selectbox("Page", list(PAGE_KINDS), key="page_kind")]
-            path = c2.text_input("Data path", DEFAULT_DATA if kind == "form" else DEFAULT_IAM,
+            path = c2.text_input("Data path", default_data() if kind == "form" else default_iam(),
                                  key=f"page_path_{kind}")
             index = int(c3.number_input("Page index", min_value=0, value=0, step=1, key="page_index"))
             look = c4.selectbox("Look (pen data)", ("canvas", "paper"), key="page_look", disabled=kind != "form")

@@ -15,9 +15,9 @@ import streamlit as st
 
 from dashboard_pages.common import (
     DECODERS_SHOWN,
-    DEFAULT_DATA,
     LOOKS,
     best_vs_lm_html,
+    default_data,
     diff_html,
     ink_picture,
     recognizer_for,
@@ -100,7 +100,7 @@ def validate_tab(recognizer, key, model_error: str | None) -> None:
     with st.form("validate_form"):
         c1, c2, c3, c4 = st.columns([1, 2, 1, 1])
         dataset = c1.selectbox("Data set", DATASETS, key="val_dataset")
-        path = c2.text_input("Data path", DEFAULT_DATA, key="val_path")
+        path = c2.text_input("Data path", default_data(), key="val_path")
         split = c3.text_input("Split", "validation", key="val_split")
         look = c4.selectbox("Look (pen data)", LOOKS, key="val_look")
         c1, c2, c3, c4 = st.columns([2, 1, 1, 1])

@@ -16,6 +16,12 @@ APP = str(ROOT / "dashboard.py")
 EXAMPLES = sorted((ROOT / "assets").glob("example*.png"))
 
 
+def needs_data(test):
+    """A test on the licensed IAM On-Line data: skipped, saying why, where it is absent."""
+    skip = pytest.mark.skipif(not ONDB.is_dir(), reason=f"IAM On-Line data not found at {ONDB} (HTR_DATA)")
+    return pytest.mark.needs_data(skip(test))
+
+
 @pytest.fixture(autouse=True)
 def jobs_dir(tmp_path, monkeypatch):
     """Each test remembers its training jobs in its own folder, never in the repository's runs/."""
@@ -85,7 +91,7 @@ def test_inspect_shows_the_models_matrix_for_an_example(recognizer):
     assert len(frame_with(at, "text")) == 1
 
 
-def test_inspect_a_data_set_line_and_uploads(recognizer, ondb_validation, tmp_path):
+def test_inspect_a_data_set_line(ondb_validation, tmp_path):
     at = app()
     at.radio(key="inspect_source").set_value("Data set line").run()
     at.text_input(key="inspect_path").set_value(str(ONDB))
@@ -102,8 +108,12 @@ def test_inspect_a_data_set_line_and_uploads(recognizer, ondb_validation, tmp_pa
     at.number_input(key="inspect_index").set_value(0)
     at.text_input(key="inspect_path").set_value(str(tmp_path / "nowhere")).run()
     assert any("data folder not found" in e for e in errors(at))
+    assert not at.exception
 
-    # Uploads: a real line, a file that is no image, a blank page.
+
+def test_inspect_uploads(recognizer, tmp_path):
+    """Uploads: a real line, a file that is no image, a blank page (no data set needed)."""
+    at = app()
     at.radio(key="inspect_source").set_value("Upload").run()
     if EXAMPLES:
         expected = recognizer.recognize(EXAMPLES[0], decoder="lm")
@@ -188,6 +198,27 @@ def test_validate_bad_inputs(tmp_path):
     at.multiselect(key="val_decoders").set_value([])
     button(at, "Run validation").click().run()
     assert any("decoder" in e for e in errors(at))
+    assert not at.exception
+
+
+# --- without the data sets ----------------------------------------------------------------
+
+
+def test_the_page_opens_without_the_data_sets(tmp_path, monkeypatch):
+    """A fresh clone has no data folder: every tab opens without an error; asking for a data set says where it was sought."""
+    absent = tmp_path / "no-data"
+    monkeypatch.setenv("HTR_DATA", str(absent))
+    at = app()
+    assert not errors(at), errors(at)
+    assert at.radio(key="page_source").value == "Upload"  # the Page tab starts on an upload
+    assert "set HTR_DATA" in captions(at)
+    assert at.text_input(key="val_path").value == str(absent / "iam-ondb")
+    button(at, "Run validation").click().run()
+    assert any(f"data folder not found: {absent / 'iam-ondb'}" in e for e in errors(at))
+    at.radio(key="page_source").set_value("Data set page").run()
+    assert any("data folder not found" in e for e in errors(at))
+    at.selectbox(key="page_kind").set_value("IAM dev lines, stacked").run()
+    assert any(f"data folder not found: {absent / 'iam'}" in e for e in errors(at))
     assert not at.exception
 
 
@@ -292,6 +323,8 @@ def test_train_refuses_bad_requests(tmp_path, jobs_dir):
     at = set_training(app(), tmp_path / "run", epochs=1, data=tmp_path / "missing")
     button(at, "Start training").click().run()
     assert any("data folder not found" in e for e in errors(at))
+    if not ONDB.is_dir():  # the data is checked first
+        pytest.skip(f"IAM On-Line data not found at {ONDB} (HTR_DATA)")
     at = set_training(app(), MODEL_DIR, epochs=1)  # would overwrite the shipped model
     button(at, "Start training").click().run()
     assert any("already holds a model" in e for e in errors(at))
@@ -370,6 +403,7 @@ def test_train_on_two_data_sets_from_the_page(tmp_path, jobs_dir):
     assert not at.exception
 
 
+@needs_data
 def test_fine_tuning_options_reach_the_training_command(tmp_path, jobs_dir):
     from htr.train.jobs import JobManager
 

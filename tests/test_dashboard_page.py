@@ -16,7 +16,8 @@ def fresh_page():
     return at
 
 
-@pytest.mark.skipif(not ONDB.is_dir(), reason="IAM On-Line data not found")
+@pytest.mark.needs_data
+@pytest.mark.skipif(not ONDB.is_dir(), reason=f"IAM On-Line data not found at {ONDB} (HTR_DATA)")
 def test_a_drawn_form_is_outlined_and_read_line_by_line(recognizer, ondb_validation, tmp_path, monkeypatch):
     import numpy as np
 
