@@ -2,6 +2,7 @@
 
 import argparse
 import json
+import re
 import subprocess
 import sys
 from dataclasses import asdict, dataclass, field
@@ -158,3 +159,23 @@ def test_a_run_folder_keeps_the_settings_it_ran_with(tmp_path, folder_dataset):
     assert kept["command"].startswith("python -m htr train --settings ")
     again, _ = train_settings(parse(["--settings", str(run / SETTINGS_FILE), "--model-dir", str(tmp_path / "again")]))
     assert {**asdict(again), "model_dir": str(run), "command": ""} == {**kept, "command": ""}
+
+
+def test_the_shipped_models_recipe_is_settings_files_in_order():
+    recipe = ROOT / "model" / "recipe"
+    script = (recipe / "commands.sh").read_text()
+    files = sorted(recipe.glob("*.json"))
+    assert len(files) == 10
+    named = re.findall(r"\$\(settings ([\w.-]+)\)", script)
+    assert sorted(set(named)) == [f.name for f in files]  # each file run, in step order
+    assert named == sorted(named)
+    for path in files:
+        settings = load_settings_file(path)
+        settings.check()
+        for source in settings.source_list():
+            assert source.data.startswith("../shared/data/"), path
+    shipped = json.loads((ROOT / "model" / "config.json").read_text())["training"]
+    last = load_settings_file(recipe / "20-upright-0.75.json")
+    for key in ("init_from", "deslant", "seed", "learning_rate", "epoch_lines", "dropout", "sources", "max_minutes"):
+        assert getattr(last, key) == shipped[key], key
+    assert "python -m htr average --run runs/upright2 --last 5 --model-dir model" in script
