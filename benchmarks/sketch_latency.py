@@ -43,6 +43,8 @@ from sketch_replay import (  # noqa: E402
     write_line,
 )
 
+from htr.paths import default_model_dir, iam_ondb_dir  # noqa: E402
+
 
 def free_port() -> int:
     import socket
@@ -78,8 +80,8 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--lines", type=int, default=40, help="validation lines to write (default 40)")
     parser.add_argument("--url", help="a running app to measure instead of starting app.py")
-    parser.add_argument("--data", default=str(ROOT.parent / "shared" / "data" / "iam-ondb"),
-                        help="IAM On-Line folder (default ../shared/data/iam-ondb)")
+    parser.add_argument("--data", default=str(iam_ondb_dir()),
+                        help="IAM On-Line folder (default $HTR_DATA/iam-ondb, else ../shared/data/iam-ondb)")
     parser.add_argument("--gap-ms", type=int, default=80, help="pen-up gap between strokes (default 80 ms)")
     parser.add_argument("--pause-ms", type=int, default=700,
                         help="pause mid-line, long enough for a live read (default 700 ms; 0: none)")
@@ -90,6 +92,7 @@ def main(argv: list[str] | None = None) -> None:
     from playwright.sync_api import sync_playwright
 
     from htr import Recognizer
+    from htr.cli import DEFAULT_DECODER
     from htr.datasets import load_dataset
     from htr.metrics import error_rates
     from htr.render import render_strokes
@@ -137,10 +140,8 @@ def main(argv: list[str] | None = None) -> None:
     load_after = os.getloadavg()
 
     references = [sample.text for sample, _ in lines]
-    recognizer = Recognizer.load(ROOT / "model")
+    recognizer = Recognizer.load(default_model_dir())  # the app's model folder (HTR_MODEL_DIR)
     images = [render_strokes(sample.strokes, "canvas") for sample, _ in lines]
-    from app import DEFAULT_DECODER
-
     image_texts = [r.text for r in recognizer.recognize_batch(images, decoder=DEFAULT_DECODER, beam_width=16, top_k=5)]
     live_cer = error_rates(references, texts).cer
     image_cer = error_rates(references, image_texts).cer

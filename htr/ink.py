@@ -7,10 +7,12 @@ come from a browser (JSON), from W3C InkML files, or from IAM On-Line XML files.
 """
 
 import json
+import math
 import re
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -21,6 +23,8 @@ from htr.errors import BadInkError, NoInkError
 MAX_STROKES = 2000
 MAX_POINTS = 200_000
 INK_SUFFIXES = (".inkml", ".xml")
+MAX_DRAWING_CHARS = 8_000_000  # JSON text: far above the point limit at any precision
+EMPTY_DRAWING = '{"seq": 0, "strokes": []}'  # what an empty writing surface sends
 
 Strokes = list[np.ndarray]
 
@@ -55,18 +59,70 @@ def validate_strokes(strokes) -> Strokes:
 
 def strokes_from_json(data: str | bytes | dict | list) -> Strokes:
     """``{"strokes": [[[x, y, t], ...], ...]}`` or the bare list, as a browser sends it."""
-    if isinstance(data, (str, bytes)):
-        if not data or not str(data if isinstance(data, str) else data.decode("utf-8", "replace")).strip():
-            raise NoInkError("no handwriting found: the drawing is empty")
+    return parse_drawing(data).strokes
+
+
+@dataclass
+class Drawing:
+    """What a writing surface (or an API caller) sends: strokes, its version and pen width."""
+
+    strokes: Strokes
+    seq: int = 0
+    pen: float = 0.0
+
+
+def _json_object(value: Any) -> Any:
+    """The drawing's JSON decoded (a dict or a bare list of strokes); BadInkError/NoInkError."""
+    if value is None:
+        raise NoInkError("no strokes received")
+    if isinstance(value, bytes):
+        value = value.decode("utf-8", "replace")
+    if isinstance(value, str):
+        if not value.strip():
+            raise NoInkError("no strokes received")
+        if len(value) > MAX_DRAWING_CHARS:
+            raise BadInkError(f"the drawing is too large ({len(value):,} characters of JSON; "
+                              f"at most {MAX_DRAWING_CHARS:,})")
         try:
-            data = json.loads(data)
+            return json.loads(value)
         except ValueError as exc:
-            raise BadInkError(f"strokes are not valid JSON: {exc}") from exc
+            raise BadInkError(f'strokes are not valid JSON ({exc}); send {{"strokes": [[[x, y, t], ...], ...]}}') from None
+    return value
+
+
+def _number(value: Any, low: float, high: float) -> float:
+    """A number the client sent, clamped to [low, high]; 0 where it is not a finite number."""
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return 0.0
+    return min(max(number, low), high) if math.isfinite(number) else 0.0
+
+
+def parse_drawing(value: Any) -> Drawing:
+    """A drawing as JSON (``{"strokes": [[[x, y, t], ...], ...]}``, a bare stroke list, or decoded).
+
+    Raises NoInkError for an empty drawing and BadInkError for anything that is not strokes.
+    """
+    data = _json_object(value)
+    if not isinstance(data, (dict, list, tuple)):
+        raise BadInkError(f'expected {{"strokes": [[[x, y, t], ...], ...]}}, got {type(data).__name__}')
+    seq = int(_number(data.get("seq"), 0, 2**53)) if isinstance(data, dict) else 0
+    pen = _number(data.get("pen"), 0, 200) if isinstance(data, dict) else 0.0
     if isinstance(data, dict):
         data = data.get("strokes")
         if data is None:
             raise BadInkError('expected {"strokes": [[[x, y, t], ...], ...]}')
-    return validate_strokes(data)
+    return Drawing(validate_strokes(data), seq, pen)
+
+
+def drawing_seq(value: Any) -> int:
+    """The version number the writing surface put in its JSON (0 if there is none)."""
+    try:
+        data = _json_object(value)
+    except (BadInkError, NoInkError):
+        return 0
+    return int(_number(data.get("seq"), 0, 2**53)) if isinstance(data, dict) else 0
 
 
 _QUALIFIED = re.compile(r"([!'\"]?)\s*(-?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?)")

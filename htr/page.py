@@ -8,8 +8,10 @@ one line or many; a single line is read exactly as :meth:`Recognizer.recognize` 
 from __future__ import annotations
 
 import math
+import time
 from concurrent.futures import ThreadPoolExecutor
-from typing import Iterator, Literal
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING, Iterator, Literal
 
 import cv2
 import numpy as np
@@ -17,6 +19,10 @@ import numpy as np
 from htr.errors import HTRError, NoInkError
 from htr.results import LineRecognition, PageRecognition, Recognition, page_confidence
 from htr.segment import PageLayout, segment_lines
+
+if TYPE_CHECKING:
+    from htr.hints import Hints
+    from htr.ink import Drawing
 
 Layout = Literal["auto", "line", "page"]
 LAYOUTS = ("auto", "line", "page")
@@ -156,6 +162,57 @@ def recognize_page_strokes(recognizer, strokes, layout: Layout = "auto", decoder
     if layout == "auto" and len(groups) == 1:
         return _one_line(recognizer.recognize_strokes(strokes, decoder, beam_width, top_k, correct), size)
     return _strokes_page(recognizer, found, groups, size, decoder, beam_width, top_k, correct)
+
+
+@dataclass
+class PageReading:
+    """A page or drawing read line by line: the page, how long reading took, the hints about a
+    drawing of one line, and (several lines, or any image) the input with its lines outlined and
+    numbered, in RGB."""
+
+    page: PageRecognition
+    seconds: float
+    hints: Hints
+    overlay: np.ndarray | None = None
+
+
+def read_page_image(recognizer, image, decoder: str = "best", beam_width: int = 16, top_k: int = 5,
+                    correct: bool = False) -> PageReading:
+    """Read an image of a page (or of one line) and outline its lines; BadImageError passes through."""
+    from htr.hints import NO_HINTS
+    from htr.imageio import read_image
+
+    array = read_image(image)
+    start = time.perf_counter()
+    page = recognize_page(recognizer, array, "auto", decoder, beam_width, top_k, bool(correct))
+    return PageReading(page, time.perf_counter() - start, NO_HINTS, draw_lines(array, page))
+
+
+def read_drawing_lines(recognizer, drawing: Drawing, decoder: str = "best", beam_width: int = 16, top_k: int = 5,
+                       correct: bool = False, on_screen: bool = False) -> PageReading:
+    """Read each line of a drawing; one line is read as the recognizer reads strokes, with its hints."""
+    from htr.hints import NO_HINTS, drawing_hints
+
+    start = time.perf_counter()
+    page = recognize_page_strokes(recognizer, drawing.strokes, "auto", decoder, beam_width, top_k, bool(correct))
+    seconds = time.perf_counter() - start
+    if page.layout == "line":
+        return PageReading(page, seconds, drawing_hints(drawing.strokes, drawing.pen, on_screen))
+    return PageReading(page, seconds, NO_HINTS, drawing_with_lines(drawing, page))
+
+
+def drawing_with_lines(drawing: Drawing, page: PageRecognition) -> np.ndarray:
+    """The drawing drawn with its own pen width, its lines outlined and numbered (RGB)."""
+    from htr.render import draw_strokes
+
+    points = np.concatenate(drawing.strokes)
+    origin = points.min(axis=0) - 12
+    size = np.ceil(points.max(axis=0) - origin + 12).astype(int)
+    canvas = np.full((size[1], size[0]), 255, np.uint8)
+    draw_strokes(canvas, [s - origin for s in drawing.strokes], max(2, int(round(drawing.pen or 3))), 0)
+    shifted = [replace(line, box=(line.box[0] - origin[0], line.box[1] - origin[1], *line.box[2:]), polygon=None)
+               for line in page.lines]
+    return draw_lines(canvas, replace(page, lines=shifted))
 
 
 def _strokes_page(recognizer, found: PageLayout, groups: list, size, decoder: str, beam_width: int, top_k: int,

@@ -141,10 +141,10 @@ def image_reading(lines) -> list[str]:
 
 
 def pens() -> dict[str, int]:
-    import app
+    from app_glue import DEFAULT_PEN, PEN_SIZES
 
-    sizes = sorted(app.PEN_SIZES.values())
-    return {"default": app.DEFAULT_PEN, "thinnest": sizes[0], "thickest": sizes[-1]}
+    sizes = sorted(PEN_SIZES.values())
+    return {"default": DEFAULT_PEN, "thinnest": sizes[0], "thickest": sizes[-1]}
 
 
 def test_written_lines_read_live_as_well_as_images(page, samples):
