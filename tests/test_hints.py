@@ -132,3 +132,17 @@ def test_readings_come_back_with_their_hints(recognizer, ondb_validation):
     assert drawn.recognition.text == recognizer.recognize_strokes(one, "best").text
     with pytest.raises(NoInkError):
         read_image_line(recognizer, np.full((50, 200), 255, np.uint8))
+
+
+def test_drawings_read_line_by_line(recognizer, ondb_validation):
+    from htr.page import read_drawing_lines
+
+    samples = ondb_validation.samples
+    one = at_height(samples[0].strokes, 15)
+    single = read_drawing_lines(recognizer, Drawing(one, 1, 2.0), "best", on_screen=True)
+    assert single.page.layout == "line" and single.overlay is None and single.hints.small_height == 15
+    two = at_height(stacked(samples[0].strokes, samples[2].strokes, gap=0.6), 140)
+    several = read_drawing_lines(recognizer, Drawing(two, 2, 4.0), "best", on_screen=True)
+    assert several.page.layout == "page" and len(several.page.lines) == 2 and several.hints == NO_HINTS
+    assert several.overlay.ndim == 3 and several.overlay.shape[2] == 3  # the drawing, its lines outlined
+    assert several.page.lines[0].box[1] < several.page.lines[1].box[1]  # boxes stay in the drawing's units

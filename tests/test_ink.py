@@ -9,7 +9,8 @@ import pytest
 from conftest import ROOT
 
 from htr.errors import BadInkError, NoInkError
-from htr.ink import load_ink, parse_inkml, render_ink, strokes_from_json
+from htr.ink import (MAX_DRAWING_CHARS, MAX_POINTS, Drawing, drawing_seq, load_ink, parse_drawing, parse_inkml,
+                     render_ink, strokes_from_json)
 from htr.metrics import error_rates
 
 
@@ -59,6 +60,31 @@ def test_bad_inkml_is_a_clear_error(bad, error):
 def test_bad_stroke_json_is_a_clear_error(bad):
     with pytest.raises(BadInkError):
         strokes_from_json(bad)
+
+
+def test_a_drawing_from_a_writing_surface():
+    """One parser for what a browser or an API caller sends: strokes, the surface's version, its pen."""
+    drawing = parse_drawing('{"seq": 7, "pen": 4, "strokes": [[[0, 0, 0], [10, 30, 16]], []]}')
+    assert isinstance(drawing, Drawing) and drawing.seq == 7 and drawing.pen == 4.0
+    assert len(drawing.strokes) == 1 and drawing.strokes[0].shape == (2, 2) and drawing.strokes[0].dtype == np.float32
+    bare = parse_drawing(b"[[[0, 0], [10, 30]]]")  # a bare stroke list, as bytes: no version, no pen
+    assert (bare.seq, bare.pen) == (0, 0.0) and np.array_equal(bare.strokes[0], drawing.strokes[0])
+    assert parse_drawing({"strokes": [[[1, 2]]], "seq": "x", "pen": 1e9}).pen == 200  # clamped; junk is 0
+    assert strokes_from_json('{"strokes": [[[0, 0], [10, 30]]]}')[0].tolist() == [[0, 0], [10, 30]]
+    assert drawing_seq('{"seq": 12, "strokes": []}') == 12  # read even where there is nothing to draw
+    assert drawing_seq('{"seq": 12, "strokes": [') == drawing_seq(None) == drawing_seq("[]") == 0
+
+
+@pytest.mark.parametrize("value, error, words", [
+    (None, NoInkError, "no strokes"), ("  ", NoInkError, "no strokes"), ('{"strokes": []}', NoInkError, "no strokes"),
+    ("{not json", BadInkError, "not valid JSON"), ("42", BadInkError, "expected"),
+    ('{"lines": []}', BadInkError, "expected"),
+    ("[" + " " * MAX_DRAWING_CHARS + "]", BadInkError, "too large"),
+    (json.dumps({"strokes": [[[i, 0] for i in range(MAX_POINTS + 1)]]}), BadInkError, "too many points"),
+])
+def test_what_is_not_a_drawing(value, error, words):
+    with pytest.raises(error, match=words):
+        parse_drawing(value)
 
 
 def test_a_long_flat_scrawl_is_drawn_at_a_sensible_size_or_refused():
