@@ -37,7 +37,6 @@ import logging
 import os
 import threading
 import time
-from pathlib import Path
 from typing import Any
 
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
@@ -65,9 +64,7 @@ from htr.ink import EMPTY_DRAWING, Drawing, drawing_seq, parse_drawing  # noqa: 
 from htr.page import read_drawing_lines, read_page_image  # noqa: E402
 from htr.paths import default_model_dir  # noqa: E402
 
-ROOT = Path(__file__).resolve().parent
 MODEL_DIR = default_model_dir()
-ASSETS = ROOT / "assets"
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 7860
 
