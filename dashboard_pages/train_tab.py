@@ -12,7 +12,6 @@ import streamlit as st
 from dashboard_pages.common import (
     DEFAULT_DATA,
     DEFAULT_MODEL,
-    LOOKS,
     REFRESH_SECONDS,
     ROOT,
 )
@@ -22,12 +21,11 @@ from htr.paths import iam_dir
 from htr.train.jobs import (
     FAILED,
     FINISHED,
-    SCHEDULES,
     STOPPED,
     STOPPING,
     JobManager,
-    TrainRequest,
 )
+from htr.train.settings import FormField, form_rows, form_value, settings_from_dict
 
 
 def jobs() -> JobManager:
@@ -43,16 +41,14 @@ def train_tab(key) -> None:
     last = manager.status(current).request if current else {}
     st.caption("Runs `python -m htr train` in the background; its state is read from the run folder, so "
                "closing or reloading this page does not stop it. One training job at a time.")
-    c1, c2, c3 = st.columns([1, 2, 1])
-    dataset = c1.selectbox("Data set", DATASETS, index=_index(DATASETS, last.get("dataset"), 0), key="train_dataset")
-    data = c2.text_input("Data path", last.get("data") or DEFAULT_DATA, key="train_path")
-    look = c3.selectbox("Look (pen data)", LOOKS, index=_index(LOOKS, last.get("look"), 2), key="train_look")
-    c1, c2, c3, c4 = st.columns(4)
-    epochs = int(c1.number_input("Epochs", 1, 1000, int(last.get("epochs") or 10), key="train_epochs"))
-    batch = int(c2.number_input("Batch size", 1, 512, int(last.get("batch_size") or 32), key="train_batch"))
-    limit = int(c3.number_input("Training lines (0 = all)", 0, 1_000_000, int(last.get("limit") or 0), key="train_limit"))
-    val_limit = int(c4.number_input("Validation lines (0 = all)", 0, 1_000_000, int(last.get("val_limit") or 0),
-                                    key="train_val_limit"))
+    # The settings' widgets follow htr.train.settings (FORM_ROWS, each field's type and metadata).
+    initial = {"data": DEFAULT_DATA, **{name: value for name, value in last.items() if name != "data" or value}}
+    values = {}
+    for row in form_rows():
+        for column, widget in zip(st.columns([w.width for w in row]), row, strict=True):
+            value = initial.get(widget.name)
+            values[widget.name] = setting_widget(column, widget, widget.default if value is None else value)
+    dataset, data = values["dataset"], values["data"]
     second = st.checkbox("Train on a second data set too (e.g. real scans beside pen data)",
                          value=len(last.get("sources") or []) > 1, key="train_two")
     sources: list[str] = []
@@ -70,29 +66,6 @@ def train_tab(key) -> None:
                    f"dataset={dataset2},data={data2},train={train2},val={val2},name={name2},share={share2:g}"]
         st.caption("Each data set is validated on its own every epoch; the best model has the lowest mean "
                    "of their CERs.")
-    f1, f2, f3 = st.columns([2, 1, 1])
-    init_from = f1.text_input("Fine-tune from a model folder (empty: train from scratch)", last.get("init_from") or "",
-                              key="train_init", placeholder="e.g. model/",
-                              help="start from this trained model's weights and architecture (--init-from)")
-    learning_rate = f2.number_input("Learning rate", 1e-6, 1.0, float(last.get("learning_rate") or 1e-3), 1e-4,
-                                    format="%.1e", key="train_lr",
-                                    help="1e-3 from scratch; lower (e.g. 3e-4) to fine-tune")
-    schedule = f3.selectbox("Schedule", SCHEDULES, index=_index(SCHEDULES, last.get("schedule"), 0),
-                            key="train_schedule",
-                            help="plateau: halve the rate when validation stalls; cosine: anneal it to 1 % "
-                                 "over the epochs")
-    g1, g2, g3 = st.columns([2, 1, 1])
-    freeze = g1.checkbox("Freeze the convolutions (fine-tuning only)", value=bool(last.get("freeze_convolutions")),
-                         key="train_freeze",
-                         help="train the projection, LSTMs and output layer on the starting model's convolutions: "
-                              "faster, and what the convolutions read stays as it was (--freeze-convolutions)")
-    dropout = g2.number_input("Dropout (empty: the model's own)", 0.0, 0.95,
-                              value=last.get("dropout"), step=0.05, key="train_dropout",
-                              help="dropout after the projection and each LSTM layer (--dropout)")
-    deslant = g3.number_input("Deslant (empty: the model's own)", 0.0, 1.0,
-                              value=last.get("deslant"), step=0.25, key="train_deslant",
-                              help="share of each line's slant taken out before the network sees it, in "
-                                   "training and reading alike; 1 sets every line upright (--deslant)")
     out = st.text_input("Output model folder (the run folder)", default_out, key="train_out")
     run_dir = Path(out).expanduser().resolve() if out.strip() else None
     status = manager.status(run_dir) if run_dir else None
@@ -108,23 +81,13 @@ def train_tab(key) -> None:
         try:
             if run_dir is None:
                 raise HTRError("choose an output model folder")
-            base = dict(status.request) if (resume and status and status.request) else {}
-            request = TrainRequest(**{**base, "dataset": base.get("dataset", dataset), "data": base.get("data", data),
-                                      "model_dir": str(run_dir), "epochs": epochs,
-                                      "batch_size": base.get("batch_size", batch),
-                                      "limit": base.get("limit", limit or None),
-                                      "val_limit": base.get("val_limit", val_limit or None),
-                                      "look": base.get("look", look), "resume": bool(resume),
-                                      "sources": base.get("sources", sources),
-                                      "epoch_lines": base.get("epoch_lines",
-                                                              (epoch_lines or None) if second else None),
-                                      "init_from": base.get("init_from", init_from.strip() or None),
-                                      "learning_rate": base.get("learning_rate", float(learning_rate)),
-                                      "schedule": base.get("schedule", schedule),
-                                      "freeze_convolutions": base.get("freeze_convolutions", bool(freeze)),
-                                      "dropout": base.get("dropout", None if dropout is None else float(dropout)),
-                                      "deslant": base.get("deslant", None if deslant is None else float(deslant))})
-            launched = manager.launch(request)
+            if resume and status and status.request:  # a resume keeps the run's settings, for more epochs
+                values = {**{k: v for k, v in status.request.items() if v is not None}, "epochs": values["epochs"]}
+            else:
+                values.update(sources=sources, epoch_lines=(epoch_lines or None) if second else None)
+            values = {name: value for name, value in values.items() if name != "resume"}
+            settings = settings_from_dict({**values, "model_dir": str(run_dir)})
+            launched = manager.launch(settings, resume=bool(resume))
         except HTRError as exc:
             st.error(str(exc))
         else:
@@ -143,6 +106,23 @@ def train_tab(key) -> None:
     if history_path.is_file() and (shown is None or Path(key[0]) != shown):
         with st.expander(f"Training curves of the loaded model ({key[0]})"):
             show_curves(_history(Path(key[0])), "model")
+
+
+def setting_widget(column, widget: FormField, value):
+    """One training setting's input, drawn as its type says; returns the value the setting takes."""
+    if widget.kind == "choice":
+        chosen = column.selectbox(widget.label, widget.choices, index=_index(widget.choices, value, 0),
+                                  key=widget.key, help=widget.help)
+    elif widget.kind == "bool":
+        chosen = column.checkbox(widget.label, value=bool(value), key=widget.key, help=widget.help)
+    elif widget.kind in ("int", "float"):
+        cast = int if widget.kind == "int" else float
+        chosen = column.number_input(widget.label, widget.low, widget.high, None if value is None else cast(value),
+                                     widget.step, format=widget.format, key=widget.key, help=widget.help)
+    else:
+        chosen = column.text_input(widget.label, value or "", key=widget.key, help=widget.help,
+                                   placeholder=widget.placeholder)
+    return form_value(widget, chosen)
 
 
 def _index(options, value, default: int) -> int:
