@@ -259,6 +259,12 @@ def set_training(at, out, epochs, data=ONDB):
     return at
 
 
+def launched_settings(run, *names) -> tuple:
+    """Settings of the settings file a job was launched with (``RUN/settings.json``)."""
+    settings = json.loads((run / "settings.json").read_text())
+    return tuple(settings[name] for name in names)
+
+
 def wait_for(condition, timeout, what):
     """Poll ``condition`` until it holds; give up after ``timeout`` s (a hung job), failing on the condition."""
     deadline = time.monotonic() + timeout
@@ -268,7 +274,8 @@ def wait_for(condition, timeout, what):
 
 
 def test_train_from_the_page_then_resume_and_stop(tmp_path, jobs_dir, ondb_validation):
-    from htr.train.jobs import JobError, JobManager, TrainRequest
+    from htr.train.jobs import JobError, JobManager
+    from htr.train.settings import TrainSettings
 
     manager = JobManager(jobs_dir)
     run = tmp_path / "run"
@@ -276,7 +283,9 @@ def test_train_from_the_page_then_resume_and_stop(tmp_path, jobs_dir, ondb_valid
     button(at, "Start training").click().run()
     assert not errors(at), errors(at)
     assert any("Started training" in s.value for s in at.success)
-    assert "--limit 32 --val-limit 8" in captions(at) and "--epochs 1" in captions(at)
+    # The job runs the settings file the page wrote into the run folder.
+    assert f"python -m htr train --settings {run.resolve() / 'settings.json'}" in captions(at)
+    assert launched_settings(run, "limit", "val_limit", "epochs", "batch_size") == (32, 8, 1, 16)
     # The page is drawn again at once with the job running: it cannot be launched twice.
     assert button(at, "Start training").disabled and button(at, "Resume").disabled
     assert any(b.label == "Stop training" for b in at.button)
@@ -288,7 +297,7 @@ def test_train_from_the_page_then_resume_and_stop(tmp_path, jobs_dir, ondb_valid
         assert button(reloaded, "Start training").disabled
         assert any("Stop training" == b.label for b in reloaded.button)
         with pytest.raises(JobError, match="already running"):
-            manager.launch(TrainRequest("iam-ondb", str(ONDB), str(tmp_path / "other"), epochs=1))
+            manager.launch(TrainSettings(dataset="iam-ondb", data=str(ONDB), model_dir=str(tmp_path / "other"), epochs=1))
     assert not (tmp_path / "other").exists()
 
     status = manager.wait(run, timeout=300)
@@ -313,7 +322,7 @@ def test_train_from_the_page_then_resume_and_stop(tmp_path, jobs_dir, ondb_valid
     status = manager.status(run)
     assert status.state == "stopped", (status.state, status.log_tail)
     assert [int(row["epoch"]) for row in status.history][:2] == [1, 2] and status.resumable
-    assert "--resume" in status.command
+    assert "--resume" in status.command and launched_settings(run, "epochs") == (50,)
     at.run()
     assert any("stopped after epoch" in w.value for w in at.warning)
     assert not at.exception
@@ -394,7 +403,7 @@ def test_train_on_two_data_sets_from_the_page(tmp_path, jobs_dir):
     at.number_input(key="train_epoch_lines").set_value(32)
     button(at, "Start training").click().run()
     assert not errors(at), errors(at)
-    assert "--source dataset=iam-ondb" in captions(at) and "--source dataset=iam," in captions(at)
+    assert [source["dataset"] for source in launched_settings(run, "sources")[0]] == ["iam-ondb", "iam"]
     status = JobManager(jobs_dir).wait(run, timeout=600)
     assert status.state == "finished", status.log_tail
     assert {"val_cer_iam-ondb", "val_cer_iam"} <= set(status.history[0])
@@ -426,13 +435,9 @@ def test_fine_tuning_options_reach_the_training_command(tmp_path, jobs_dir):
     assert not errors(at), errors(at)
     manager = JobManager(jobs_dir)
     try:
-        command = manager.status(run).command
-        assert command[command.index("--init-from") + 1] == str(MODEL_DIR.resolve())
-        assert command[command.index("--learning-rate") + 1] == "0.0003"
-        assert command[command.index("--schedule") + 1] == "cosine"
-        assert "--freeze-convolutions" in command and command[command.index("--dropout") + 1] == "0.1"
-        assert command[command.index("--deslant") + 1] == "0.5"
-        assert f"--init-from {MODEL_DIR.resolve()} --learning-rate 0.0003 --schedule cosine" in captions(at)
+        assert manager.status(run).command[-2:] == ["--settings", str(run.resolve() / "settings.json")]
+        assert launched_settings(run, "init_from", "learning_rate", "schedule", "freeze_convolutions", "dropout",
+                                 "deslant") == (str(MODEL_DIR.resolve()), 3e-4, "cosine", True, 0.1, 0.5)
         # A reload offers the same settings again.
         reloaded = app()
         assert reloaded.text_input(key="train_init").value == str(MODEL_DIR.resolve())
