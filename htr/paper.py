@@ -74,12 +74,15 @@ def _as_rgb8(image: np.ndarray) -> np.ndarray | None:
 
 
 def _order(corners: np.ndarray) -> np.ndarray:
-    """Corners as top-left, top-right, bottom-right, bottom-left (clockwise, the top side highest)."""
+    """Corners as top-left, top-right, bottom-right, bottom-left (clockwise, the top side running left to right)."""
     centre = corners.mean(axis=0)
     angles = np.arctan2(corners[:, 1] - centre[1], corners[:, 0] - centre[0])
     ring = corners[np.argsort(angles)]  # clockwise on screen (y grows down)
-    tops = [(ring[i, 1] + ring[(i + 1) % 4, 1]) for i in range(4)]
-    start = int(np.argmin(tops))
+    # the top side runs left to right: of the four, the one heading closest to +x (a strip
+    # turned 10 degrees has a short side higher than its top)
+    heading = [(ring[(i + 1) % 4, 0] - ring[i, 0]) / max(1e-9, float(np.hypot(*(ring[(i + 1) % 4] - ring[i]))))
+               for i in range(4)]
+    start = int(np.argmax(heading))
     return np.roll(ring, -start, axis=0).astype(np.float32)
 
 

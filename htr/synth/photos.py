@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import io
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import cv2
 import numpy as np
@@ -78,7 +78,7 @@ def _noise_field(rng: np.random.Generator, shape: tuple[int, int], scale: float)
 def make_desk(kind: str, shape: tuple[int, int], rng: np.random.Generator) -> np.ndarray:
     """An RGB float32 desk texture of ``shape`` (h, w), values 0-255."""
     h, w = shape
-    grain = rng.standard_normal((h, w)).astype(np.float32)
+    grain = rng.standard_normal((h, w), dtype=np.float32)
     if kind in ("dark", "dark-wood", "wood"):
         if kind == "dark":
             base = rng.uniform(25, 70)
@@ -194,18 +194,21 @@ def _shadow(shape: tuple[int, int], rng: np.random.Generator) -> np.ndarray:
             start = tip + across * (k - 1.5) * 0.04 * scale
             end = start + inward * rng.uniform(0.08, 0.15) * scale
             cv2.line(mask, tuple(int(v) for v in start), tuple(int(v) for v in end), 255, int(0.03 * scale))
-    soft = cv2.GaussianBlur(mask.astype(np.float32) / 255.0, (0, 0), 0.03 * scale)
+    # blurred at an eighth of the size: the same soft edge, 60 x less work
+    small = cv2.resize(mask, (max(1, w // 8), max(1, h // 8)), interpolation=cv2.INTER_AREA).astype(np.float32) / 255.0
+    soft = cv2.resize(cv2.GaussianBlur(small, (0, 0), 0.03 * scale / 8), (w, h), interpolation=cv2.INTER_LINEAR)
     return 1.0 - rng.uniform(0.25, 0.55) * soft
 
 
 def _lamp(shape: tuple[int, int], rng: np.random.Generator) -> np.ndarray:
     """A desk lamp's light: bright near a point off to one side, falling to 45-75 % across."""
     h, w = shape
-    cx, cy = rng.uniform(-0.3, 1.3) * w, rng.uniform(-0.3, 1.3) * h
-    yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
-    dist = np.sqrt((xx - cx) ** 2 + (yy - cy) ** 2) / max(h, w)
+    cx, cy = rng.uniform(-0.3, 1.3) * w / 8, rng.uniform(-0.3, 1.3) * h / 8
+    yy, xx = np.mgrid[0 : max(2, h // 8), 0 : max(2, w // 8)].astype(np.float32)
+    dist = np.sqrt((xx - cx) ** 2 + (yy - cy) ** 2) / (max(h, w) / 8)
     low = rng.uniform(0.45, 0.75)
-    return (low + (1 - low) * np.exp(-(dist / rng.uniform(0.5, 0.9)) ** 2)).astype(np.float32)
+    light = (low + (1 - low) * np.exp(-(dist / rng.uniform(0.5, 0.9)) ** 2)).astype(np.float32)
+    return cv2.resize(light, (w, h), interpolation=cv2.INTER_LINEAR)
 
 
 def choose_spec(part: str, look: str, rng: np.random.Generator, small: bool) -> PhotoSpec:
@@ -285,6 +288,12 @@ def photograph(scan: np.ndarray, text: str, seed: int, part: str = "tune", look:
     fw, fh = (long_side, int(long_side * 0.75)) if landscape else (int(long_side * 0.75), long_side)
     sheet = make_sheet(scan, rng, spec.ink, spec.rules, small, sticky=small and rng.random() < 0.4)
     sh, sw = sheet.shape[:2]
+    if look == "fills":
+        # a close-up framed on the sheet (a phone's crop, or a card held near): the frame has
+        # the sheet's shape, the camera held squarer than over a desk
+        aspect = min(8.0, max(0.5, sw / sh * 0.96))
+        fw, fh = (long_side, int(long_side / aspect)) if aspect >= 1 else (int(long_side * aspect), long_side)
+        spec = replace(spec, tilt=spec.tilt / 2)
     coverage = spec.coverage
     if small:  # a card's share is set by its width across the frame
         coverage = rng.uniform(0.55, 0.9) ** 2 * (sh / sw) * fw / fh
@@ -326,7 +335,7 @@ def photograph(scan: np.ndarray, text: str, seed: int, part: str = "tune", look:
     photo *= light[..., None]
     if spec.blur > 0.3:
         photo = cv2.GaussianBlur(photo, (0, 0), spec.blur)
-    photo += rng.normal(0, rng.uniform(1.5, 5), photo.shape).astype(np.float32)
+    photo += rng.standard_normal(photo.shape, dtype=np.float32) * np.float32(rng.uniform(1.5, 5))
     upright = np.clip(photo, 0, 255).astype(np.uint8)
     corners = main.astype(np.float32)
     whole = bool(np.all((corners >= 0) & (corners <= np.array([fw - 1, fh - 1]))))
