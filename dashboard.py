@@ -26,6 +26,7 @@ is remembered, ``runs/``).
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from htr.tf_env import configure_tensorflow
 
@@ -40,10 +41,13 @@ from dashboard_pages.train_tab import train_tab  # noqa: E402
 from dashboard_pages.validate_tab import validate_tab  # noqa: E402
 from htr.errors import ModelLoadError  # noqa: E402
 
+if TYPE_CHECKING:
+    from htr.recognizer import Recognizer
+
 # --- sidebar: the model -------------------------------------------------------------------
 
 
-def sidebar_model() -> tuple[object | None, tuple[str, int, int], str | None]:
+def sidebar_model() -> tuple[Recognizer | None, tuple[str, int, int], str | None]:
     """The model folder picker; returns (recognizer or None, key, error message or None)."""
     st.sidebar.header("Model")
     st.session_state.setdefault("model_dir", default_model())  # (the Train tab's "Use this model" sets it too)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import html
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import streamlit as st
@@ -12,6 +13,9 @@ from htr.decode import DECODERS
 from htr.errors import BadImageError
 from htr.imageio import decode_image
 from htr.paths import SOURCE_ROOT, default_model_dir, iam_dir, iam_ondb_dir
+
+if TYPE_CHECKING:
+    from htr.recognizer import Recognizer
 
 ROOT = SOURCE_ROOT
 ASSETS = ROOT / "assets"
@@ -56,13 +60,13 @@ def model_key(folder: str) -> tuple[str, int, int]:
     return str(path), mtime("model.weights.h5"), mtime("config.json")
 
 
-def recognizer_for(key: tuple[str, int, int]):
-    # The mtimes are part of the key, passed under plain names so they are hashed.
+def recognizer_for(key: tuple[str, int, int]) -> Recognizer:
+    """The model of a :func:`model_key`, loaded once (the mtimes, passed under plain names, are hashed)."""
     return _load(*key)
 
 
 @st.cache_resource(max_entries=3, show_spinner="Loading the model ...")
-def _load(folder: str, weights_mtime: int, config_mtime: int):
+def _load(folder: str, weights_mtime: int, config_mtime: int) -> Recognizer:
     from htr import Recognizer
 
     return Recognizer.load(folder)
@@ -76,22 +80,18 @@ def load_lines(dataset: str, path: str, split: str):
     return load_dataset(dataset, path, split)
 
 
-
 # --- pictures -----------------------------------------------------------------------------
 
 
 @st.cache_data(max_entries=64, show_spinner=False)
-def heatmap_png(probabilities: np.ndarray, image: np.ndarray, labels: tuple[str, ...], stride: int,
-                all_rows: bool = False) -> bytes:
-    """The ink map over its C x T probability heatmap (pixel-aligned), best path marked, as PNG."""
-    import cv2
-
+def heatmap_picture(probabilities: np.ndarray, image: np.ndarray, labels: tuple[str, ...], stride: int,
+                    all_rows: bool = False) -> np.ndarray:
+    """The ink map over its C x T probability heatmap (pixel-aligned), best path marked, RGB
+    (shown with ``output_format="PNG"``: JPEG would blur the thin rows)."""
     from htr.heatmap import render_heatmap
 
-    picture = render_heatmap(probabilities, image, labels, stride, rows="all" if all_rows else "active",
-                             mark_best_path=True)
-    ok, encoded = cv2.imencode(".png", cv2.cvtColor(picture, cv2.COLOR_RGB2BGR))
-    return encoded.tobytes()
+    return render_heatmap(probabilities, image, labels, stride, rows="all" if all_rows else "active",
+                          mark_best_path=True)
 
 
 def ink_picture(image: np.ndarray) -> np.ndarray:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import math
 import warnings
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -17,7 +18,7 @@ from dashboard_pages.common import (
     best_vs_lm_html,
     default_data,
     diff_html,
-    heatmap_png,
+    heatmap_picture,
     load_lines,
     uploaded_image,
 )
@@ -25,8 +26,12 @@ from htr.datasets import DATASETS
 from htr.errors import HTRError
 from htr.imageio import FORMATS, MAX_BYTES, MAX_PIXELS
 
+if TYPE_CHECKING:
+    from htr.recognizer import Recognizer
 
-def inspect_tab(recognizer, model_error: str | None) -> None:
+
+def inspect_tab(recognizer: Recognizer | None, model_error: str | None) -> None:
+    """One line read with the chosen decoder: what the network saw, its matrix, the alternatives."""
     examples = sorted(ASSETS.glob("example*.png")) or sorted(p for p in ASSETS.glob("*.png") if "screenshot" not in p.name)
     sources = (["Example"] if examples else []) + ["Data set line", "Upload"]
     source = st.radio("Line to inspect", sources, horizontal=True, key="inspect_source")
@@ -111,9 +116,9 @@ def inspect_tab(recognizer, model_error: str | None) -> None:
     steps, classes = result.probabilities.shape
     st.markdown("**What the network sees, and what it reads at each timestep** (normalised ink map, "
                 f"{result.image.shape[1]} x {result.image.shape[0]}px, over its CTC probabilities)")
-    png = heatmap_png(result.probabilities.astype(np.float32), result.image.astype(np.float32),
-                      tuple(result.labels), int(result.time_stride), all_rows)
-    st.image(png, width="stretch", alt="CTC probability heatmap")
+    picture = heatmap_picture(result.probabilities.astype(np.float32), result.image.astype(np.float32),
+                              tuple(result.labels), int(result.time_stride), all_rows)
+    st.image(picture, width="stretch", output_format="PNG", alt="CTC probability heatmap")
     st.caption(f"T x C = {steps} x {classes} (timesteps x classes: blank + {classes - 1} characters); one "
                f"timestep per {result.time_stride}px. Rows: {'all classes' if all_rows else 'the blank and the characters that reach P ≥ 0.05'}; "
                "red dots: the best path (most likely class at each timestep); letters under the image: the characters it emits, where they fire.")

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import warnings
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -14,11 +15,14 @@ from dashboard_pages.common import (
     DECODERS_SHOWN,
     default_data,
     default_iam,
-    heatmap_png,
+    heatmap_picture,
     load_lines,
     uploaded_image,
 )
 from htr.errors import HTRError
+
+if TYPE_CHECKING:
+    from htr.recognizer import Recognizer
 
 PAGE_KINDS = {"IAM On-Line form, drawn whole": "form", "IAM dev lines, stacked": "stacked"}
 
@@ -45,7 +49,7 @@ def data_page(kind: str, path: str, index: int, look: str) -> tuple[np.ndarray, 
     return page.image, page.boxes, page.texts, page.name
 
 
-def page_tab(recognizer, model_error: str | None) -> None:
+def page_tab(recognizer: Recognizer | None, model_error: str | None) -> None:
     """A paragraph or page: the lines found, outlined and numbered, each line's reading and heatmap."""
     have_data = Path(default_data()).is_dir()  # without the data sets the tab opens on an upload
     source = st.radio("Page to read", ["Data set page", "Upload"], index=0 if have_data else 1, horizontal=True,
@@ -118,7 +122,8 @@ def page_tab(recognizer, model_error: str | None) -> None:
     for number, line in enumerate(page.lines, start=1):
         r = line.recognition
         with st.expander(f"Line {number}: {line.text}", expanded=number == 1):
-            st.image(heatmap_png(r.probabilities.astype(np.float32), r.image.astype(np.float32), tuple(r.labels),
-                                 int(r.time_stride)), width="stretch", alt=f"heatmap of line {number}")
+            st.image(heatmap_picture(r.probabilities.astype(np.float32), r.image.astype(np.float32),
+                                     tuple(r.labels), int(r.time_stride)),
+                     width="stretch", output_format="PNG", alt=f"heatmap of line {number}")
             st.caption(f"line {number}: T x C = {r.probabilities.shape[0]} x {r.probabilities.shape[1]}")
 

@@ -7,7 +7,9 @@ from __future__ import annotations
 import html
 import time
 import warnings
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -24,6 +26,27 @@ from dashboard_pages.common import (
 )
 from htr.datasets import DATASETS
 from htr.errors import HTRError
+
+if TYPE_CHECKING:
+    from htr.recognizer import Recognizer
+
+
+@dataclass
+class DecoderResult:
+    """One decoder's figures on a split and every line's reading, as plain data Streamlit can cache."""
+
+    decoder: str  # the one asked for
+    used: str  # the one that read (lm without a language model: beam)
+    fallback: str | None  # why they differ
+    rates: dict  # ErrorRates.as_dict(): cer, wer, the counts, lines
+    skipped: int
+    skipped_reasons: dict[str, int]
+    ids: list[str]
+    references: list[str]
+    predictions: list[str]
+    line_cer: list[float]
+    worst: list[tuple[int, np.ndarray]] = field(default_factory=list)  # (line, its ink map), worst first
+    computed_at: str = ""
 
 
 @st.cache_resource(max_entries=2, show_spinner=False)
@@ -43,7 +66,7 @@ def prepared_lines(dataset: str, path: str, split: str, limit: int, look: str, c
 
 @st.cache_data(max_entries=32, show_spinner=False)
 def validation_result(model: tuple[str, int, int], dataset: str, path: str, split: str, limit: int, look: str,
-                      decoder: str, beam_width: int, keep_worst: int = 50) -> dict:
+                      decoder: str, beam_width: int, keep_worst: int = 50) -> DecoderResult:
     """Score one decoder on a split; cached per model (folder + mtimes), data, look and decoder.
 
     The progress bar is made here (not passed in) so that Streamlit can replay a cached call.
@@ -63,8 +86,8 @@ def validation_result(model: tuple[str, int, int], dataset: str, path: str, spli
 
 
 def _validate(model: tuple[str, int, int], dataset: str, path: str, split: str, limit: int, look: str,
-              decoder: str, beam_width: int, keep_worst: int, report) -> dict:
-    """The figures, readings and worst lines of one decoder, as plain data Streamlit can cache."""
+              decoder: str, beam_width: int, keep_worst: int, report) -> DecoderResult:
+    """The figures, readings and worst lines of one decoder."""
     from htr.metrics import line_cer
     from htr.train.evaluate import evaluate_recognizer
 
@@ -80,23 +103,24 @@ def _validate(model: tuple[str, int, int], dataset: str, path: str, split: str, 
                                      beam_width, on_progress=report)
     cers = [line_cer(t, p) for t, p in zip(result.references, result.predictions)]
     worst = sorted(range(len(cers)), key=lambda i: (-cers[i], i))[:keep_worst]
-    return {
-        "decoder": decoder,
-        "used": result.decoder,
-        "fallback": None if result.decoder == decoder else recognizer.lm_error,
-        "rates": result.rates.as_dict(),
-        "skipped": sum(skipped.values()),
-        "skipped_reasons": skipped,
-        "ids": result.ids,
-        "references": result.references,
-        "predictions": result.predictions,
-        "line_cer": cers,
-        "worst": [(i, ink_picture(prepared.images[i])) for i in worst],
-        "computed_at": time.strftime("%H:%M:%S"),
-    }
+    return DecoderResult(
+        decoder=decoder,
+        used=result.decoder,
+        fallback=None if result.decoder == decoder else recognizer.lm_error,
+        rates=result.rates.as_dict(),
+        skipped=sum(skipped.values()),
+        skipped_reasons=skipped,
+        ids=result.ids,
+        references=result.references,
+        predictions=result.predictions,
+        line_cer=cers,
+        worst=[(i, ink_picture(prepared.images[i])) for i in worst],
+        computed_at=time.strftime("%H:%M:%S"),
+    )
 
 
-def validate_tab(recognizer, key, model_error: str | None) -> None:
+def validate_tab(recognizer: Recognizer | None, key: tuple[str, int, int], model_error: str | None) -> None:
+    """The chosen split scored per decoder; the request is kept so a rerun or reload shows it again."""
     with st.form("validate_form"):
         c1, c2, c3, c4 = st.columns([1, 2, 1, 1])
         dataset = c1.selectbox("Data set", DATASETS, key="val_dataset")
@@ -136,25 +160,25 @@ def validate_tab(recognizer, key, model_error: str | None) -> None:
         return
 
     for decoder in decoders:
-        if results[decoder].get("fallback"):
-            st.warning(f"{decoder}: {results[decoder]['fallback']}; these are beam search's figures")
+        if results[decoder].fallback:
+            st.warning(f"{decoder}: {results[decoder].fallback}; these are beam search's figures")
     first = results[decoders[0]]
-    st.caption(f"{dataset} `{path}` split `{split}`, look {look}, {first['rates']['lines']} lines"
-               f"{f' (first {limit})' if limit else ''}, {first['skipped']} skipped; model `{key[0]}`; "
-               f"computed at {first['computed_at']}")
+    st.caption(f"{dataset} `{path}` split `{split}`, look {look}, {first.rates['lines']} lines"
+               f"{f' (first {limit})' if limit else ''}, {first.skipped} skipped; model `{key[0]}`; "
+               f"computed at {first.computed_at}")
     columns = st.columns(2 * len(decoders))
     for i, decoder in enumerate(decoders):
-        rates = results[decoder]["rates"]
+        rates = results[decoder].rates
         columns[2 * i].metric(f"CER ({decoder})", f"{rates['cer']:.4f}")
         columns[2 * i + 1].metric(f"WER ({decoder})", f"{rates['wer']:.4f}")
-    summary = pd.DataFrame([{"decoder": d, **results[d]["rates"], "skipped": results[d]["skipped"]} for d in decoders])
+    summary = pd.DataFrame([{"decoder": d, **results[d].rates, "skipped": results[d].skipped} for d in decoders])
     st.dataframe(summary, hide_index=True, key="val_summary")
 
     st.markdown("**Per-line CER**")
     edges = np.linspace(0, 1, 11)
     hist = {}
     for decoder in decoders:
-        counts, _ = np.histogram(np.clip(results[decoder]["line_cer"], 0, 1), bins=edges)
+        counts, _ = np.histogram(np.clip(results[decoder].line_cer, 0, 1), bins=edges)
         hist[decoder] = counts
     labels = [f"{a:.1f}-{b:.1f}" for a, b in zip(edges[:-1], edges[1:])]
     labels[-1] = "0.9-1.0+"
@@ -165,24 +189,24 @@ def validate_tab(recognizer, key, model_error: str | None) -> None:
     worst_n = int(st.session_state.get("val_worst", 8))
     result = results[shown]
     if worst_n:
-        st.markdown(f"**The {min(worst_n, len(result['worst']))} worst lines ({shown})**")
-    for i, picture in result["worst"][:worst_n]:
-        st.markdown(f"`{result['ids'][i]}` — line CER **{result['line_cer'][i]:.3f}**")
+        st.markdown(f"**The {min(worst_n, len(result.worst))} worst lines ({shown})**")
+    for i, picture in result.worst[:worst_n]:
+        st.markdown(f"`{result.ids[i]}` — line CER **{result.line_cer[i]:.3f}**")
         st.image(picture, width="content")
-        st.markdown(diff_html(result["references"][i], result["predictions"][i]), unsafe_allow_html=True)
+        st.markdown(diff_html(result.references[i], result.predictions[i]), unsafe_allow_html=True)
     if "best" in results and "lm" in results:
         lm_changes(results["best"], results["lm"], worst_n or 8)
 
 
-def lm_changes(best: dict, lm: dict, shown: int) -> None:
+def lm_changes(best: DecoderResult, lm: DecoderResult, shown: int) -> None:
     """The lines the language model reads differently from best path: how many it mends or mars."""
-    changed = [i for i, (a, b) in enumerate(zip(best["predictions"], lm["predictions"])) if a != b]
-    better = sum(lm["line_cer"][i] < best["line_cer"][i] for i in changed)
-    worse = sum(lm["line_cer"][i] > best["line_cer"][i] for i in changed)
-    st.markdown(f"**Where the language model reads differently** — {len(changed)} of {len(best['predictions'])} "
+    changed = [i for i, (a, b) in enumerate(zip(best.predictions, lm.predictions)) if a != b]
+    better = sum(lm.line_cer[i] < best.line_cer[i] for i in changed)
+    worse = sum(lm.line_cer[i] > best.line_cer[i] for i in changed)
+    st.markdown(f"**Where the language model reads differently** — {len(changed)} of {len(best.predictions)} "
                 f"lines: {better} better, {worse} worse, {len(changed) - better - worse} as good")
     for i in changed[:shown]:
-        st.markdown(f"`{best['ids'][i]}` — line CER best path {best['line_cer'][i]:.3f}, "
-                    f"language model {lm['line_cer'][i]:.3f}; truth: {html.escape(best['references'][i])}",
+        st.markdown(f"`{best.ids[i]}` — line CER best path {best.line_cer[i]:.3f}, "
+                    f"language model {lm.line_cer[i]:.3f}; truth: {html.escape(best.references[i])}",
                     unsafe_allow_html=True)
-        st.markdown(best_vs_lm_html(best["predictions"][i], lm["predictions"][i]), unsafe_allow_html=True)
+        st.markdown(best_vs_lm_html(best.predictions[i], lm.predictions[i]), unsafe_allow_html=True)
