@@ -132,6 +132,24 @@ def test_inspect_uploads(recognizer, tmp_path):
 # --- Validate -----------------------------------------------------------------------------
 
 
+@pytest.mark.skipif(not EXAMPLES, reason="no example images in assets/")
+def test_evaluate_recognizer_scores_as_evaluate_and_reports_progress(recognizer):
+    """What the Validate tab calls: the command line's figures, and progress it can draw."""
+    from htr.train.evaluate import evaluate, evaluate_recognizer
+
+    images = [recognizer.prepare(path) for path in EXAMPLES]
+    references = ["a line of handwriting"] * len(images)
+    ids = [path.stem for path in EXAMPLES]
+    calls = []
+    result = evaluate_recognizer(recognizer, images, references, ids, "lm",
+                                 on_progress=lambda done, total, stage: calls.append((done, total, stage)))
+    expected = evaluate(recognizer.engine, recognizer.config, images, references, ids, "lm", lm=recognizer.lm)
+    assert result == expected and result.decoder == "lm"
+    n = len(images)
+    assert [c for c in calls if c[2] == "reading"][-1] == (n, n, "reading") and calls[-1] == (n, n, "decoding")
+    assert [c[0] for c in calls if c[2] == "decoding"] == sorted(c[0] for c in calls if c[2] == "decoding")
+
+
 def run_validation(at, path, limit=8, look="canvas", decoders=("best",), dataset="iam-ondb"):
     at.selectbox(key="val_dataset").set_value(dataset)
     at.text_input(key="val_path").set_value(str(path))
