@@ -6,7 +6,12 @@ A command that needs the training extra (``train``, ``average``, ``blend``, ``wi
 
 import sys
 
-from htr.tf_env import configure_tensorflow, is_training_module, missing_extra_message, missing_for_command
+from htr.tf_env import (
+    configure_tensorflow,
+    is_training_module,
+    missing_extra_message,
+    missing_for_command,
+)
 
 
 def main(argv: list[str] | None = None) -> int:

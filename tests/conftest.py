@@ -1,44 +1,106 @@
-"""Shared fixtures: real IAM On-Line lines (from the shared data folder) and small data sets."""
+"""Shared fixtures, and the test tiers (docs/testing.md).
 
-import os
+Data: the licensed data sets live in ``HTR_DATA`` (default ``../shared/data`` beside the
+repository, see :mod:`htr.paths`). Without them, the fixtures below fall back to the handful of
+real lines shipped in ``tests/fixtures/`` (10 IAM On-Line pen trajectories, 10 IAM line images,
+in the data sets' own layouts), so the core still runs; tests that need whole splits skip with
+the reason.
+
+Tiers: every test is marked here, by file and by the fixtures it uses: ``browser``
+(``test_*_browser.py``), ``training`` (trains models), ``needs_data`` (uses the data fixtures;
+it reads the shipped lines when the data sets are absent) and ``slow``. The quick loop is
+``python -m pytest -q -m "not browser and not training"``.
+"""
+
 import socket
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+from htr.paths import data_dir
 from htr.tf_env import configure_tensorflow
 
 configure_tensorflow(training=True)  # the tests train small models
 
 ROOT = Path(__file__).resolve().parent.parent
-DATA = Path(os.environ.get("HTR_DATA", ROOT.parent / "shared" / "data"))
-ONDB = DATA / "iam-ondb"
+FIXTURES = ROOT / "tests" / "fixtures"
+DATA = data_dir()
+REAL_ONDB = DATA / "iam-ondb"
+REAL_IAM = DATA / "iam"
+HAVE_ONDB = (REAL_ONDB / "splits" / "validation.txt").is_file()
+HAVE_IAM = (REAL_IAM / "lines").is_dir()
+# The data sets where present, else the shipped handful in the same layout.
+ONDB = REAL_ONDB if HAVE_ONDB else FIXTURES / "iam-ondb"
+IAM = REAL_IAM if HAVE_IAM else FIXTURES / "iam"
 MODEL_DIR = ROOT / "model"
+NO_ONDB = f"needs the whole IAM On-Line validation split (licensed data, not found at {REAL_ONDB}; set HTR_DATA)"
+NO_IAM = f"needs the IAM line images (licensed data, not found at {REAL_IAM}; set HTR_DATA)"
+
+# Tiers by file; training tests elsewhere are named below by node id prefix.
+BROWSER_FILES = ("test_app_browser.py", "test_app_page_browser.py", "test_dashboard_browser.py")
+TRAINING_FILES = ("test_training.py", "test_distributed.py", "test_widening.py")
+TRAINING_TESTS = (
+    "test_datasets.py::test_iam_offline_loader_and_damaged_items_train_anyway",
+    "test_dashboard.py::test_train_from_the_page",
+    "test_dashboard.py::test_a_finished_run",
+    "test_fuzz.py::test_training",
+)
+DATA_FIXTURES = {"ondb_validation", "ondb_split", "iam_dev_forms", "iam_split", "folder_dataset"}
+SLOW_FILES = ("test_fuzz.py",)
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        name = item.path.name
+        node = f"{name}::{item.name}"
+        if name in BROWSER_FILES:
+            item.add_marker(pytest.mark.browser)
+        if name in TRAINING_FILES or node.startswith(TRAINING_TESTS):
+            item.add_marker(pytest.mark.training)
+        if DATA_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.needs_data)
+        if name in SLOW_FILES:
+            item.add_marker(pytest.mark.slow)
 
 
 @pytest.fixture(scope="session")
 def ondb_validation():
-    """The IAM On-Line validation split (real handwriting), loaded once."""
-    if not ONDB.is_dir():
-        pytest.skip("IAM On-Line data not found at ../shared/data/iam-ondb")
+    """Real IAM On-Line validation lines, loaded once: the whole split where the data is present,
+    else the 10 shipped lines (the split's first lines of three forms)."""
     from htr.datasets import load_dataset
 
     return load_dataset("iam-ondb", ONDB, "validation")
 
 
 @pytest.fixture(scope="session")
+def ondb_split(ondb_validation):
+    """The whole IAM On-Line validation split (1,120 lines): skips without the data."""
+    if not HAVE_ONDB:
+        pytest.skip(NO_ONDB)
+    return ondb_validation
+
+
+@pytest.fixture(scope="session")
+def iam_split():
+    """The real IAM available-dev lines (355 scanned lines of 21 unseen writers): skips without the data."""
+    if not HAVE_IAM:
+        pytest.skip(NO_IAM)
+    from htr.datasets import load_dataset
+
+    return load_dataset("iam", REAL_IAM, str(REAL_IAM / "splits" / "available-dev.txt"))
+
+
+@pytest.fixture(scope="session")
 def iam_dev_forms():
     """The real IAM available-dev lines grouped by form (lines with a box in lines.txt), and
-    the boxes: the material of stacked test pages, loaded once."""
-    iam = DATA / "iam"
-    if not (iam / "lines").is_dir():
-        pytest.skip("IAM line images not found")
+    the boxes: the material of stacked test pages, loaded once (without the data: the shipped
+    lines of two forms)."""
     from htr.datasets import load_dataset
     from htr.synth.pages import group_forms, read_line_boxes
 
-    dev = load_dataset("iam", iam, str(iam / "splits" / "available-dev.txt"))
-    boxes = read_line_boxes(iam)
+    dev = load_dataset("iam", IAM, str(IAM / "splits" / "available-dev.txt"))
+    boxes = read_line_boxes(IAM)
     return list(group_forms([s for s in dev.samples if s.id in boxes]).values()), boxes
 
 
@@ -68,12 +130,13 @@ def write_png(path: Path, image: np.ndarray) -> Path:
 
 @pytest.fixture
 def folder_dataset(tmp_path, ondb_validation):
-    """A plain-folder data set of 12 rendered real lines, train/validation lists included."""
+    """A plain-folder data set of rendered real lines (12, or the 10 shipped), train/validation lists included."""
     from htr.render import render_strokes
 
     root = tmp_path / "lines"
     rows = []
-    for i, sample in enumerate(ondb_validation.samples[:12]):
+    samples = (ondb_validation.samples * 2)[:12]  # the shipped 10 lines, two of them twice
+    for i, sample in enumerate(samples):
         name = f"line{i:02d}.png"
         write_png(root / name, render_strokes(sample.strokes, "canvas"))
         rows.append(f"{name}\t{sample.text}")

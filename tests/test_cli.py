@@ -7,7 +7,7 @@ import sys
 
 import numpy as np
 import pytest
-from conftest import MODEL_DIR, ONDB, ROOT, write_png
+from conftest import HAVE_ONDB, MODEL_DIR, ONDB, ROOT, write_png
 
 
 def htr(*args, timeout=300):
@@ -79,24 +79,25 @@ def test_predict_plain_output_and_exit_status(line_files):
 
 
 def test_validate_prints_corpus_cer_and_wer():
-    if not ONDB.is_dir():
-        pytest.skip("IAM On-Line data not found")
-    result = htr("validate", "--data", ONDB, "--limit", "24", "--json", "--correct")
+    limit = "24" if HAVE_ONDB else "10"  # without the data set, the 10 lines shipped in tests/fixtures
+    result = htr("validate", "--data", ONDB, "--limit", limit, "--json", "--correct")
     assert result.returncode == 0, result.stderr[-2000:]
     summary = json.loads(result.stdout)
-    assert summary["lines"] == 24 and summary["chars"] > 300
+    assert summary["lines"] == int(limit) and summary["chars"] > 12 * int(limit)
     assert summary["runtime"] == "onnx" and summary["quantized"] == "none"  # the shipped graph is float
     assert 0 <= summary["cer"] < 0.3 and summary["cer"] <= summary["wer"]
     assert set(summary["corrected"]) == {"cer", "wer"} and summary["corrected"]["cer"] < 0.4
     assert summary["second_readings"]["dense_px_per_char"] > 0  # the shipped model reads dense lines twice
-    text = htr("validate", "--data", ONDB, "--limit", "24", "--decoder", "beam")
+    text = htr("validate", "--data", ONDB, "--limit", limit, "--decoder", "beam")
     assert text.returncode == 0 and "CER" in text.stdout and "WER" in text.stdout
-    once = json.loads(htr("validate", "--data", ONDB, "--limit", "24", "--json", "--decoder", "best",
+    once = json.loads(htr("validate", "--data", ONDB, "--limit", limit, "--json", "--decoder", "best",
                           "--single-reading").stdout)
-    twice = json.loads(htr("validate", "--data", ONDB, "--limit", "24", "--json", "--decoder", "best").stdout)
+    twice = json.loads(htr("validate", "--data", ONDB, "--limit", limit, "--json", "--decoder", "best").stdout)
     assert once["second_readings"] == {"dense_px_per_char": 0.0, "max_stretch": twice["second_readings"]["max_stretch"],
                                        "clip_bodies": 0.0}
-    assert once["chars"] == twice["chars"] and once["char_errors"] != twice["char_errors"]
+    assert once["chars"] == twice["chars"]
+    if HAVE_ONDB:  # among the first 24 lines some are dense enough to be read twice
+        assert once["char_errors"] != twice["char_errors"]
 
 
 def test_bad_inputs_give_clear_errors(tmp_path):

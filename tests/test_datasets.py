@@ -132,10 +132,10 @@ def test_missing_or_wrong_data_folders_are_clear_errors(tmp_path):
         load_dataset("folder", tmp_path / "bad", "all")
 
 
-def test_real_iam_ondb_validation_split(ondb_validation):
-    assert len(ondb_validation) == 1120
-    assert all(s.text and s.strokes for s in ondb_validation.samples)
-    assert not any(" ." in s.text or " ," in s.text for s in ondb_validation.samples[:200])
+def test_real_iam_ondb_validation_split(ondb_split):
+    assert len(ondb_split) == 1120
+    assert all(s.text and s.strokes for s in ondb_split.samples)
+    assert not any(" ." in s.text or " ," in s.text for s in ondb_split.samples[:200])
 
 
 def test_render_looks(ondb_validation):

@@ -57,9 +57,9 @@ def test_stretch_width_keeps_height_border_and_ink():
 
 
 @pytest.fixture(scope="module")
-def squeezed_lines(recognizer, ondb_validation):
+def squeezed_lines(recognizer, ondb_split):
     """Real validation lines squeezed to 60 % of their width: written as densely as small cramped hands do."""
-    samples = ondb_validation.samples[200:216]
+    samples = ondb_split.samples[200:216]
     images, texts = [], []
     for i, sample in enumerate(samples):
         line = recognizer.prepare(render_strokes(sample.strokes, "canvas", np.random.default_rng(i)))
@@ -88,8 +88,8 @@ def test_dense_lines_are_read_again_wider_and_better(recognizer, squeezed_lines)
     assert cer_twice < 0.9 * cer_once
 
 
-def test_lines_of_ordinary_spacing_are_read_once(recognizer, ondb_validation):
-    samples = ondb_validation.samples[200:206]
+def test_lines_of_ordinary_spacing_are_read_once(recognizer, ondb_split):
+    samples = ondb_split.samples[200:206]
     images = [render_strokes(s.strokes, "canvas", np.random.default_rng(i)) for i, s in enumerate(samples)]
     rule = with_rule(recognizer, 16)
     prepared = [rule.prepare(image) for image in images]
@@ -121,10 +121,10 @@ def test_clipping_cuts_far_ink_and_scales_the_body_up():
 
 
 @pytest.fixture(scope="module")
-def swashed_lines(ondb_validation):
+def swashed_lines(ondb_split):
     """Real validation lines with a big loop drawn below them, as flourishes (or bits of the
     next line in a tight crop) sit: scaled to the input height, the letters shrink."""
-    samples = ondb_validation.samples[300:312]
+    samples = ondb_split.samples[300:312]
     images, texts = [], []
     for i, sample in enumerate(samples):
         line = render_strokes(sample.strokes, "canvas", np.random.default_rng(i))

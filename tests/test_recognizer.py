@@ -12,7 +12,7 @@ from htr.render import render_strokes
 
 @pytest.fixture(scope="module")
 def lines(ondb_validation):
-    samples = ondb_validation.samples[100:108]
+    samples = ondb_validation.samples[100:108] or ondb_validation.samples[:8]  # without the data: shipped lines
     return [render_strokes(s.strokes, "canvas", np.random.default_rng(i)) for i, s in enumerate(samples)], [
         s.text for s in samples
     ]

@@ -22,8 +22,8 @@ def _cer(recognizer, samples, case: str) -> float:
 
 
 @pytest.fixture(scope="module")
-def lines(ondb_validation):
-    return ondb_validation.samples[:LINES]
+def lines(ondb_split):
+    return ondb_split.samples[:LINES]
 
 
 @pytest.fixture(scope="module")

@@ -3,6 +3,7 @@
 import cv2
 import numpy as np
 import pytest
+from conftest import HAVE_IAM, NO_IAM
 
 from htr.datasets.base import LineSample
 from htr.errors import BadImageError, NoInkError
@@ -11,12 +12,14 @@ from htr.synth.pages import group_forms, match_lines, on_paper, render_form, sta
 
 
 @pytest.fixture(scope="module")
-def forms(ondb_validation):
-    return list(group_forms(ondb_validation.samples).values())
+def forms(ondb_split):
+    return list(group_forms(ondb_split.samples).values())
 
 
 @pytest.fixture(scope="module")
 def dev_forms(iam_dev_forms):
+    if not HAVE_IAM:  # the hard cases are particular forms of the whole available-dev list
+        pytest.skip(NO_IAM)
     forms, boxes = iam_dev_forms
     return [f for f in forms if len(f) >= 5], boxes
 

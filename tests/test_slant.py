@@ -58,9 +58,9 @@ def test_deslanting_keeps_a_long_line_within_the_widest_input():
     assert upright.shape[1] == 600
 
 
-def test_preprocessing_sets_a_slanted_line_upright_when_asked(ondb_validation):
+def test_preprocessing_sets_a_slanted_line_upright_when_asked(ondb_split):
     """A real line leaned forward: prepared as the model's config says, upright or as written."""
-    sample = ondb_validation.samples[40]
+    sample = ondb_split.samples[40]
     gray = render_strokes(sample.strokes, "canvas", np.random.default_rng(0))
     gray = gray if gray.ndim == 2 else gray.mean(axis=2).astype(np.uint8)
     ink = sheared(255.0 - gray.astype(np.float32), -0.5)  # leaning 0.5 further forward
