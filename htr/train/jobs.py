@@ -3,9 +3,12 @@
 A job's state lives in its run folder, so every viewer (a reloaded page, a second browser,
 a restarted dashboard) sees the same thing:
 
+``RUN/settings.json``
+    the :class:`~htr.train.settings.TrainSettings` the job runs with: the command is
+    ``python -m htr train --settings RUN/settings.json`` (``--resume`` to continue);
 ``RUN/job.json``
     the command, its process id and start time, when it was launched, asked to stop and
-    seen to end, and its exit code when known;
+    seen to end, and its exit code when known, and the settings as launched;
 ``RUN/train.log``
     everything the command printed (each launch appends, headed by the command line);
 ``RUN/history.csv``, ``RUN/checkpoints/``
@@ -33,14 +36,7 @@ from pathlib import Path
 
 from htr.errors import DataError, HTRError
 from htr.paths import SOURCE_ROOT
-from htr.train.settings import (  # noqa: F401  SCHEDULES: the dashboard's choices, from the one declaration
-    SCHEDULES,
-    SETTINGS_FILE,
-    Source,
-    TrainSettings,
-    settings_from_dict,
-    settings_json,
-)
+from htr.train.settings import SETTINGS_FILE, TrainSettings, settings_json
 
 JOB_FILE = "job.json"
 LOG_FILE = "train.log"
@@ -60,39 +56,6 @@ _CHILDREN: dict[int, subprocess.Popen] = {}
 
 class JobError(HTRError):
     """A training job cannot be launched, resumed or stopped as asked."""
-
-
-@dataclass
-class TrainRequest:
-    """The dashboard's older way of asking for a run: a few settings plus ``resume``.
-
-    Kept so callers written against it still work; :meth:`JobManager.launch` takes
-    :class:`TrainSettings` directly, and every setting lives there.
-    """
-
-    dataset: str
-    data: str
-    model_dir: str
-    epochs: int = 10
-    batch_size: int = 32
-    limit: int | None = None
-    val_limit: int | None = None
-    look: str = "mixed"
-    resume: bool = False
-    sources: list = field(default_factory=list)  # ``--source`` texts or Source dicts; they replace dataset/data
-    epoch_lines: int | None = None
-    init_from: str | None = None
-    learning_rate: float | None = None
-    schedule: str = "plateau"
-    freeze_convolutions: bool = False
-    dropout: float | None = None
-    deslant: float | None = None
-
-    def settings(self) -> TrainSettings:
-        values = {k: v for k, v in asdict(self).items() if k != "resume"}
-        if values["learning_rate"] is None:
-            del values["learning_rate"]
-        return settings_from_dict(values)
 
 
 def train_command(settings_path: str | Path, resume: bool = False, python: str = sys.executable) -> list[str]:
@@ -366,11 +329,9 @@ class JobManager:
         elif (run_dir / "model.weights.h5").exists():
             raise JobError(f"{run_dir} already holds a model; choose a new folder so it is not overwritten")
 
-    def launch(self, settings: TrainSettings | TrainRequest, resume: bool = False) -> JobStatus:
+    def launch(self, settings: TrainSettings, resume: bool = False) -> JobStatus:
         """Write the run's ``settings.json`` and start ``python -m htr train --settings`` on it in the
         background; refused while another job runs."""
-        if isinstance(settings, TrainRequest):
-            settings, resume = settings.settings(), settings.resume or resume
         self.check(settings, resume)
 
         def absolute(path: str) -> str:
