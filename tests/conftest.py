@@ -41,10 +41,11 @@ NO_IAM = f"needs the IAM line images (licensed data, not found at {REAL_IAM}; se
 BROWSER_FILES = ("test_app_browser.py", "test_app_page_browser.py", "test_dashboard_browser.py")
 TRAINING_FILES = ("test_training.py", "test_distributed.py", "test_widening.py")
 TRAINING_TESTS = (
-    "test_datasets.py::test_iam_offline_loader_and_damaged_items_train_anyway",
-    "test_dashboard.py::test_train_from_the_page",
-    "test_dashboard.py::test_a_finished_run",
-    "test_fuzz.py::test_training",
+    "test_dashboard.py::test_train_from_the_page_then_resume_and_stop",
+    "test_dashboard.py::test_train_on_two_data_sets_from_the_page",
+    "test_dashboard.py::test_fine_tuning_options_reach_the_training_command",
+    "test_dashboard.py::test_use_a_trained_model_and_install_it_for_the_app",
+    "test_settings.py::test_a_run_folder_keeps_the_settings_it_ran_with",
 )
 DATA_FIXTURES = {"ondb_validation", "ondb_split", "iam_dev_forms", "iam_split", "folder_dataset"}
 SLOW_FILES = ("test_fuzz.py",)
