@@ -1,9 +1,8 @@
-import os
 
 import cv2
 import numpy as np
 import pytest
-from conftest import DATA
+from conftest import HAVE_IAM, NO_IAM, REAL_IAM
 
 from htr.errors import BadImageError, NoInkError
 from htr.imageio import read_image_file as load_image
@@ -203,18 +202,13 @@ def test_load_image_errors(tmp_path):
     assert load_image(good).shape == (20, 30, 4)
 
 
-IAM = DATA / "iam"
-
-
 def real_dev_lines(count: int) -> list[np.ndarray]:
     """Real scanned IAM lines of writers unseen in training (the available-dev list)."""
     from htr.datasets import load_dataset
 
-    if not (IAM / "lines").is_dir():
-        if os.environ.get("CI"):
-            pytest.fail(f"real IAM lines not found at {IAM}")
-        pytest.skip(f"real IAM lines not found at {IAM}")
-    lines = load_dataset("iam", IAM, IAM / "splits" / "available-dev.txt")
+    if not HAVE_IAM:
+        pytest.skip(NO_IAM)
+    lines = load_dataset("iam", REAL_IAM, REAL_IAM / "splits" / "available-dev.txt")
     return [cv2.imread(str(s.path), cv2.IMREAD_GRAYSCALE) for s in lines.samples[:count]]
 
 
