@@ -48,7 +48,8 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--settings", metavar="FILE",
                    help="a JSON file of training settings (keys as the flags below, with underscores: "
                         "batch_size, init_from, sources ...); flags given here override it. A run folder's "
-                        "settings.json repeats that run")
+                        "settings.json repeats that run. On --resume only its " + ", ".join(RESUME_OVERRIDABLE)
+                   + " replace the run's own")
     add_arguments(t)
     t.add_argument("--resume", action="store_true", help="continue the run in --model-dir")
     t.add_argument("--lstm-units", type=int, help="LSTM units per direction (default 160)")
