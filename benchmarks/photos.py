@@ -67,7 +67,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model-dir", default=str(ROOT / "model"))
     parser.add_argument("--part", default="all", choices=("tune", "report", "all"))
-    parser.add_argument("--limit", type=int, default=0, help="at most this many lines and pages (0: all)")
+    parser.add_argument("--limit", type=int, default=0, help="at most this many lines, and a quarter as many pages (0: all)")
     parser.add_argument("--pages", type=int, default=60, help="pages stacked from the dev lines")
     parser.add_argument("--long-side", type=int, default=2400, help="the photos' long side (a 12 MP photo as read)")
     parser.add_argument("--decoders", default="best,lm")
@@ -123,7 +123,8 @@ def main() -> None:
 
     dev = load_dataset("iam", iam_dir(), str(iam_split("available-dev")))
     lines = dev.samples[: args.limit or None]
-    pages = stacked_pages(dev.samples, iam_dir(), min(args.pages, args.limit or args.pages), seed=args.seed)
+    page_count = min(args.pages, max(2, args.limit // 4)) if args.limit else args.pages  # a page costs ~10 lines
+    pages = stacked_pages(dev.samples, iam_dir(), page_count, seed=args.seed)
     items = [("line", i, s.text, s.path) for i, s in enumerate(lines)] + \
             [("page", i, p.text, p) for i, p in enumerate(pages)]
     parts = ("tune", "report") if args.part == "all" else (args.part,)
