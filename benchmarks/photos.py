@@ -13,7 +13,8 @@ orientation undone), then ``htr.paper.find_paper``; the flattened sheet is read 
 else the photo as it is. Prints, for each part and look:
 
 * corpus CER (and WER) of the photos beside the same scans read the same way, and the ratio,
-  for every decoder (one network pass per image, decoded by each);
+  for every decoder (one network pass per image, decoded by each); photos whose sheet is
+  pushed partly out of the frame lose writing that no reader can see, and are scored apart;
 * how often the paper was found, and found correctly (every corner within 3 % of the sheet's
   diagonal from the truth), among photos whose sheet is whole in the frame, by desk;
 * find + flatten time on the photos at 2,400 px long side (CPU time, median and p95), with the
@@ -34,8 +35,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+
+from htr.paths import default_model_dir  # noqa: E402
 
 CORNER_TOLERANCE = 0.03  # of the sheet's diagonal: a corner further off counts as a wrong find
 
@@ -65,7 +66,7 @@ def corners_close(found, truth, tolerance: float = CORNER_TOLERANCE) -> bool:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--model-dir", default=str(ROOT / "model"))
+    parser.add_argument("--model-dir", default=str(default_model_dir()))
     parser.add_argument("--part", default="all", choices=("tune", "report", "all"))
     parser.add_argument("--limit", type=int, default=0, help="at most this many lines, and a quarter as many pages (0: all)")
     parser.add_argument("--pages", type=int, default=60, help="pages stacked from the dev lines")
@@ -157,10 +158,12 @@ def main() -> None:
             image = paper.image if paper is not None else array
             read_photo = read_line(image) if kind == "line" else read_page(image)
             tally = tallies[(part, kind, look)]
-            tally.refs.append(text)
+            # a sheet pushed out of the frame loses writing no reader can see: scored apart
+            scored = tally if photo.whole or look == "fills" else tallies[(part, kind, "cut")]
+            scored.refs.append(text)
             for d in decoders:
-                tally.scans[d].append(read_scan[d])
-                tally.photos[d].append(read_photo[d])
+                scored.scans[d].append(read_scan[d])
+                scored.photos[d].append(read_photo[d])
             if photo.whole:
                 tally.whole += 1
                 tally.found += paper is not None
@@ -189,13 +192,14 @@ def main() -> None:
 
     for part in parts:
         for kind in ("line", "page"):
-            for look in LOOKS:
+            for look in LOOKS + ("cut",):
                 tally = tallies.get((part, kind, look))
-                if tally is None or not tally.refs:
+                if tally is None or not (tally.refs or tally.whole or tally.not_whole):
                     continue
-                head = f"{part} {kind}s, {'desk visible' if look == 'desk' else 'paper fills the frame'} ({len(tally.refs)})"
-                print(head)
-                for d in decoders:
+                name = {"desk": "desk visible, sheet whole in the frame", "fills": "paper fills the frame",
+                        "cut": "desk visible, sheet cut by the frame (writing lost)"}[look]
+                print(f"{part} {kind}s, {name} ({len(tally.refs)} read)")
+                for d in decoders if tally.refs else ():
                     scan_rates = error_rates(tally.refs, tally.scans[d])
                     photo_rates = error_rates(tally.refs, tally.photos[d])
                     print(f"  {d:>4}: photo CER {photo_rates.cer:.2%} (WER {photo_rates.wer:.2%}), scan CER "
