@@ -261,18 +261,6 @@ def _place(sheet_size: tuple[int, int], frame: tuple[int, int], spec: PhotoSpec,
     return (quad + centre).astype(np.float32)
 
 
-def _fill_frame(quad: np.ndarray, frame: tuple[int, int]) -> np.ndarray:
-    """The quad grown about its centre until it covers the whole frame (the 'fills' look)."""
-    fw, fh = frame
-    box = np.array([[0, 0], [fw, 0], [fw, fh], [0, fh]], np.float32)
-    centre = quad.mean(axis=0)
-    for _ in range(60):
-        if all(cv2.pointPolygonTest(quad.reshape(-1, 1, 2), (float(x), float(y)), True) > 5 for x, y in box):
-            return quad
-        quad = centre + (quad - centre) * 1.06
-    return quad
-
-
 def photograph(scan: np.ndarray, text: str, seed: int, part: str = "tune", look: str = "desk",
                small: bool = False, other: np.ndarray | None = None, long_side: int = 2000) -> Photo:
     """One phone photo of ``scan`` (grey uint8 writing, dark on light) on a desk.
@@ -288,12 +276,21 @@ def photograph(scan: np.ndarray, text: str, seed: int, part: str = "tune", look:
     fw, fh = (long_side, int(long_side * 0.75)) if landscape else (int(long_side * 0.75), long_side)
     sheet = make_sheet(scan, rng, spec.ink, spec.rules, small, sticky=small and rng.random() < 0.4)
     sh, sw = sheet.shape[:2]
+    filled = None
     if look == "fills":
-        # a close-up framed on the sheet (a phone's crop, or a card held near): the frame has
-        # the sheet's shape, the camera held squarer than over a desk
-        aspect = min(8.0, max(0.5, sw / sh * 0.96))
-        fw, fh = (long_side, int(long_side / aspect)) if aspect >= 1 else (int(long_side * aspect), long_side)
-        spec = replace(spec, tilt=spec.tilt / 2)
+        # a close-up framed just inside the sheet's edges (a phone's crop, or a card held near),
+        # the camera held squarer than over a desk so that the writing stays in the frame
+        spec = replace(spec, tilt=spec.tilt / 3, turn=spec.turn / (10 if small else 4))
+        turn = math.radians(spec.turn)
+        quad = _tilted_rectangle(sw, sh, spec.tilt, rng) @ np.array(
+            [[math.cos(turn), -math.sin(turn)], [math.sin(turn), math.cos(turn)]]).T
+        x0, x1 = max(quad[0, 0], quad[3, 0]), min(quad[1, 0], quad[2, 0])
+        y0, y1 = max(quad[0, 1], quad[1, 1]), min(quad[2, 1], quad[3, 1])
+        inset = 0.015 * min(x1 - x0, y1 - y0)
+        x0, x1, y0, y1 = x0 + inset, x1 - inset, y0 + inset, y1 - inset
+        factor = long_side / max(x1 - x0, y1 - y0)
+        fw, fh = max(16, int(round((x1 - x0) * factor))), max(16, int(round((y1 - y0) * factor)))
+        filled = ((quad - np.array([x0, y0])) * factor).astype(np.float32)
     coverage = spec.coverage
     if small:  # a card's share is set by its width across the frame
         coverage = rng.uniform(0.55, 0.9) ** 2 * (sh / sw) * fw / fh
@@ -305,17 +302,18 @@ def photograph(scan: np.ndarray, text: str, seed: int, part: str = "tune", look:
     if spec.two_sheets and other is not None:
         coverage = min(coverage, 0.4)
         second = make_sheet(other, rng, spec.ink, spec.rules, False)
-        half = np.array([fw / 2, fh])
-        left = rng.random() < 0.5
-        main = _place((sw, sh), (int(fw / 2), fh), spec, rng, min(0.8, coverage * 2))
-        side = _place(second.shape[1::-1], (int(fw / 2), fh), spec, rng, min(0.8, coverage * 2) * 0.5)
-        shift = np.array([half[0], 0], np.float32)
-        main, side = (main, side + shift) if left else (main + shift, side)
+        # the frame halved across its long side, one sheet in each half; the second sheet
+        # covers at most half the area the written one does, so the written one is the larger
+        half = (fw // 2, fh) if fw >= fh else (fw, fh // 2)
+        first = rng.random() < 0.5
+        main = _place((sw, sh), half, spec, rng, min(0.8, coverage * 2))
+        main_area = cv2.contourArea(main.reshape(-1, 1, 2))
+        side = _place(second.shape[1::-1], half, spec, rng, 0.5 * main_area / (half[0] * half[1]))
+        shift = np.array([half[0], 0] if fw >= fh else [0, half[1]], np.float32)
+        main, side = (main, side + shift) if first else (main + shift, side)
         quads.append((second, side))
     else:
-        main = _place((sw, sh), (fw, fh), spec, rng, coverage)
-        if look == "fills":
-            main = _fill_frame(main, (fw, fh))
+        main = filled if filled is not None else _place((sw, sh), (fw, fh), spec, rng, coverage)
     quads.append((sheet, main))
     for paper, quad in quads:
         ph, pw = paper.shape[:2]
