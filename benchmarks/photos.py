@@ -220,6 +220,13 @@ def main() -> None:
             print(f"{part}, desk visible, lines and pages: paper found {sum(t.found for t in rows)}/{whole} "
                   f"({sum(t.found for t in rows) / whole:.1%}), correctly {sum(t.correct for t in rows)}/{whole} "
                   f"({sum(t.correct for t in rows) / whole:.1%})")
+            # white paper on a white desk shows no edge: None is the intended answer there
+            coloured = [v for t in rows for k, v in t.by_desk.items() if k != "white"]
+            seen = sum(v[0] for v in coloured)
+            if seen < whole and seen:
+                print(f"{part}, desk visible, desks other than white: paper found {sum(v[1] for v in coloured)}/{seen} "
+                      f"({sum(v[1] for v in coloured) / seen:.1%}), correctly {sum(v[2] for v in coloured)}/{seen} "
+                      f"({sum(v[2] for v in coloured) / seen:.1%})")
     t = np.asarray(times) * 1000
     print(f"find_paper + flatten on {len(t)} photos of {args.long_side} px long side: CPU time median {np.median(t):.0f} ms, "
           f"p95 {np.percentile(t, 95):.0f} ms, max {t.max():.0f} ms ({os.cpu_count()} cores, "
