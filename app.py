@@ -47,19 +47,46 @@ from htr.tf_env import configure_tensorflow  # noqa: E402
 
 configure_tensorflow()
 
-import cv2  # noqa: E402
 import gradio as gr  # noqa: E402
-import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from app_glue import (ACK_JS, ALTERNATIVE_COLUMNS, CORRECTION_NOTE, CSS, DECODER_CHOICES, DESCRIPTION,  # noqa: E402
-                      HEAD, MAX_BEAM, MAX_TOP_K, PAD_JS, TALL_PAD_JS, THEME, UploadedImage, api_errors,
-                      check_settings, example_files, latest_only, pad_html, result_area, save_png, skips, uploaded)
+from app_glue import (  # noqa: E402
+    ACK_JS,
+    ALTERNATIVE_COLUMNS,
+    CORRECTION_NOTE,
+    CSS,
+    DECODER_CHOICES,
+    DESCRIPTION,
+    HEAD,
+    MAX_BEAM,
+    MAX_TOP_K,
+    PAD_JS,
+    TALL_PAD_JS,
+    THEME,
+    UploadedImage,
+    api_errors,
+    check_settings,
+    example_files,
+    latest_only,
+    pad_html,
+    result_area,
+    save_png,
+    skips,
+    uploaded,
+)
 from htr.cli import DEFAULT_DECODER  # noqa: E402
 from htr.errors import BadImageError, NoInkError  # noqa: E402
 from htr.heatmap import recognition_heatmap  # noqa: E402
-from htr.hints import (HintedReading, first_hint, page_status, problem, read_drawing_line,  # noqa: E402
-                       read_image_line, reading_status, with_hints)
+from htr.hints import (  # noqa: E402
+    HintedReading,
+    first_hint,
+    page_status,
+    problem,
+    read_drawing_line,
+    read_image_line,
+    reading_status,
+    with_hints,
+)
 from htr.ink import EMPTY_DRAWING, Drawing, drawing_seq, parse_drawing  # noqa: E402
 from htr.page import read_drawing_lines, read_page_image  # noqa: E402
 from htr.paths import default_model_dir  # noqa: E402
@@ -96,10 +123,8 @@ def get_recognizer():
 
 def _warm_up(rec) -> None:
     """Run each decoder once so the first visitor does not wait for graph tracing."""
-    line = np.full((64, 320), 255, np.uint8)
-    cv2.putText(line, "warm up", (10, 44), cv2.FONT_HERSHEY_SCRIPT_SIMPLEX, 1.3, 0, 3, cv2.LINE_AA)
-    for _, decoder in DECODER_CHOICES:
-        recognition_heatmap(rec.recognize(line, decoder=decoder))
+    for recognition in rec.warm_up_decoders([decoder for _, decoder in DECODER_CHOICES]):
+        recognition_heatmap(recognition)
 
 
 # What the page shows of a reading.

@@ -15,7 +15,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
-import cv2
 import gradio as gr
 import numpy as np
 from gradio.data_classes import ImageData
@@ -25,6 +24,7 @@ from pydantic import model_validator
 from htr.cli import DEFAULT_DECODER
 from htr.errors import BadImageError
 from htr.hints import DECODER_NAMES
+from htr.imageio import encode_png
 
 log = logging.getLogger("htr.app")
 ASSETS = Path(__file__).resolve().parent / "assets"
@@ -36,10 +36,7 @@ def save_png(image: np.ndarray, name: str) -> str:
     Gradio names cached outputs by content; writing them in place would let a request that
     produces the same picture truncate the file while another client is downloading it.
     """
-    ok, encoded = cv2.imencode(".png", cv2.cvtColor(image, cv2.COLOR_RGB2BGR))
-    if not ok:
-        raise RuntimeError("could not encode the heatmap as PNG")
-    data = encoded.tobytes()
+    data = encode_png(image)
     folder = Path(get_upload_folder()) / hashlib.sha256(data).hexdigest()[:48]
     path = folder / name
     if not path.exists():

@@ -123,6 +123,16 @@ def decode_image(data: bytes | bytearray | io.IOBase, name: str = "the image") -
     return shrink(array)
 
 
+def encode_png(image: np.ndarray) -> bytes:
+    """An RGB (or grey) array as PNG bytes, for pictures the faces hand to a browser."""
+    if image.ndim == 3 and image.shape[2] == 3:
+        image = cv2.cvtColor(image, cv2.COLOR_RGB2BGR)
+    ok, encoded = cv2.imencode(".png", image)
+    if not ok:
+        raise BadImageError("could not encode the picture as PNG")
+    return encoded.tobytes()
+
+
 def read_image_file(path: str | Path) -> np.ndarray:
     """Decode an image file (PNG, JPEG, WebP, GIF, BMP, TIFF ...) with its EXIF rotation applied."""
     path = Path(path)

@@ -82,6 +82,15 @@ class Recognizer:
         width = 256
         self.engine.logits(np.zeros((1, self.config.height, width, 1), np.float32), [width])
 
+    def warm_up_decoders(self, decoders: Iterable[str] = DECODERS) -> list[Recognition]:
+        """Read a printed line once with each decoder, so that a server's first visitor does not
+        wait for the decoders' first calls (the language model's search above all)."""
+        import cv2
+
+        line = np.full((64, 320), 255, np.uint8)
+        cv2.putText(line, "warm up", (10, 44), cv2.FONT_HERSHEY_SCRIPT_SIMPLEX, 1.3, 0, 3, cv2.LINE_AA)
+        return [self.recognize(line, decoder=decoder) for decoder in decoders]
+
     def prepare(self, image: ImageLike) -> np.ndarray:
         """Any image (array, file path, encoded bytes, PIL image) -> the ink map the network reads."""
         from htr.imageio import read_image

@@ -10,7 +10,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 PACKAGE = ROOT / "htr"
-FACES = ("app.py", "dashboard.py")
+FACES = ("app.py", "app_glue.py", "dashboard.py", *(f"dashboard_pages/{p.name}" for p in (ROOT / "dashboard_pages").glob("*.py")))
 SECTIONS = ("lm", "train", "synth", "datasets")
 
 
