@@ -46,6 +46,8 @@ class Tally:
     """Texts read and finds counted for one part and look."""
 
     refs: list[str] = field(default_factory=list)
+    desks: list[str] = field(default_factory=list)  # each read photo's desk
+    finds: list[bool] = field(default_factory=list)  # each read photo's sheet found correctly
     scans: dict[str, list[str]] = field(default_factory=lambda: defaultdict(list))
     photos: dict[str, list[str]] = field(default_factory=lambda: defaultdict(list))
     whole: int = 0
@@ -161,6 +163,8 @@ def main() -> None:
             # a sheet pushed out of the frame loses writing no reader can see: scored apart
             scored = tally if photo.whole or look == "fills" else tallies[(part, kind, "cut")]
             scored.refs.append(text)
+            scored.desks.append(photo.spec.desk)
+            scored.finds.append(bool(paper is not None and corners_close(paper.corners, photo.corners)))
             for d in decoders:
                 scored.scans[d].append(read_scan[d])
                 scored.photos[d].append(read_photo[d])
@@ -199,12 +203,21 @@ def main() -> None:
                 name = {"desk": "desk visible, sheet whole in the frame", "fills": "paper fills the frame",
                         "cut": "desk visible, sheet cut by the frame (writing lost)"}[look]
                 print(f"{part} {kind}s, {name} ({len(tally.refs)} read)")
-                for d in decoders if tally.refs else ():
-                    scan_rates = error_rates(tally.refs, tally.scans[d])
-                    photo_rates = error_rates(tally.refs, tally.photos[d])
-                    print(f"  {d:>4}: photo CER {photo_rates.cer:.2%} (WER {photo_rates.wer:.2%}), scan CER "
-                          f"{scan_rates.cer:.2%} (WER {scan_rates.wer:.2%}), ratio "
-                          f"{photo_rates.cer / max(scan_rates.cer, 1e-9):.2f}  [{scan_rates.chars} chars]")
+                subsets = [("all", [True] * len(tally.refs))]
+                if look == "desk":
+                    subsets += [("desks other than white", [k != "white" for k in tally.desks]),
+                                ("sheet found correctly", tally.finds)]
+                for label, keep in subsets if tally.refs else ():
+                    refs = [r for r, k in zip(tally.refs, keep) if k]
+                    if not refs or (label != "all" and all(keep)):
+                        continue
+                    print(f"  {label} ({len(refs)}):")
+                    for d in decoders:
+                        scan_rates = error_rates(refs, [t for t, k in zip(tally.scans[d], keep) if k])
+                        photo_rates = error_rates(refs, [t for t, k in zip(tally.photos[d], keep) if k])
+                        print(f"    {d:>4}: photo CER {photo_rates.cer:.2%} (WER {photo_rates.wer:.2%}), scan CER "
+                              f"{scan_rates.cer:.2%} (WER {scan_rates.wer:.2%}), ratio "
+                              f"{photo_rates.cer / max(scan_rates.cer, 1e-9):.2f}  [{scan_rates.chars} chars]")
                 if tally.whole:
                     print(f"  paper found {tally.found}/{tally.whole} ({tally.found / tally.whole:.1%}), correctly "
                           f"{tally.correct}/{tally.whole} ({tally.correct / tally.whole:.1%}) of photos with the "
