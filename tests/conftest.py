@@ -7,9 +7,10 @@ in the data sets' own layouts), so the core still runs; tests that need whole sp
 the reason.
 
 Tiers: every test is marked here, by file and by the fixtures it uses: ``browser``
-(``test_*_browser.py``), ``training`` (trains models), ``needs_data`` (uses the data fixtures;
-it reads the shipped lines when the data sets are absent) and ``slow``. The quick loop is
-``python -m pytest -q -m "not browser and not training"``.
+(``test_*_browser.py``), ``training`` (needs the training extra: trains, exports or runs
+Keras), ``needs_data`` (uses the data fixtures; it reads the shipped lines when the data sets
+are absent) and ``slow``. The quick loop, ``python -m pytest -q -m "not browser and not
+training"``, imports neither Keras nor TensorFlow.
 """
 
 import socket
@@ -37,7 +38,7 @@ MODEL_DIR = ROOT / "model"
 NO_ONDB = f"needs the whole IAM On-Line validation split (licensed data, not found at {REAL_ONDB}; set HTR_DATA)"
 NO_IAM = f"needs the IAM line images (licensed data, not found at {REAL_IAM}; set HTR_DATA)"
 
-# Tiers by file; training tests elsewhere are named below by node id prefix.
+# Tiers by file; training tests elsewhere (training, export, Keras) are named below by node id prefix.
 BROWSER_FILES = ("test_app_browser.py", "test_app_page_browser.py", "test_dashboard_browser.py")
 TRAINING_FILES = ("test_training.py", "test_distributed.py", "test_widening.py")
 TRAINING_TESTS = (
@@ -46,6 +47,12 @@ TRAINING_TESTS = (
     "test_dashboard.py::test_fine_tuning_options_reach_the_training_command",
     "test_dashboard.py::test_use_a_trained_model_and_install_it_for_the_app",
     "test_settings.py::test_a_run_folder_keeps_the_settings_it_ran_with",
+    # Keras and TensorFlow without training: export, the Keras engine, the fallback to it.
+    "test_onnx.py::test_shipped_model_runs_on_onnx_and_matches_keras",
+    "test_onnx.py::test_stale_onnx_is_ignored_with_a_warning_until_exported",
+    "test_onnx.py::test_int8_export_reads_lines_as_the_float_graph",
+    "test_cli.py::test_corrupt_weights_and_training_without_data_give_clear_errors",
+    "test_dashboard.py::test_no_model_or_a_broken_model_is_an_error_on_the_page",
 )
 DATA_FIXTURES = {"ondb_validation", "ondb_split", "iam_dev_forms", "iam_split", "folder_dataset"}
 SLOW_FILES = ("test_fuzz.py",)

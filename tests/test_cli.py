@@ -108,6 +108,10 @@ def test_bad_inputs_give_clear_errors(tmp_path):
     assert missing.returncode == 2 and "not found" in missing.stderr and "Traceback" not in missing.stderr
     no_model = htr("predict", "x.png", "--model-dir", tmp_path)
     assert no_model.returncode == 2 and "config.json is missing" in no_model.stderr
+
+
+def test_corrupt_weights_and_training_without_data_give_clear_errors(tmp_path):
+    """Keras reads the weights when model.onnx no longer matches them, and trains (the training extra)."""
     corrupt = tmp_path / "corrupt"
     shutil.copytree(MODEL_DIR, corrupt)
     (corrupt / "model.weights.h5").write_bytes(b"\x89HDF\r\n\x1a\n truncated")
