@@ -54,6 +54,16 @@ TRAINING_TESTS = (
     "test_cli.py::test_corrupt_weights_and_training_without_data_give_clear_errors",
     "test_dashboard.py::test_no_model_or_a_broken_model_is_an_error_on_the_page",
 )
+# Tests that take more real lines than the shipped handful from ondb_validation: they skip
+# without the data sets (a test can instead ask for ondb_split, which says so itself).
+WHOLE_SPLIT_TESTS = (
+    "test_app.py::test_api_reads_a_page",
+    "test_app_browser.py::",
+    "test_distributed.py::test_two_devices_train_as_one_and_resume",
+    "test_distributed.py::test_two_processes_write_one_run",
+    "test_training.py::test_tiny_model_overfits_a_few_real_lines",
+    "test_training.py::test_two_sources_train_validate_each_and_resume",
+)
 DATA_FIXTURES = {"ondb_validation", "ondb_split", "iam_dev_forms", "iam_split", "folder_dataset"}
 SLOW_FILES = ("test_fuzz.py",)
 
@@ -68,6 +78,9 @@ def pytest_collection_modifyitems(config, items):
             item.add_marker(pytest.mark.training)
         if DATA_FIXTURES & set(getattr(item, "fixturenames", ())):
             item.add_marker(pytest.mark.needs_data)
+        if not HAVE_ONDB and node.startswith(WHOLE_SPLIT_TESTS):
+            item.add_marker(pytest.mark.needs_data)
+            item.add_marker(pytest.mark.skip(reason=NO_ONDB))
         if name in SLOW_FILES:
             item.add_marker(pytest.mark.slow)
 
