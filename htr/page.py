@@ -18,6 +18,7 @@ import numpy as np
 
 from htr.errors import HTRError, NoInkError
 from htr.results import LineRecognition, PageRecognition, Recognition, page_confidence
+from htr.paper import Paper, read_sheet
 from htr.segment import PageLayout, segment_lines
 
 if TYPE_CHECKING:
@@ -33,16 +34,28 @@ def _check_layout(layout: str) -> None:
         raise ValueError(f"unknown layout {layout!r}; expected one of {LAYOUTS}")
 
 
-def _one_line(result: Recognition, size: tuple[int, int]) -> PageRecognition:
+def _one_line(result: Recognition, size: tuple[int, int], paper: Paper | None = None) -> PageRecognition:
     box = (0, 0, size[0], size[1])
-    return PageRecognition(result.text, result.confidence, [LineRecognition(box, result)], "line", result.decoder, size)
+    if paper is not None:
+        result.paper = paper
+    paper = result.paper
+    line = LineRecognition(box, result, photo_polygon=None if paper is None else _box_in_photo(box, paper))
+    return PageRecognition(result.text, result.confidence, [line], "line", result.decoder, size, paper=paper)
 
 
-def _page(recognitions: list[Recognition], boxes, polygons, size, layout: PageLayout | None) -> PageRecognition:
-    lines = [LineRecognition(tuple(b), r, p) for b, r, p in zip(boxes, recognitions, polygons)]
+def _box_in_photo(box, paper: Paper) -> np.ndarray:
+    """A box of the flattened sheet as its four corners in the photo."""
+    x, y, w, h = box
+    return paper.to_photo(np.array([[x, y], [x + w, y], [x + w, y + h], [x, y + h]], np.float64))
+
+
+def _page(recognitions: list[Recognition], boxes, polygons, size, layout: PageLayout | None,
+          paper: Paper | None = None) -> PageRecognition:
+    lines = [LineRecognition(tuple(b), r, p, None if paper is None else _box_in_photo(b, paper))
+             for b, r, p in zip(boxes, recognitions, polygons)]
     decoder = recognitions[0].decoder if recognitions else "best"
     return PageRecognition("\n".join(r.text for r in recognitions), page_confidence(recognitions), lines, "page",
-                           decoder, size, layout)
+                           decoder, size, layout, paper)
 
 
 def recognize_page(recognizer, image, layout: Layout = "auto", decoder: str = "best", beam_width: int = 16,
@@ -55,44 +68,49 @@ def recognize_page(recognizer, image, layout: Layout = "auto", decoder: str = "b
     from htr.imageio import read_image
 
     _check_layout(layout)
-    array = read_image(image)
+    array, paper = read_sheet(read_image(image))
     size = (int(array.shape[1]), int(array.shape[0]))
+
+    def one_line() -> PageRecognition:
+        return _one_line(recognizer.recognize(array, decoder, beam_width, top_k, correct, find_paper=False), size,
+                         paper)
+
     if layout == "line":
-        return _one_line(recognizer.recognize(array, decoder, beam_width, top_k, correct), size)
+        return one_line()
     try:
         found = segment_lines(array, stop_at_one_line=layout == "auto")
     except HTRError:
         if layout == "auto":  # let the line reader say what is wrong, as it always has
-            return _one_line(recognizer.recognize(array, decoder, beam_width, top_k, correct), size)
+            return one_line()
         raise
     if found is None or (layout == "auto" and len(found.lines) == 1):
-        return _one_line(recognizer.recognize(array, decoder, beam_width, top_k, correct), size)
+        return one_line()
     return _page_of(recognizer, found, [line.crop for line in found.lines], found.boxes,
-                    [line.polygon for line in found.lines], size, decoder, beam_width, top_k, correct)
+                    [line.polygon for line in found.lines], size, decoder, beam_width, top_k, correct, paper)
 
 
 def _read_lines(recognizer, images: list, decoder: str, beam_width: int, top_k: int,
                 correct: bool) -> list[Recognition | None]:
     """Every found line read; a line the reader refuses (too faint to be ink) comes back None."""
     try:
-        return recognizer.recognize_batch(images, decoder, beam_width, top_k, correct)
+        return recognizer.recognize_batch(images, decoder, beam_width, top_k, correct, find_paper=False)
     except HTRError:
         out: list[Recognition | None] = []
         for image in images:
             try:
-                out.append(recognizer.recognize(image, decoder, beam_width, top_k, correct))
+                out.append(recognizer.recognize(image, decoder, beam_width, top_k, correct, find_paper=False))
             except HTRError:
                 out.append(None)
         return out
 
 
 def _page_of(recognizer, found: PageLayout, images: list, boxes: list, polygons: list, size,
-             decoder: str, beam_width: int, top_k: int, correct: bool) -> PageRecognition:
+             decoder: str, beam_width: int, top_k: int, correct: bool, paper: Paper | None = None) -> PageRecognition:
     read = _read_lines(recognizer, images, decoder, beam_width, top_k, correct)
     keep = [i for i, r in enumerate(read) if r is not None]
     if not keep:
         raise NoInkError("no handwriting found: none of the lines found could be read")
-    return _page([read[i] for i in keep], [boxes[i] for i in keep], [polygons[i] for i in keep], size, found)
+    return _page([read[i] for i in keep], [boxes[i] for i in keep], [polygons[i] for i in keep], size, found, paper)
 
 
 # A drawing is drawn this large on its long side to find its lines (then each line's strokes
@@ -250,12 +268,12 @@ def _plan(path: str, layout: str):
             if layout == "auto" and len(groups) == 1:
                 return "line", size
             return "strokes", (found, groups, size)
-        image = read_image(path)
+        image, paper = read_sheet(read_image(path))
         size = (int(image.shape[1]), int(image.shape[0]))
         found = segment_lines(image, stop_at_one_line=layout == "auto")
         if found is None or (layout == "auto" and len(found.lines) == 1):
             return "line", size
-        return "page", (found, size)
+        return "page", (found, size, paper)
     except HTRError as exc:
         # auto: the line reader reports what is wrong with the file, exactly as it always has
         return ("line", None) if layout == "auto" else ("error", exc)
@@ -302,9 +320,10 @@ def _recognize_window(recognizer, chunk, plans, decoder, beam_width, top_k, corr
             continue
         try:
             if kind == "page":
-                found, size = data
+                found, size, paper = data
                 yield _page_of(recognizer, found, [line.crop for line in found.lines], found.boxes,
-                               [line.polygon for line in found.lines], size, decoder, beam_width, top_k, correct)
+                               [line.polygon for line in found.lines], size, decoder, beam_width, top_k, correct,
+                               paper)
             else:
                 found, groups, size = data
                 yield _strokes_page(recognizer, found, groups, size, decoder, beam_width, top_k, correct)
@@ -312,12 +331,27 @@ def _recognize_window(recognizer, chunk, plans, decoder, beam_width, top_k, corr
             yield exc
 
 
+PAPER_COLOUR = (255, 200, 0)  # the sheet found in a photo
+
+
+def _photo_box(box, paper: Paper) -> tuple[float, float, float, float]:
+    """A box of the flattened sheet in the photo: its top-left corner there (where its label
+    goes) and the size of its upright bounding box."""
+    corners = _box_in_photo(box, paper)
+    size = corners.max(axis=0) - corners.min(axis=0)
+    return float(corners[0, 0]), float(corners[0, 1]), float(size[0]), float(size[1])
+
+
 LINE_COLOURS = [(230, 25, 75), (60, 140, 60), (0, 110, 200), (245, 130, 48), (145, 30, 180), (70, 160, 170),
             (200, 50, 160), (120, 120, 0)]
 
 
 def draw_lines(image, page: PageRecognition | PageLayout) -> np.ndarray:
-    """The image (RGB) with each found line outlined in its own colour and numbered from 1."""
+    """The image (RGB) with each found line outlined in its own colour and numbered from 1.
+
+    Where the page was read from a sheet found in a photo and ``image`` is that photo, the
+    sheet's outline is drawn too and the lines are drawn where they lie in the photo.
+    """
     from htr.imageio import read_image
     from htr.preprocess import to_gray
 
@@ -326,12 +360,15 @@ def draw_lines(image, page: PageRecognition | PageLayout) -> np.ndarray:
         rgb = array.copy()
     else:
         rgb = cv2.cvtColor(np.clip(to_gray(array) * 255 + 0.5, 0, 255).astype(np.uint8), cv2.COLOR_GRAY2RGB)
-    if isinstance(page, PageRecognition):
-        outlines = [(line.box, line.polygon) for line in page.lines]
-    else:
-        outlines = [(line.box, line.polygon) for line in page.lines]
+    outlines = [(line.box, line.polygon) for line in page.lines]
     thick = max(1, round(max(rgb.shape[:2]) / 600))
     scale = max(0.5, max(rgb.shape[:2]) / 1400)
+    paper = page.paper if isinstance(page, PageRecognition) else None
+    if paper is not None and (rgb.shape[1], rgb.shape[0]) != tuple(page.size):
+        cv2.polylines(rgb, [np.round(paper.corners).astype(np.int32).reshape(-1, 1, 2)], True, PAPER_COLOUR,
+                      2 * thick, cv2.LINE_AA)
+        outlines = [(_photo_box(box, paper), _box_in_photo(box, paper) if polygon is None else paper.to_photo(polygon))
+                    for box, polygon in outlines]
     for i, (box, polygon) in enumerate(outlines):
         colour = LINE_COLOURS[i % len(LINE_COLOURS)]
         if polygon is not None and len(polygon) >= 3:

@@ -308,3 +308,10 @@ def _flatten(image: np.ndarray, corners: np.ndarray, cut: bool, sheets: int) -> 
     if image.ndim == 3 and warped.ndim == 2:
         warped = warped[..., None]
     return Paper(corners=corners, image=warped, homography=homography, cut_by_frame=cut, sheets=sheets)
+
+
+def read_sheet(image: np.ndarray) -> tuple[np.ndarray, Paper | None]:
+    """What to read of an upright image: the flattened sheet where a photo shows one on a desk,
+    else the image itself (a scan, a drawing, a photo filled by the paper), and the sheet."""
+    paper = find_paper(image)
+    return (image, None) if paper is None else (paper.image, paper)

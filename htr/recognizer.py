@@ -12,6 +12,7 @@ from htr.config import ModelConfig
 from htr.decode import DECODERS, decode
 from htr.engine import Engine, as_engine, load_engine, run_batches
 from htr.errors import HTRError, ModelLoadError
+from htr.paper import Paper, read_sheet
 from htr.preprocess import preprocess
 from htr.results import Alternative, Recognition, confidence_from_score
 from htr.second_reading import read_lines
@@ -91,11 +92,16 @@ class Recognizer:
         cv2.putText(line, "warm up", (10, 44), cv2.FONT_HERSHEY_SCRIPT_SIMPLEX, 1.3, 0, 3, cv2.LINE_AA)
         return [self.recognize(line, decoder=decoder) for decoder in decoders]
 
-    def prepare(self, image: ImageLike) -> np.ndarray:
+    def prepare(self, image: ImageLike, find_paper: bool = True) -> np.ndarray:
         """Any image (array, file path, encoded bytes, PIL image) -> the ink map the network reads."""
+        return self._prepare(image, find_paper)[0]
+
+    def _prepare(self, image: ImageLike, find_paper: bool = True) -> tuple[np.ndarray, Paper | None]:
+        """The ink map, and the sheet of paper whose flattened image it was made from, if any."""
         from htr.imageio import read_image
 
-        return preprocess(read_image(image), self.config.height, self.config.max_width, self.config.deslant)
+        array, paper = read_sheet(read_image(image)) if find_paper else (read_image(image), None)
+        return preprocess(array, self.config.height, self.config.max_width, self.config.deslant), paper
 
     def probabilities(self, prepared: Sequence[np.ndarray], batch_size: int = 32) -> list[np.ndarray]:
         """T x C softmax for each prepared line as it is, trimmed to the line's own width.
@@ -111,22 +117,27 @@ class Recognizer:
         return read_lines(self.engine, self.config, prepared, batch_size)
 
     def recognize(self, image: ImageLike, decoder: str = "best", beam_width: int = 16, top_k: int = 5,
-                  correct: bool = False) -> Recognition:
-        return self.recognize_batch([image], decoder, beam_width, top_k, correct)[0]
+                  correct: bool = False, find_paper: bool = True) -> Recognition:
+        """Read one line. In a photo of a sheet lying on a desk the sheet is found and flattened
+        first (:mod:`htr.paper`; ``find_paper=False`` reads the image as it is)."""
+        return self.recognize_batch([image], decoder, beam_width, top_k, correct, find_paper=find_paper)[0]
 
     def recognize_strokes(self, strokes, decoder: str = "best", beam_width: int = 16, top_k: int = 5,
                           correct: bool = False) -> Recognition:
         """Read pen strokes (arrays of x, y[, t] points, y down; any scale), rendered as in training."""
         from htr.ink import render_ink
 
-        return self.recognize(render_ink(strokes), decoder, beam_width, top_k, correct)
+        return self.recognize(render_ink(strokes), decoder, beam_width, top_k, correct, find_paper=False)
 
     def recognize_batch(self, images: Iterable[ImageLike], decoder: str = "best", beam_width: int = 16,
-                        top_k: int = 5, correct: bool = False, batch_size: int = 16) -> list[Recognition]:
+                        top_k: int = 5, correct: bool = False, batch_size: int = 16,
+                        find_paper: bool = True) -> list[Recognition]:
         """Recognise many lines; errors in preparing any image raise before the model runs."""
         decoder = self.resolve_decoder(decoder)
-        prepared, probs = self.read([self.prepare(image) for image in images], batch_size)
-        return [self._result(image, p, decoder, beam_width, top_k, correct) for image, p in zip(prepared, probs)]
+        inputs = [self._prepare(image, find_paper) for image in images]
+        prepared, probs = self.read([ink for ink, _ in inputs], batch_size)
+        return [self._result(image, p, decoder, beam_width, top_k, correct, paper)
+                for image, p, (_, paper) in zip(prepared, probs, inputs)]
 
     def recognize_stream(self, items: Iterable[Any], decoder: str = "best", beam_width: int = 16, top_k: int = 5,
                          correct: bool = False, read: Callable[[Any], ImageLike] | None = None,
@@ -143,7 +154,7 @@ class Recognizer:
 
         def prepare(item):
             try:
-                return self.prepare(read(item) if read else item)
+                return self._prepare(read(item) if read else item)
             except HTRError as exc:
                 return exc
 
@@ -155,17 +166,18 @@ class Recognizer:
                 size = min(size * 2, window)
                 upcoming = [pool.submit(prepare, item) for item in islice(items, size)]
                 prepared = [future.result() for future in pending]
-                images, probs = self.read([p for p in prepared if not isinstance(p, HTRError)], batch_size)
-                results = iter(zip(images, probs))
+                good = [p for p in prepared if not isinstance(p, HTRError)]
+                images, probs = self.read([ink for ink, _ in good], batch_size)
+                results = iter(zip(images, probs, good))
                 for p in prepared:
                     if isinstance(p, HTRError):
                         yield p
                     else:
-                        image, line_probs = next(results)
-                        yield self._result(image, line_probs, decoder, beam_width, top_k, correct)
+                        image, line_probs, (_, paper) = next(results)
+                        yield self._result(image, line_probs, decoder, beam_width, top_k, correct, paper)
                 pending = upcoming
 
-    def _result(self, image, probs, decoder, beam_width, top_k, correct) -> Recognition:
+    def _result(self, image, probs, decoder, beam_width, top_k, correct, paper: Paper | None = None) -> Recognition:
         decoded = decode(probs, decoder, beam_width, top_k, lm=self.lm)
         paths = decoded.paths
         alternatives = [Alternative(self.config.decode(labels), score, decoded.log_prob(k))
@@ -187,4 +199,5 @@ class Recognizer:
             time_stride=self.config.time_stride,
             decoder=decoder,
             corrected=corrected,
+            paper=paper,
         )

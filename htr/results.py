@@ -10,7 +10,13 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 if TYPE_CHECKING:
+    from htr.paper import Paper
     from htr.segment import PageLayout
+
+
+def corners_json(points: np.ndarray) -> list[list[float]]:
+    """Points as JSON: [[x, y], ...] in pixels, to a tenth."""
+    return [[round(float(x), 1), round(float(y), 1)] for x, y in np.asarray(points).reshape(-1, 2)]
 
 
 def confidence_from_score(score: float, length: int) -> float:
@@ -61,6 +67,8 @@ class Recognition:
     decoder: str = "best"
     corrected: str | None = None
     extra: dict = field(default_factory=dict)
+    # The sheet of paper found in a photo, whose flattened image was read (None: read as sent).
+    paper: Paper | None = field(default=None, repr=False)
 
     @property
     def labels(self) -> list[str]:
@@ -78,6 +86,8 @@ class Recognition:
         data["confidence"] = round(float(self.confidence), 4)
         data["decoder"] = self.decoder
         data["alternatives"] = [self._alternative_json(a) for a in self.alternatives]
+        if self.paper is not None:
+            data["paper"] = corners_json(self.paper.corners)
         if self.corrected is not None:
             data["corrected"] = self.corrected
         return data
@@ -93,9 +103,11 @@ class Recognition:
 class LineRecognition:
     """One line of a page: where it is and what was read there."""
 
-    box: tuple[int, int, int, int]  # x, y, w, h in the input image's pixels (or the drawing's units)
+    box: tuple[int, int, int, int]  # x, y, w, h in the pixels of the image read (or the drawing's units)
     recognition: Recognition
     polygon: np.ndarray | None = None
+    # Where a photo's sheet was flattened to be read: the box's corners in the photo's own pixels.
+    photo_polygon: np.ndarray | None = None
 
     @property
     def text(self) -> str:
@@ -112,6 +124,9 @@ class LineRecognition:
     def to_json(self) -> dict:
         data = self.recognition.to_json()
         data.pop("decoder", None)
+        data.pop("paper", None)
+        if self.photo_polygon is not None:
+            data = {"polygon": corners_json(self.photo_polygon), **data}
         return {"box": [int(round(v)) for v in self.box], **data}
 
 
@@ -128,8 +143,9 @@ class PageRecognition:
     lines: list[LineRecognition]
     layout: str
     decoder: str
-    size: tuple[int, int] = (0, 0)
+    size: tuple[int, int] = (0, 0)  # of the image read: the flattened sheet where a photo showed one
     segmentation: PageLayout | None = field(default=None, repr=False)
+    paper: Paper | None = field(default=None, repr=False)  # the sheet found in a photo
 
     @property
     def corrected(self) -> str | None:
@@ -147,6 +163,8 @@ class PageRecognition:
         data["decoder"] = self.decoder
         if self.corrected is not None:
             data["corrected"] = self.corrected
+        if self.paper is not None:
+            data["paper"] = corners_json(self.paper.corners)
         data["lines"] = [line.to_json() for line in self.lines]
         return data
 
