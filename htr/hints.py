@@ -159,12 +159,16 @@ class HintedReading:
 
 def read_image_line(recognizer, image, decoder: str = "best", beam_width: int = 16, top_k: int = 5,
                     correct: bool = False) -> HintedReading:
-    """Read an image of one line; its hints come from the same decoded image. BadImageError passes."""
+    """Read an image of one line; its hints come from the same decoded image (the sheet, flattened,
+    where it is a photo of one on a desk). BadImageError passes."""
     from htr.imageio import read_image
+    from htr.paper import read_sheet
 
-    array = read_image(image)
     start = time.perf_counter()
-    r = recognizer.recognize(array, decoder=decoder, beam_width=beam_width, top_k=top_k, correct=bool(correct))
+    array, paper = read_sheet(read_image(image))
+    r = recognizer.recognize(array, decoder=decoder, beam_width=beam_width, top_k=top_k, correct=bool(correct),
+                             find_paper=False)
+    r.paper = paper
     return HintedReading(r, image_hints(array), time.perf_counter() - start)
 
 
