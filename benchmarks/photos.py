@@ -36,7 +36,7 @@ from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-from htr.paths import default_model_dir  # noqa: E402
+from htr.paths import default_model_dir
 
 CORNER_TOLERANCE = 0.03  # of the sheet's diagonal: a corner further off counts as a wrong find
 

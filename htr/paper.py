@@ -302,7 +302,7 @@ def _flatten(image: np.ndarray, corners: np.ndarray, cut: bool, sheets: int) -> 
     tl, tr, br, bl = corners.astype(np.float64)
     width = max(np.hypot(*(tr - tl)), np.hypot(*(br - bl)))
     height = max(np.hypot(*(bl - tl)), np.hypot(*(br - tr)))
-    width, height = max(1, int(round(width))), max(1, int(round(height)))
+    width, height = max(1, round(width)), max(1, round(height))
     flat = np.array([[0, 0], [width - 1, 0], [width - 1, height - 1], [0, height - 1]], np.float32)
     homography = cv2.getPerspectiveTransform(flat, corners.astype(np.float32))
     warped = cv2.warpPerspective(np.ascontiguousarray(image), homography, (width, height),

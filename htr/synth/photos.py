@@ -289,7 +289,7 @@ def photograph(scan: np.ndarray, text: str, seed: int, part: str = "tune", look:
         inset = 0.015 * min(x1 - x0, y1 - y0)
         x0, x1, y0, y1 = x0 + inset, x1 - inset, y0 + inset, y1 - inset
         factor = long_side / max(x1 - x0, y1 - y0)
-        fw, fh = max(16, int(round((x1 - x0) * factor))), max(16, int(round((y1 - y0) * factor)))
+        fw, fh = max(16, round((x1 - x0) * factor)), max(16, round((y1 - y0) * factor))
         filled = ((quad - np.array([x0, y0])) * factor).astype(np.float32)
     coverage = spec.coverage
     if small:  # a card's share is set by its width across the frame
