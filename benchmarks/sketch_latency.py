@@ -27,11 +27,10 @@ from pathlib import Path
 import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "tests"))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-from sketch_replay import (  # noqa: E402
+from htr.paths import default_model_dir, iam_ondb_dir  # noqa: E402
+from htr.synth.canvas_replay import (  # noqa: E402
     CHROMIUM,
     CHROMIUM_ARGS,
     canvas_box,
@@ -42,8 +41,6 @@ from sketch_replay import (  # noqa: E402
     wait_answered,
     write_line,
 )
-
-from htr.paths import default_model_dir, iam_ondb_dir  # noqa: E402
 
 
 def free_port() -> int:

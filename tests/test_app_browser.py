@@ -6,7 +6,7 @@ Set HTR_APP_SCREENSHOT=assets/app-screenshot.png and HTR_APP_PHONE_SCREENSHOT=as
 to keep screenshots of the page on a desktop and on a phone.
 
 The lines are IAM On-Line validation lines (writers and texts unseen in training), written
-stroke by stroke with pointer events (see sketch_replay.py), 40 to 80 CSS pixels tall, in
+stroke by stroke with pointer events (see htr/synth/canvas_replay.py), 40 to 80 CSS pixels tall, in
 whole pixels as a mouse reports them. Their final text, read live, is compared with what the
 recognizer reads from the same lines rendered as images (``render_strokes(..., "canvas")``),
 with the app's default decoder (``app.DEFAULT_DECODER``, beam width 16, top 5) in both.
@@ -21,7 +21,8 @@ import numpy as np
 import pytest
 from conftest import ONDB as DATA
 from conftest import free_port
-from sketch_replay import (
+
+from htr.synth.canvas_replay import (
     CHROMIUM,
     CHROMIUM_ARGS,
     choose_pen,

@@ -7,11 +7,11 @@ import urllib.request
 import cv2
 import numpy as np
 from conftest import write_png
-from sketch_replay import REPLAY_JS, place, wait_answered
 from test_app_browser import browser, open_page, samples, server  # noqa: F401 (fixtures)
 
 from htr.metrics import error_rates
 from htr.page import LINE_COLOURS
+from htr.synth.canvas_replay import REPLAY_JS, place, wait_answered
 from htr.synth.pages import group_forms, render_form
 
 

@@ -1,4 +1,4 @@
-"""Writing real handwriting on the demo's canvas in a browser, for the browser tests and the latency benchmark.
+"""Writing real handwriting on the demo's canvas in a browser (Playwright), for the browser tests and the latency benchmark.
 
 A line of IAM On-Line (pen trajectories in whiteboard units) is scaled to a given height in
 CSS pixels, rounded to whole pixels as a mouse reports them, and replayed on the canvas as
