@@ -315,5 +315,7 @@ def _flatten(image: np.ndarray, corners: np.ndarray, cut: bool, sheets: int) -> 
 def read_sheet(image: np.ndarray) -> tuple[np.ndarray, Paper | None]:
     """What to read of an upright image: the flattened sheet where a photo shows one on a desk,
     else the image itself (a scan, a drawing, a photo filled by the paper), and the sheet."""
+    if image.dtype not in (np.uint8, np.uint16):  # photos decode to 8 or 16 bits; other arrays are no photos
+        return image, None
     paper = find_paper(image)
     return (image, None) if paper is None else (paper.image, paper)
