@@ -54,11 +54,9 @@ def prepared_lines(dataset: str, path: str, split: str, limit: int, look: str, c
                    max_width: int, stride: int, deslant: float = 0.0):
     """The network inputs of a split exactly as ``python -m htr validate`` prepares them
     (:func:`htr.train.evaluate.prepare_part`), and the lines skipped, by reason."""
-    from htr.datasets import load_dataset
-    from htr.train.evaluate import prepare_part
+    from htr.train.evaluate import load_lines, prepare_part
 
-    lines = load_dataset(dataset, path, split)  # a fresh copy: preparing trims its lines
-    lines.filter_charset(charset)
+    lines = load_lines(dataset, path, split, charset, "all", limit or None)  # a fresh copy: preparing trims it
     prepared = prepare_part(lines, height, max_width, look, "all", limit or None, min_stride=stride,
                             deslant=deslant)
     return prepared, dict(lines.skipped)

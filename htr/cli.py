@@ -256,17 +256,15 @@ def cmd_widen(args) -> int:
 
 
 def cmd_validate(args) -> int:
-    from htr.datasets import load_dataset
     from htr.recognizer import Recognizer
-    from htr.train.evaluate import evaluate, prepare_part
+    from htr.train.evaluate import evaluate, load_lines, prepare_part
 
     recognizer = Recognizer.load(args.model_dir, args.runtime)
     config = recognizer.config
     if args.single_reading:
         config = dataclasses.replace(config, dense_px_per_char=0.0, clip_bodies=0.0)
     decoder = recognizer.resolve_decoder(args.decoder)
-    lines = load_dataset(args.dataset, args.data, args.split, progress=True)
-    lines.filter_charset(config.charset)
+    lines = load_lines(args.dataset, args.data, args.split, config.charset, args.part, args.limit, progress=True)
     prepared = prepare_part(lines, config.height, config.max_width, args.look, args.part, args.limit,
                             min_stride=config.time_stride, deslant=config.deslant)
     lines.warn_skipped()

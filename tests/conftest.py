@@ -53,6 +53,8 @@ TRAINING_TESTS = (
     "test_onnx.py::test_int8_export_reads_lines_as_the_float_graph",
     "test_cli.py::test_corrupt_weights_and_training_without_data_give_clear_errors",
     "test_dashboard.py::test_no_model_or_a_broken_model_is_an_error_on_the_page",
+    # Training data rendered in worker processes (htr.train.augment), as training runs it.
+    "test_datasets.py::test_rendering_in_processes_matches_threads",
 )
 # Tests that take more real lines than the shipped handful from ondb_validation: they skip
 # without the data sets (a test can instead ask for ondb_split, which says so itself).
