@@ -4,6 +4,7 @@ import json
 import shutil
 import subprocess
 import sys
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import pytest
@@ -84,7 +85,12 @@ def test_validate_prints_corpus_cer_and_wer(tmp_path):
     first = (ONDB / "splits" / "validation.txt").read_text().split()[: int(limit) + 8]
     (tmp_path / "first.txt").write_text("\n".join(first) + "\n")
     data = ("--data", ONDB, "--split", tmp_path / "first.txt", "--limit", limit)
-    result = htr("validate", *data, "--json", "--correct")
+    # four runs, two at a time: each spends much of its time starting up
+    with ThreadPoolExecutor(2) as pool:
+        runs = [pool.submit(htr, "validate", *data, *more) for more in (
+            ("--json", "--correct"), ("--decoder", "beam"), ("--json", "--decoder", "best", "--single-reading"),
+            ("--json", "--decoder", "best"))]
+        result, text, single, double = (run.result() for run in runs)
     assert result.returncode == 0, result.stderr[-2000:]
     summary = json.loads(result.stdout)
     assert summary["lines"] == int(limit) and summary["chars"] > 12 * int(limit)
@@ -92,10 +98,8 @@ def test_validate_prints_corpus_cer_and_wer(tmp_path):
     assert 0 <= summary["cer"] < 0.3 and summary["cer"] <= summary["wer"]
     assert set(summary["corrected"]) == {"cer", "wer"} and summary["corrected"]["cer"] < 0.4
     assert summary["second_readings"]["dense_px_per_char"] > 0  # the shipped model reads dense lines twice
-    text = htr("validate", *data, "--decoder", "beam")
     assert text.returncode == 0 and "CER" in text.stdout and "WER" in text.stdout
-    once = json.loads(htr("validate", *data, "--json", "--decoder", "best", "--single-reading").stdout)
-    twice = json.loads(htr("validate", *data, "--json", "--decoder", "best").stdout)
+    once, twice = json.loads(single.stdout), json.loads(double.stdout)
     assert once["second_readings"] == {"dense_px_per_char": 0.0, "max_stretch": twice["second_readings"]["max_stretch"],
                                        "clip_bodies": 0.0}
     assert once["chars"] == twice["chars"]
