@@ -95,7 +95,7 @@ MODEL_DIR = default_model_dir()
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 7860
 
-# Requests read at once: one per CPU core, each on one ONNX Runtime thread (README, "Load test":
+# Requests read at once: one per CPU core, each on one ONNX Runtime thread (docs/experiments/2026-11-24-load-test.md:
 # on 2 cores, 2 served more requests, sooner, than 4 or 8); HTR_APP_CONCURRENCY overrides.
 CONCURRENCY = int(os.environ.get("HTR_APP_CONCURRENCY") or max(2, os.cpu_count() or 2))
 

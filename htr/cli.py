@@ -23,7 +23,7 @@ from htr.train.settings import (
 
 DEFAULT_MODEL = default_model_dir()
 # The language model reads words, not just letters: fewer errors than best path and beam on
-# every validation set (README, "The shipped model"). Without an LM it falls back to beam.
+# every validation set (model/README.md, "Evaluation"). Without an LM it falls back to beam.
 DEFAULT_DECODER = "lm"
 RUNTIME_HELP = ("what runs the network: auto (ONNX Runtime if the folder's model.onnx is current, else Keras), "
                 "onnx or keras")
@@ -128,7 +128,7 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--format", choices=("onnx",), default="onnx", help="export format (default onnx)")
     e.add_argument("--quantize", choices=("none", "int8"), default="none",
                    help="int8: store the LSTM and output weights as 8-bit integers (faster on a CPU, "
-                        "readings within a few hundredths of a CER point; see the README); default none")
+                        "readings within a few hundredths of a CER point; see docs/experiments/2026-11-26-integer-weights.md); default none")
 
     lm = sub.add_parser("lm", help="build or tune the language model used by --decoder lm")
     lm_sub = lm.add_subparsers(dest="lm_command", required=True)

@@ -25,7 +25,7 @@ def export_onnx(model_dir: str | Path, config: ModelConfig | None = None, quanti
 
     ``quantize="int8"`` stores the LSTMs' and the output layer's weights as 8-bit integers
     (ONNX Runtime's dynamic quantization: activations are scaled per call), which takes about a
-    sixth off a single line's time on a 2-core AVX2 CPU (README, "Integer weights"); the
+    sixth off a single line's time on a 2-core AVX2 CPU (docs/experiments/2026-11-26-integer-weights.md); the
     convolutions stay in float, as int8 convolutions ran no faster there. The stamp records it.
     """
     if quantize not in QUANTIZATIONS:

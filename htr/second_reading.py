@@ -12,7 +12,7 @@ shape is far from what the network reads best.
   scaled up, and the reading the network is more confident of is kept: a flourish cut off
   costs less than letters shrunk, but not always.
 
-README, "Reading a line twice", has the measurements that chose both settings.
+docs/experiments/2026-11-26-reading-a-line-twice.md has the measurements that chose both settings.
 """
 
 from typing import Callable, Sequence

@@ -2,7 +2,7 @@
 
 Writers lean their letters anywhere from 30 degrees back to 30 degrees forward. A network
 can learn every slant from augmented data, but it reads unseen hands better when every line
-it trains on and reads is set upright first (README, "Upright writing"): one less way for
+it trains on and reads is set upright first (docs/experiments/2026-11-27-upright-writing.md): one less way for
 writers to differ.
 
 The slant comes from the edges of the near-upright strokes: a stroke ``x = x0 + k * y`` has

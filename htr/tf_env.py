@@ -24,7 +24,7 @@ def configure_tensorflow(training: bool = False) -> None:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # fewer C++ start-up lines on stderr
     if training:
         # TensorFlow turns oneDNN on by itself only on CPUs with AVX-512; on AVX2 cores it
-        # makes a training step about 1.45 times faster (README, "Training on a CPU"). Not for
+        # makes a training step about 1.45 times faster (docs/experiments/2026-11-26-training-on-a-cpu.md). Not for
         # reading: Keras inference gains little, and TensorFlow then logs two notices at
         # import and one about boolean masks at the first step.
         os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")
