@@ -40,7 +40,7 @@ NO_IAM = f"needs the IAM line images (licensed data, not found at {REAL_IAM}; se
 
 # Tiers by file; training tests elsewhere (training, export, Keras) are named below by node id prefix.
 BROWSER_FILES = ("test_app_browser.py", "test_app_page_browser.py", "test_dashboard_browser.py")
-TRAINING_FILES = ("test_training.py", "test_distributed.py", "test_widening.py")
+TRAINING_FILES = ("test_training.py", "test_distributed.py", "test_widening.py", "test_scan_augment.py")
 TRAINING_TESTS = (
     "test_dashboard.py::test_train_from_the_page_then_resume_and_stop",
     "test_dashboard.py::test_train_on_two_data_sets_from_the_page",
@@ -55,6 +55,10 @@ TRAINING_TESTS = (
     "test_dashboard.py::test_no_model_or_a_broken_model_is_an_error_on_the_page",
     # Training data rendered in worker processes (htr.train.augment), as training runs it.
     "test_datasets.py::test_rendering_in_processes_matches_threads",
+    # The dashboard's training jobs (htr.train.jobs): refused requests, ended and lost processes.
+    "test_dashboard.py::test_train_refuses_bad_requests",
+    "test_dashboard.py::test_ended_and_stopped_jobs_leave_no_zombies",
+    "test_dashboard.py::test_job_state_survives_a_lost_process",
 )
 # Tests that take more real lines than the shipped handful from ondb_validation: they skip
 # without the data sets (a test can instead ask for ondb_split, which says so itself).
