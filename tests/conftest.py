@@ -74,6 +74,18 @@ DATA_FIXTURES = {"ondb_validation", "ondb_split", "iam_dev_forms", "iam_split", 
 SLOW_FILES = ("test_fuzz.py",)
 
 
+# Inputs the fuzzing generates per target (tests/test_fuzz.py): the whole suite tries 500, the
+# quick loop (any run that leaves the browser tests out) 100, which keeps it under 3 minutes.
+FUZZ_CASES = {"full": 500, "quick": 100}
+fuzz_cases = FUZZ_CASES["full"]
+
+
+def pytest_configure(config):
+    global fuzz_cases
+    quick = "not browser" in (config.getoption("markexpr") or "")
+    fuzz_cases = FUZZ_CASES["quick" if quick else "full"]
+
+
 def pytest_collection_modifyitems(config, items):
     for item in items:
         name = item.path.name

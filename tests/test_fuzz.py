@@ -14,6 +14,7 @@ import tempfile
 import zlib
 from pathlib import Path
 
+import conftest
 import cv2
 import numpy as np
 import PIL.Image
@@ -30,7 +31,7 @@ from htr.preprocess import preprocess
 # Numeric trouble (overflow, invalid casts) is a failure too, not a warning.
 pytestmark = pytest.mark.filterwarnings("error::RuntimeWarning")
 
-CASES = 500  # generated inputs per target
+CASES = conftest.fuzz_cases  # generated inputs per target: 500, or 100 in the quick loop
 FUZZ = settings(max_examples=CASES, deadline=None, derandomize=True, database=None, print_blob=False,
                 suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.large_base_example])
 
