@@ -26,6 +26,9 @@ import numpy as np
 WORK_SIDE = 600  # about the long side the sheet is looked for at (600 for a 2400 px photo)
 EDGE_STEP = 8  # grey levels a pixel that stop the fill: the sheet's border
 FLOOD_STEP = 3  # grey levels between neighbours the fill crosses (lamp and shadow gradients are < 1.5 a pixel here)
+# A picture less than this across is a line, a crop or a thumbnail, never a photo of a sheet on a
+# desk; without it a 48 x 134 px crop of a drawn form's line was once taken for a sheet.
+MIN_PHOTO_SIDE = 240
 MIN_SHARE, MAX_SHARE = 0.02, 0.92  # the sheet's share of the frame: a sticky note up to paper with desk around
 MIN_STEP = 18  # the least brightness (or colour) step from sheet to desk along its visible sides
 MIN_SEEN_SIDES = 0.4  # share of the sheet's outline that must be seen against the desk
@@ -265,7 +268,7 @@ def find_paper(image: np.ndarray) -> Paper | None:
     """The sheet in a photo of paper on a desk, flattened; None when no paper edge stands out
     (a scan, a drawing, a crop inside a page, paper filling the frame, a white desk)."""
     image = np.asarray(image)
-    if image.ndim not in (2, 3) or min(image.shape[:2]) < 16:
+    if image.ndim not in (2, 3) or min(image.shape[:2]) < MIN_PHOTO_SIDE:
         return None
     rgb = _as_rgb8(image)
     if rgb is None:

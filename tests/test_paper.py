@@ -183,3 +183,14 @@ def test_generated_photos_truth_matches_what_is_found():
     if photo.whole:
         assert paper is not None
         assert_close(paper.corners, photo.corners, 0.03)
+
+
+def test_line_crops_of_drawn_and_stacked_pages_are_none(ondb_validation):
+    """Every truth crop of test pages (the line reader's input in benchmarks/pages.py) is read as
+    it is: a crop of a line is no photo, however small (a 48 x 134 px one was once taken for a sheet)."""
+    from htr.synth.pages import form_pages
+
+    pages = form_pages(ondb_validation.samples, 3)
+    crops = [crop for page in pages for crop in page.crops()]
+    assert len(crops) >= 10
+    assert all(find_paper(crop) is None for crop in crops)
