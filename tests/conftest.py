@@ -46,7 +46,6 @@ TRAINING_TESTS = (
     "test_dashboard.py::test_train_on_two_data_sets_from_the_page",
     "test_dashboard.py::test_fine_tuning_options_reach_the_training_command",
     "test_dashboard.py::test_use_a_trained_model_and_install_it_for_the_app",
-    "test_settings.py::test_a_run_folder_keeps_the_settings_it_ran_with",
     # Keras and TensorFlow without training: export, the Keras engine, the fallback to it.
     "test_onnx.py::test_shipped_model_runs_on_onnx_and_matches_keras",
     "test_onnx.py::test_stale_onnx_is_ignored_with_a_warning_until_exported",

@@ -12,7 +12,6 @@ from conftest import ROOT
 
 from htr.cli import build_parser, train_settings
 from htr.train.settings import (
-    SETTINGS_FILE,
     SettingsError,
     TrainSettings,
     add_arguments,
@@ -141,24 +140,6 @@ def test_the_form_follows_the_settings():
     assert values["init_from"] is None and values["limit"] is None and values["deslant"] is None
     settings = settings_from_dict({**values, "data": "d", "model_dir": "m"})
     assert settings.epochs == 10 and settings.schedule == "plateau"
-
-
-def test_a_run_folder_keeps_the_settings_it_ran_with(tmp_path, folder_dataset):
-    """The run's settings.json, given back to the train command, makes the same settings (another folder)."""
-    recipe = tmp_path / "recipe.json"
-    recipe.write_text(json.dumps({"dataset": "folder", "data": str(folder_dataset), "epochs": 1, "batch_size": 4,
-                                  "architecture": {"lstm_units": 32, "conv_filters": [8, 16, 16, 32, 32]},
-                                  "workers": 2, "width_quantum": 64}))
-    run = tmp_path / "run"
-    done = subprocess.run([sys.executable, "-m", "htr", "train", "--settings", str(recipe), "--model-dir", str(run)],
-                          cwd=ROOT, capture_output=True, text=True, timeout=300, check=False)
-    assert done.returncode == 0, done.stderr[-2000:]
-    kept = json.loads((run / SETTINGS_FILE).read_text())
-    assert kept["model_dir"] == str(run) and kept["batch_size"] == 4 and kept["width_quantum"] == 64
-    assert kept["architecture"] == {"lstm_units": 32, "conv_filters": [8, 16, 16, 32, 32]}
-    assert kept["command"].startswith("python -m htr train --settings ")
-    again, _ = train_settings(parse(["--settings", str(run / SETTINGS_FILE), "--model-dir", str(tmp_path / "again")]))
-    assert {**asdict(again), "model_dir": str(run), "command": ""} == {**kept, "command": ""}
 
 
 def test_the_shipped_models_recipe_is_settings_files_in_order():

@@ -7,6 +7,7 @@ import signal
 import subprocess
 import sys
 import time
+from dataclasses import asdict
 
 import pytest
 from conftest import ROOT
@@ -132,13 +133,26 @@ def test_fine_tuning_starts_from_the_given_model_and_anneals(tmp_path, folder_da
     """--init-from keeps what the shipped model knows; --schedule cosine lowers the rate each epoch."""
     import json
 
+    from htr.cli import build_parser, train_settings
+
     model_dir = tmp_path / "finetune"
-    cmd = [sys.executable, "-m", "htr", "train", "--dataset", "folder", "--data", str(folder_dataset),
-           "--model-dir", str(model_dir), "--init-from", str(ROOT / "model"), "--epochs", "2",
-           "--batch-size", "4", "--learning-rate", "1e-5", "--schedule", "cosine", "--workers", "2",
+    # Most settings from a settings file, the rest as flags, which add to it (and would override it).
+    recipe = tmp_path / "finetune.json"
+    recipe.write_text(json.dumps({"dataset": "folder", "data": str(folder_dataset), "init_from": str(ROOT / "model"),
+                                  "epochs": 2, "batch_size": 4, "learning_rate": 1e-5, "schedule": "cosine",
+                                  "workers": 2}))
+    cmd = [sys.executable, "-m", "htr", "train", "--settings", str(recipe), "--model-dir", str(model_dir),
            "--dropout", "0.2", "--deslant", "0.5"]
     done = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-2000:]
+    # The run folder keeps the settings it ran with; given back to train, they are the same settings.
+    kept = json.loads((model_dir / "settings.json").read_text())
+    assert kept["model_dir"] == str(model_dir) and kept["batch_size"] == 4 and kept["schedule"] == "cosine"
+    assert kept["dropout"] == 0.2 and kept["deslant"] == 0.5 and kept["init_from"] == str(ROOT / "model")
+    assert kept["command"].startswith("python -m htr train --settings ")
+    again, _ = train_settings(build_parser().parse_args(["train", "--settings", str(model_dir / "settings.json"),
+                                                          "--model-dir", str(tmp_path / "again")]))
+    assert {**asdict(again), "model_dir": str(model_dir), "command": ""} == {**kept, "command": ""}
     assert "starting from the weights of" in done.stdout
     rows = read_rows(model_dir)
     # A model from scratch reads nothing after two epochs on 8 lines; the shipped one reads most.
