@@ -393,10 +393,9 @@ def cmd_lm_build(args) -> int:
 
 
 def cmd_lm_tune(args) -> int:
-    from htr.datasets import load_dataset
     from htr.lm.tune import TuneSet, tune, tuned_record, write_settings
     from htr.recognizer import Recognizer
-    from htr.train.evaluate import prepare_part, probabilities
+    from htr.train.evaluate import load_lines, prepare_part, probabilities
 
     if not (args.iam_ondb or args.iam):
         raise SystemExit("error: give --iam-ondb and/or --iam: the validation data to tune on")
@@ -412,8 +411,7 @@ def cmd_lm_tune(args) -> int:
         wanted.append((f"iam {Path(args.iam_split).stem}", "iam", args.iam, args.iam_split, "canvas"))
     sets = []
     for name, dataset, data, split, look in wanted:
-        lines = load_dataset(dataset, data, split)
-        lines.filter_charset(config.charset)
+        lines = load_lines(dataset, data, split, config.charset, args.part, args.limit)
         prepared = prepare_part(lines, config.height, config.max_width, look, args.part, args.limit,
                                 label=f"preparing {name}", min_stride=config.time_stride, deslant=config.deslant)
         lines.warn_skipped()

@@ -36,9 +36,7 @@ def _check_layout(layout: str) -> None:
 
 def _one_line(result: Recognition, size: tuple[int, int], paper: Paper | None = None) -> PageRecognition:
     box = (0, 0, size[0], size[1])
-    if paper is not None:
-        result.paper = paper
-    paper = result.paper
+    result.paper = paper = paper or result.paper
     line = LineRecognition(box, result, photo_polygon=None if paper is None else _box_in_photo(box, paper))
     return PageRecognition(result.text, result.confidence, [line], "line", result.decoder, size, paper=paper)
 

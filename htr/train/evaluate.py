@@ -152,7 +152,6 @@ def prepare_validation_sets(config: ModelConfig, iam_ondb: str, iam: str, iam_sp
     canvas and the paper look, and the real scans of an IAM split (the first ``limit`` lines of each)."""
     from pathlib import Path
 
-    from htr.datasets import load_dataset
     from htr.train.augment import prepare_set
 
     sets = [("iam-ondb canvas", "iam-ondb", iam_ondb, "validation", "canvas"),
@@ -160,8 +159,7 @@ def prepare_validation_sets(config: ModelConfig, iam_ondb: str, iam: str, iam_sp
             (f"iam {Path(iam_split).stem}", "iam", iam, iam_split, "canvas")]
     prepared = []
     for name, dataset, data, split, look in sets:
-        lines = load_dataset(dataset, data, split)
-        lines.filter_charset(config.charset)
+        lines = load_lines(dataset, data, split, config.charset, "all", limit)
         lines.samples = lines.samples[:limit]
         prepared.append((name, prepare_set(lines, config.height, config.max_width, look, augment=False,
                                            label=f"preparing {name}", min_stride=config.time_stride,
