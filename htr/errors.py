@@ -13,6 +13,10 @@ class NoInkError(BadImageError):
     """The image holds no handwriting: blank canvas, empty page, uniform colour."""
 
 
+class NoPaperError(NoInkError):
+    """A photo shows no sheet and nothing that could be writing: only a desk or background."""
+
+
 class ModelLoadError(HTRError):
     """A model folder is missing, incomplete or corrupt."""
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from htr.errors import BadImageError, NoInkError
+from htr.errors import BadImageError, NoInkError, NoPaperError
 from htr.ink import Drawing, InkShape, Strokes, ink_shape
 from htr.results import Recognition
 
@@ -210,6 +210,9 @@ def first_hint(status: str) -> str | None:
 def problem(exc: BadImageError, what: str = "image") -> str:
     """A message for people: what was wrong with an ``image`` (of one line), a ``page`` or ``strokes``,
     and what to do."""
+    if isinstance(exc, NoPaperError):
+        return ("No handwriting found: the photo shows only a desk or background, no paper and no writing. "
+                f"Photograph {'the page' if what == 'page' else 'the line'} with its writing in view.")
     if isinstance(exc, NoInkError):
         if what == "strokes":
             return "No strokes received: the drawing is empty. Write one line of handwriting first."

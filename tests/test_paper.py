@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from htr.imageio import read_image
-from htr.paper import Paper, find_paper
+from htr.paper import Paper, find_paper, shows_no_writing_ground
 from htr.synth.photos import encode_jpeg, make_desk
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -124,6 +124,27 @@ def test_white_desk_is_not_taken_for_paper():
 @pytest.mark.parametrize("kind", ["dark", "wood", "coloured", "grey-textured", "fabric", "white"])
 def test_a_photo_of_only_desk_is_none(kind):
     assert find_paper(desk(kind, 5).astype(np.uint8)) is None
+
+
+@pytest.mark.parametrize("kind", ["dark", "wood", "coloured", "grey-textured", "fabric", "dark-wood",
+                                  "coloured-pale", "white"])
+def test_a_photo_of_only_desk_shows_no_ground_to_read(kind):
+    """Read as it was, a desk's grain came back as text ("By"): now it is "no handwriting found"."""
+    photo = read_image(encode_jpeg(desk(kind, 5).astype(np.uint8), 1, 80))
+    assert shows_no_writing_ground(photo)
+
+
+def test_writing_always_shows_its_ground(ondb_validation):
+    """Scans, drawings and every look of the robustness suite keep their reading: none is taken
+    for a bare desk."""
+    from htr.synth.stress import CASES, stressed
+
+    pictures = [read_image(path) for path in sorted((ROOT / "assets").glob("example-*.png"))]
+    pictures += [written_sheet(), cv2.cvtColor(written_sheet(), cv2.COLOR_RGB2GRAY), 255 - written_sheet()]
+    pictures += [stressed(sample.strokes, case, index) for index, sample in enumerate(ondb_validation.samples[:6])
+                 for case in CASES]
+    flagged = [i for i, picture in enumerate(pictures) if shows_no_writing_ground(picture)]
+    assert not flagged, flagged
 
 
 def test_flat_scans_are_none():

@@ -143,3 +143,33 @@ def test_app_reads_photos_on_its_upload_and_page_tabs(page_photo, line_photo):
     line_path, _, sample = line_photo
     line_text = app.recognize_upload(str(line_path), "lm")[0]
     assert cer(sample.text, line_text) <= 0.2
+
+
+@pytest.fixture(scope="module")
+def desk_photo(tmp_path_factory):
+    """A phone photo of a wooden desk with nothing on it."""
+    from htr.synth.photos import encode_jpeg, make_desk
+
+    desk = make_desk("wood", (1500, 2000), np.random.default_rng(7))
+    path = tmp_path_factory.mktemp("desk") / "desk.jpg"
+    path.write_bytes(encode_jpeg(np.clip(desk, 0, 255).astype(np.uint8), 6, 80))
+    return path
+
+
+def test_a_photo_of_only_desk_says_no_handwriting_found_on_every_face(recognizer, desk_photo):
+    from htr.errors import NoInkError
+    from htr.page import recognize_page
+
+    for read in (lambda: recognizer.recognize(desk_photo),
+                 lambda: recognize_page(recognizer, desk_photo, layout="auto"),
+                 lambda: recognize_page(recognizer, desk_photo, layout="page")):
+        with pytest.raises(NoInkError, match="no handwriting found"):
+            read()
+    run = subprocess.run([sys.executable, "-m", "htr", "predict", str(desk_photo), "--model-dir", str(MODEL_DIR)],
+                         capture_output=True, text=True, timeout=FACE_TIMEOUT)
+    assert run.returncode != 0 and "no handwriting found" in run.stderr, (run.stdout, run.stderr)
+    pytest.importorskip("gradio")
+    import app
+
+    assert "only a desk or background" in app.recognize_upload(str(desk_photo), "best")[-1]
+    assert "only a desk or background" in app.recognize_page_upload(str(desk_photo), "best")[4]
