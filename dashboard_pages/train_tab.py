@@ -10,10 +10,12 @@ import pandas as pd
 import streamlit as st
 
 from dashboard_pages.common import (
-    DEFAULT_DATA,
     DEFAULT_MODEL,
+    FORMAT_LINE,
     REFRESH_SECONDS,
     ROOT,
+    data_set_folder,
+    data_sets_note,
 )
 from htr.datasets import DATASETS
 from htr.errors import HTRError
@@ -42,12 +44,16 @@ def train_tab(key) -> None:
     st.caption("Runs `python -m htr train` in the background; its state is read from the run folder, so "
                "closing or reloading this page does not stop it. One training job at a time.")
     # The settings' widgets follow htr.train.settings (FORM_ROWS, each field's type and metadata).
-    initial = {"data": DEFAULT_DATA, **{name: value for name, value in last.items() if name != "data" or value}}
+    # A first visit starts from a folder of the user's own lines; the IAM data sets are offered beside it.
+    initial = {"dataset": "folder", "data": "", **last}
     values = {}
     for row in form_rows():
         for column, widget in zip(st.columns([w.width for w in row]), row, strict=True):
             value = initial.get(widget.name)
             values[widget.name] = setting_widget(column, widget, widget.default if value is None else value)
+        if "data" in row:
+            st.caption(data_sets_note())
+    values["data"] = data_set_folder(values["dataset"], values["data"])
     dataset, data = values["dataset"], values["data"]
     second = st.checkbox("Train on a second data set too (e.g. real scans beside pen data)",
                          value=len(last.get("sources") or []) > 1, key="train_two")
@@ -81,6 +87,8 @@ def train_tab(key) -> None:
         try:
             if run_dir is None:
                 raise HTRError("choose an output model folder")
+            if not data and not second and not (resume and status and status.request):
+                raise _NoData(f"Enter the folder of your lines under *Data path*: {FORMAT_LINE}.")
             if resume and status and status.request:  # a resume keeps the run's settings, for more epochs
                 values = {**{k: v for k, v in status.request.items() if v is not None}, "epochs": values["epochs"]}
             else:
@@ -88,6 +96,8 @@ def train_tab(key) -> None:
             values = {name: value for name, value in values.items() if name != "resume"}
             settings = settings_from_dict({**values, "model_dir": str(run_dir)})
             launched = manager.launch(settings, resume=bool(resume))
+        except _NoData as exc:
+            st.info(str(exc))
         except HTRError as exc:
             st.error(str(exc))
         else:
@@ -106,6 +116,10 @@ def train_tab(key) -> None:
     if history_path.is_file() and (shown is None or Path(key[0]) != shown):
         with st.expander(f"Training curves of the loaded model ({key[0]})"):
             show_curves(_history(Path(key[0])), "model")
+
+
+class _NoData(HTRError):
+    """No data folder given yet: said calmly, as what to do next."""
 
 
 def setting_widget(column, widget: FormField, value):

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import HAVE_ONDB, MODEL_DIR, ONDB, REAL_ONDB, ROOT, write_png
+from conftest import FIXTURES, HAVE_ONDB, MODEL_DIR, ONDB, REAL_ONDB, ROOT, write_png
 
 APP = str(ROOT / "dashboard.py")
 EXAMPLES = sorted((ROOT / "assets").glob("example*.png"))
@@ -223,22 +223,56 @@ def test_validate_bad_inputs(tmp_path):
 # --- without the data sets ----------------------------------------------------------------
 
 
+def line_folder(root: Path) -> Path:
+    """A folder of 20 real lines and its labels.tsv, no split lists: a user's own lines (the 10 shipped
+    IAM scans, and the 10 shipped IAM On-Line lines rendered)."""
+    from htr.datasets import load_dataset
+    from htr.render import render_strokes
+
+    root.mkdir(parents=True)
+    rows = []
+    for sample in load_dataset("iam", FIXTURES / "iam", "all").samples:
+        shutil.copy(sample.path, root / sample.path.name)
+        rows.append(f"{sample.path.name}\t{sample.text}")
+    for i, sample in enumerate(load_dataset("iam-ondb", FIXTURES / "iam-ondb", "validation").samples):
+        write_png(root / f"pen-{i:02d}.png", render_strokes(sample.strokes, "canvas", np.random.default_rng(i)))
+        rows.append(f"pen-{i:02d}.png\t{sample.text}")
+    (root / "labels.tsv").write_text("\n".join(rows) + "\n")
+    return root
+
+
 def test_the_page_opens_without_the_data_sets(tmp_path, monkeypatch):
-    """A fresh clone has no data folder: every tab opens without an error; asking for a data set says where it was sought."""
+    """A fresh clone has no data folder: every tab opens without an error, Validate and Train start from a
+    folder of one's own lines, and a folder of 20 lines without split lists is scored on all 20."""
     absent = tmp_path / "no-data"
     monkeypatch.setenv("HTR_DATA", str(absent))
     at = app()
-    assert not errors(at), errors(at)
+    assert not at.exception and not errors(at), errors(at)
     assert at.radio(key="page_source").value == "Upload"  # the Page tab starts on an upload
     assert "set HTR_DATA" in captions(at)
-    assert at.text_input(key="val_path").value == str(absent / "iam-ondb")
+    # Validate and Train start from the user's own lines, the format said in one line.
+    assert at.selectbox(key="val_dataset").value == "folder" and at.text_input(key="val_path").value == ""
+    assert at.selectbox(key="train_dataset").value == "folder" and at.text_input(key="train_path").value == ""
+    assert "Your own lines: a folder of line images with a labels.tsv" in captions(at)
+    assert "docs/training.md" in captions(at) and "Found in" not in captions(at)
+    # Asking for what is not there says what to do, calmly.
     button(at, "Run validation").click().run()
-    assert any(f"data folder not found: {absent / 'iam-ondb'}" in e for e in errors(at))
+    assert not errors(at) and any("Enter the folder of your lines" in i.value for i in at.info)
     at.radio(key="page_source").set_value("Data set page").run()
-    assert any("data folder not found" in e for e in errors(at))
+    assert not errors(at) and any(f"No IAM On-Line data set in `{absent / 'iam-ondb'}`" in i.value for i in at.info)
     at.selectbox(key="page_kind").set_value("IAM dev lines, stacked").run()
-    assert any(f"data folder not found: {absent / 'iam'}" in e for e in errors(at))
+    assert not errors(at) and any(f"No IAM data set in `{absent / 'iam'}`" in i.value for i in at.info)
+    at = run_validation(at, "", dataset="iam-ondb")
+    assert not errors(at) and any(f"not in `{absent / 'iam-ondb'}`" in i.value for i in at.info)
     assert not at.exception
+
+    # A folder of one's own 20 lines, without split lists: all 20 are scored, and the page says so.
+    folder = line_folder(tmp_path / "my-lines")
+    at = run_validation(at, folder, limit=0, dataset="folder")
+    assert not errors(at), errors(at)
+    assert frame_with(at, "cer").set_index("decoder").loc["best", "lines"] == 20
+    assert any("has no validation.tsv: scoring all lines of labels.tsv" in i.value for i in at.info)
+    assert any(f"`{folder}` split `all`, look canvas, 20 lines" in c for c in captions(at).splitlines())
 
 
 # --- the model folder ---------------------------------------------------------------------
