@@ -203,7 +203,7 @@ def job_panel(manager: JobManager, run_dir: Path, live: bool) -> None:
             m1, m2, m3, m4 = st.columns(4)
             planned = status.epochs_planned
             m1.metric("Epoch", f"{status.epochs_done}" + (f" / {planned}" if planned else ""))
-            m2.metric("Loss", f"{last['loss']:.3f}")
+            m2.metric("Loss", f"{last['loss']:.4f}")
             m3.metric("Validation CER", f"{last['val_cer']:.4f}")
             m4.metric(f"Best validation CER (epoch {int(best['epoch'])})", f"{best['val_cer']:.4f}")
             show_curves(status.history, "run")

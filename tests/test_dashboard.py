@@ -424,6 +424,44 @@ def test_ended_and_stopped_jobs_leave_no_zombies(tmp_path, jobs_dir):
     assert button(at, "Resume").disabled  # resuming needs a checkpoint
 
 
+# A training job's log as TensorFlow and the trainer write it (a real run's, on a 2-core CPU).
+RAW_LOG = (
+    "$ python -m htr train --settings runs/mine/settings.json\n"
+    "WARNING: All log messages before absl::InitializeLog() is called are written to STDERR\n"
+    "I0000 00:00:1796620382.999129   24075 port.cc:153] oneDNN custom operations are on. You may see slightly "
+    "different numerical results due to floating-point round-off errors from different computation orders. To "
+    "turn them off, set the environment variable `TF_ENABLE_ONEDNN_OPTS=0`.\n"
+    "preparing folder validation lines:   0%|          | 0/2 [00:00<?, ?line/s]\r"
+    "preparing folder validation lines: 100%|##########| 2/2 [00:00<00:00, 63.34line/s]\n"
+    "folder: 18 training lines (share 1), 2 validation lines; 1,525,648 parameters\n"
+    "/work/htr/htr/train/loop.py:481: UserWarning: folder/train: skipped 1 bad item(s): 1 missing image\n"
+    "  lines.warn_skipped()\n"
+    "E0000 00:00:1796620406.340826   24075 util.cc:131] oneDNN supports DT_BOOL only on platforms with AVX-512. "
+    "Falling back to the default Eigen-based implementation if present.\n"
+    "W0000 00:00:1796620406.340900   24075 bfc_allocator.cc:310] Allocator (GPU_0_bfc) ran out of memory trying "
+    "to allocate 2.1GiB\n"
+    "4/4 - 27s - 4s/batch - loss: 346.2204\n"
+    "epoch 1/2: loss 346.2204  val CER 1.0000  WER 1.0000  28s  (best, saved)\n"
+)
+
+
+def test_the_training_log_shows_progress_and_real_warnings_only(tmp_path):
+    from htr.train.jobs import LOG_FILE, read_log_tail
+
+    (tmp_path / LOG_FILE).write_text(RAW_LOG)
+    assert read_log_tail(tmp_path).splitlines() == [
+        "$ python -m htr train --settings runs/mine/settings.json",
+        "preparing folder validation lines: 100%|##########| 2/2 [00:00<00:00, 63.34line/s]",
+        "folder: 18 training lines (share 1), 2 validation lines; 1,525,648 parameters",
+        "warning: folder/train: skipped 1 bad item(s): 1 missing image",
+        "W0000 00:00:1796620406.340900   24075 bfc_allocator.cc:310] Allocator (GPU_0_bfc) ran out of memory "
+        "trying to allocate 2.1GiB",
+        "4/4 - 27s - 4s/batch - loss: 346.2204",
+        "epoch 1/2: loss 346.2204  val CER 1.0000  WER 1.0000  28s  (best, saved)",
+    ]
+    assert (tmp_path / LOG_FILE).read_bytes() == RAW_LOG.encode()  # the file keeps everything
+
+
 def test_job_state_survives_a_lost_process(tmp_path, jobs_dir):
     """A job whose process died without the dashboard noticing is shown as ended, not running."""
     from htr.train.jobs import JOB_FILE, JobManager
