@@ -223,6 +223,30 @@ def served_model_dir() -> Path:
     return Path(os.environ.get("HTR_MODEL_DIR", ROOT / "model")).expanduser().resolve()
 
 
+def served_comparison(run_dir: Path, served: Path):
+    """(the run's model against the served one, or None; why they could not be compared, or None),
+    measured once per pair of weights files."""
+
+    def mtime(path: Path) -> int:
+        try:
+            return path.stat().st_mtime_ns
+        except OSError:
+            return 0
+
+    return _comparison(str(run_dir), str(served), mtime(run_dir / "model.weights.h5"),
+                       mtime(served / "model.weights.h5"))
+
+
+@st.cache_data(max_entries=8, show_spinner="Scoring the app's model on this run's validation lines ...")
+def _comparison(run_dir: str, served: str, run_mtime: int, served_mtime: int):
+    from htr.train.install import compare_with_served
+
+    try:
+        return compare_with_served(run_dir, served), None
+    except (HTRError, OSError, ValueError) as exc:
+        return None, f"not compared with the app's model: {exc}"
+
+
 def model_actions(run_dir: Path) -> None:
     """Use a run's best model: in the Inspect and Validate tabs, or as the model the app serves."""
     from htr.train.install import install_model
@@ -239,14 +263,33 @@ def model_actions(run_dir: Path) -> None:
         st.session_state["install_from"] = str(run_dir)
     if st.session_state.get("install_from") != str(run_dir):
         return
-    st.warning(f"Replace the model in `{served}` with this run's best model? The files it replaces move to a "
-               "backup folder beside it. Restart the app to serve the new model.")
+    comparison, why_not = served_comparison(run_dir, served)
+    if comparison is not None:
+        measured = (f" On the run's {comparison.lines} validation lines ({comparison.data}) this model's CER is "
+                    f"{comparison.run_cer:.4f}, the app's model's {comparison.served_cer:.4f}.")
+    else:
+        measured = f" ({why_not})" if why_not else ""
+    st.warning(f"Replace the model in `{served}` with this run's best model?{measured} The files it replaces move "
+               "to a backup folder beside it. Restart the app to serve the new model.")
+    worse = comparison is not None and comparison.worse
+    asked_twice = st.session_state.get("install_worse") == str(run_dir)
+    if worse and asked_twice:
+        st.warning(f"**This model reads worse than the app's: CER {comparison.run_cer:.4f} against "
+                 f"{comparison.served_cer:.4f} on the same {comparison.lines} lines.** Install it all the same?")
     y, n, _ = st.columns([1, 1, 3])
     if n.button("Cancel", key="train_install_cancel"):
         st.session_state.pop("install_from", None)
+        st.session_state.pop("install_worse", None)
         st.rerun()
-    if y.button("Yes, install it", key="train_install_confirm", type="primary"):
+    label = (f"Yes, install the worse model (CER {comparison.run_cer:.4f} for {comparison.served_cer:.4f})"
+             if worse and asked_twice else "Yes, install it")
+    if y.button(label, key="train_install_worse" if worse and asked_twice else "train_install_confirm",
+                type="primary"):
+        if worse and not asked_twice:  # a second, explicit confirmation, stating both figures
+            st.session_state["install_worse"] = str(run_dir)
+            st.rerun()
         st.session_state.pop("install_from", None)
+        st.session_state.pop("install_worse", None)
         try:
             installed = install_model(run_dir, served)
         except (HTRError, OSError) as exc:

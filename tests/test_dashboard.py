@@ -593,3 +593,42 @@ def test_use_a_trained_model_and_install_it_for_the_app(tmp_path, monkeypatch):
     lm, error = load_for_model(served, ModelConfig.load(served))  # the installed folder's language model loads
     assert lm is not None, error
     assert not at.exception
+
+
+def test_installing_a_worse_model_asks_again_stating_both_cers(tmp_path, monkeypatch):
+    """A run whose model reads worse than the served one (here CER 1.0 on its validation lines) is
+    installed only after a second confirmation that gives both figures; a cancel keeps the old model."""
+    served = tmp_path / "served"
+    shutil.copytree(MODEL_DIR, served)
+    monkeypatch.setenv("HTR_MODEL_DIR", str(served))
+    lines = line_folder(tmp_path / "my-lines")
+    (lines / "validation.tsv").write_text("\n".join((lines / "labels.tsv").read_text().splitlines()[:6]) + "\n")
+    run = finished_run(tmp_path / "run", best_cer=1.0)
+    (run / "settings.json").write_text(json.dumps({"dataset": "folder", "data": str(lines), "look": "canvas",
+                                                   "model_dir": str(run)}))
+    from htr.train.install import compare_with_served
+
+    expected = compare_with_served(run, served)
+    assert expected.lines == 6 and expected.run_cer == 1.0 and expected.served_cer < 0.5 and expected.worse
+    before = (served / "metadata.json").read_text()
+
+    at = app()
+    at.radio(key="inspect_source").set_value("Upload")
+    at.text_input(key="train_out").set_value(str(run)).run()
+    button(at, "Install as the app's model ...").click().run()
+    first = next(w.value for w in at.warning if "Replace the model in" in w.value)
+    assert f"this model's CER is 1.0000, the app's model's {expected.served_cer:.4f}" in first
+    button(at, "Yes, install it").click().run()  # not enough for a worse model
+    assert (served / "metadata.json").read_text() == before
+    second = next(w.value for w in at.warning if "reads worse than the app's" in w.value)
+    assert f"CER 1.0000 against {expected.served_cer:.4f} on the same 6 lines" in second
+    label = f"Yes, install the worse model (CER 1.0000 for {expected.served_cer:.4f})"
+    button(at, "Cancel").click().run()
+    assert not any(b.label == label for b in at.button) and (served / "metadata.json").read_text() == before
+
+    button(at, "Install as the app's model ...").click().run()
+    button(at, "Yes, install it").click().run()
+    button(at, label).click().run()
+    assert any("Installed" in s.value for s in at.success), errors(at)
+    assert json.loads((served / "metadata.json").read_text())["training"]["best_val_cer"] == 1.0
+    assert not at.exception

@@ -280,7 +280,7 @@ def _run_epoch(model, batches, label: str, show: bool = True) -> float:
 def validation_note(source: Source, asked: int | None, read: int, used: int, skipped: Counter) -> str | None:
     """Why a source validates on fewer lines than were asked for, or None when it has them all.
 
-    ``read``: the lines :func:`_load_split` gave (at most ``asked``); ``used``: those left once
+    ``read``: the lines :func:`load_split` gave (at most ``asked``); ``used``: those left once
     preparing removed the ones it cannot use; ``skipped``: every line left out, by reason.
     """
     if not asked or used >= asked:
@@ -296,7 +296,9 @@ def validation_note(source: Source, asked: int | None, read: int, used: int, ski
     return note
 
 
-def _load_split(source: Source, split: str, limit: int | None, charset: str):
+def load_split(source: Source, split: str, limit: int | None, charset: str):
+    """The first ``limit`` lines of a source's split that ``charset`` can write, as a run trains
+    or validates on them (:func:`htr.train.install.compare_with_served` reads them again)."""
     # Read a few more than asked for: some lines are dropped for their characters.
     lines = load_dataset(source.dataset, source.data, split, progress=True, limit=limit and 2 * limit)
     lines.filter_charset(charset)
@@ -427,11 +429,11 @@ def train(settings: TrainSettings, resume: bool = False, log=print, parallel: Pa
     names = [source.name for source in sources]
     if len(set(names)) != len(names):
         raise DataError(f"sources need distinct names, got {names}: add name=... to --source")
-    train_sets = [_load_split(source, source.train, settings.limit, config.charset) for source in sources]
+    train_sets = [load_split(source, source.train, settings.limit, config.charset) for source in sources]
     val_sets, val_notes = [], []
     for source in sources:
         asked = source.val_limit or settings.val_limit
-        val_lines = _load_split(source, source.val, asked, config.charset)
+        val_lines = load_split(source, source.val, asked, config.charset)
         read = len(val_lines.samples)
         val_sets.append(prepare_set(val_lines, config.height, config.max_width, settings.look, settings.seed,
                                     augment=False, workers=settings.workers,
