@@ -264,7 +264,10 @@ def test_the_page_opens_without_the_data_sets(tmp_path, monkeypatch):
     assert not errors(at) and any(f"No IAM data set in `{absent / 'iam'}`" in i.value for i in at.info)
     at = run_validation(at, "", dataset="iam-ondb")
     assert not errors(at) and any(f"not in `{absent / 'iam-ondb'}`" in i.value for i in at.info)
-    assert not at.exception
+    at.text_input(key="train_out").set_value(str(tmp_path / "run"))
+    button(at, "Start training").click().run()
+    assert not errors(at) and sum("Enter the folder of your lines" in i.value for i in at.info) == 1
+    assert not (tmp_path / "run").exists() and not at.exception
 
     # A folder of one's own 20 lines, without split lists: all 20 are scored, and the page says so.
     folder = line_folder(tmp_path / "my-lines")
@@ -303,6 +306,7 @@ def test_no_model_or_a_broken_model_is_an_error_on_the_page(tmp_path):
 
 
 def set_training(at, out, epochs, data=ONDB):
+    at.selectbox(key="train_dataset").set_value("iam-ondb")  # the page starts on a folder of one's own lines
     at.text_input(key="train_path").set_value(str(data))
     at.text_input(key="train_out").set_value(str(out))
     at.number_input(key="train_epochs").set_value(epochs)
