@@ -458,8 +458,8 @@ def test_the_training_log_shows_progress_and_real_warnings_only(tmp_path):
         "preparing folder validation lines: 100%|##########| 2/2 [00:00<00:00, 63.34line/s]",
         "folder: 18 training lines (share 1), 2 validation lines; 1,525,648 parameters",
         "warning: folder/train: skipped 1 bad item(s): 1 missing image",
-        "W0000 00:00:1796620406.340900   24075 bfc_allocator.cc:310] Allocator (GPU_0_bfc) ran out of memory "
-        "trying to allocate 2.1GiB",
+        ("W0000 00:00:1796620406.340900   24075 bfc_allocator.cc:310] Allocator (GPU_0_bfc) ran out of memory "
+         "trying to allocate 2.1GiB"),
         "4/4 - 27s - 4s/batch - loss: 346.2204",
         "epoch 1/2: loss 346.2204  val CER 1.0000  WER 1.0000  28s  (best, saved)",
     ]
