@@ -386,14 +386,14 @@ def build_demo() -> gr.Blocks:
                 # The version of the drawing each reply belongs to, for the canvas's reading state.
                 ack = gr.HTML(value="0", html_template="", js_on_load=ACK_JS, visible="hidden", elem_id="draw-ack")
             with gr.Tab("Upload", id="upload"):
-                with gr.Row():
+                with gr.Row(elem_id="upload-input-row"):  # on a phone: image, button, result, then examples
                     with gr.Column(scale=3):
                         image = gr.Image(label="Photo or scan of one line of handwriting", elem_id="upload-image",
                                          sources=["upload", "webcam", "clipboard"], type="filepath", image_mode=None,
                                          height=260)
                         image.data_model = UploadedImage  # a bare path string gets a clear error
                         upload_button = gr.Button("Recognise image", variant="primary", elem_id="recognise-image")
-                    with gr.Column(scale=2):
+                    with gr.Column(scale=2, elem_id="upload-examples-column"):
                         files = example_files()
                         examples = gr.Examples(examples=[[p] for p in files], inputs=[image], elem_id="examples",
                                                label="Examples: click one to read it", api_visibility="private",

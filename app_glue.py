@@ -139,17 +139,33 @@ def skips(n_outputs: int) -> tuple:
     return tuple(gr.skip() for _ in range(n_outputs))
 
 
+# Where each line area's confidence is among its outputs (ResultArea.outputs: text, corrected, confidence, ...).
+CONFIDENCE_OUTPUT = {"draw": 2, "upload": 2}
+
+
+def confidence_shown(area: str, outputs: tuple) -> tuple:
+    """The confidence box hidden, its place kept, while there is no reading: Gradio's number box
+    shows 0 for no value, which reads as a reading with confidence 0."""
+    at = CONFIDENCE_OUTPUT.get(area)
+    if at is None or len(outputs) <= at or isinstance(outputs[at], dict):  # a skip or an update already
+        return outputs
+    value = outputs[at]
+    shown = gr.update(value=value, visible=True if value is not None else "hidden")
+    return (*outputs[:at], shown, *outputs[at + 1 :])
+
+
 def latest_only(area: str, request: gr.Request | None, read: Callable[[], tuple], n_outputs: int) -> tuple:
-    """Run ``read`` and return its outputs, or skips if a later read of the area was shown first."""
+    """Run ``read`` and return its outputs for the page (:func:`confidence_shown`), or skips if a
+    later read of the area was shown first."""
     session = getattr(request, "session_hash", None) if request is not None else None
     if session is None:
-        return read()
+        return confidence_shown(area, read())
     key = (session, area)
     ticket = _latest.begin(key)
     outputs = read()
     if not _latest.show(key, ticket):
         return skips(n_outputs)
-    return outputs
+    return confidence_shown(area, outputs)
 
 
 # The writing surface (assets/sketchpad.js). Pen sizes offered, in CSS pixels: for the eye only
@@ -233,13 +249,14 @@ def result_area(prefix: str, status: str) -> ResultArea:
             text = gr.Textbox(label="Recognised text", elem_id=f"{prefix}-text", interactive=False, buttons=["copy"],
                               scale=4, min_width=180)
             confidence = gr.Number(label="Confidence (0 to 1)", elem_id=f"{prefix}-confidence", precision=3,
-                                   interactive=False, scale=1, min_width=110)
+                                   interactive=False, scale=1, min_width=110, visible="hidden")  # until a reading
         corrected = gr.Textbox(label="Spelling-corrected text", elem_id=f"{prefix}-corrected", interactive=False,
                                visible=False, buttons=["copy"])
         status_md = gr.Markdown(status, elem_id=f"{prefix}-status")
         with gr.Accordion("What the network saw", open=True, elem_id=f"{prefix}-details"):
-            heatmap = gr.Image(label="CTC probability heatmap", elem_id=f"{prefix}-heatmap", type="filepath",
-                               format="png", interactive=False, buttons=["download", "fullscreen"],
+            # No label badge: drawn over the picture's top left, it hid the line's first letters.
+            heatmap = gr.Image(label="CTC probability heatmap", show_label=False, elem_id=f"{prefix}-heatmap",
+                               type="filepath", format="png", interactive=False, buttons=["download", "fullscreen"],
                                elem_classes=["heatmap-scroll"])
             gr.Markdown(HEATMAP_NOTE)
             alternatives = gr.Dataframe(headers=ALTERNATIVE_COLUMNS, datatype=["number", "str", "number", "number"],

@@ -9,6 +9,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 import streamlit as st
 
+from htr.datasets import DATASETS
+from htr.datasets.folder import FORMAT_LINE
 from htr.decode import DECODERS
 from htr.errors import BadImageError
 from htr.imageio import decode_image
@@ -39,6 +41,28 @@ def default_iam() -> str:
 
 DEFAULT_MODEL = default_model()  # as when the dashboard started (the Train tab's defaults)
 DEFAULT_DATA = default_data()
+# Validate and Train start from the user's own lines; the IAM data sets are offered beside them.
+DATASETS_SHOWN = ("folder",) + tuple(d for d in DATASETS if d != "folder")
+FORMAT_DOCS = "docs/training.md, section *Your own lines*"
+DATA_PATH_PLACEHOLDER = "your folder with labels.tsv (empty for an IAM data set: its folder in HTR_DATA)"
+
+
+def data_set_folder(dataset: str, path: str) -> str:
+    """The folder to read: the one typed, else an IAM data set's own folder in ``HTR_DATA``
+    (a folder of one's own lines has no default: empty stays empty)."""
+    if path.strip():
+        return path.strip()
+    return {"iam-ondb": default_data(), "iam": default_iam()}.get(dataset, "")
+
+
+def data_sets_note() -> str:
+    """One line under a data set choice: the folder format, and the IAM data sets found."""
+    found = [name for name in ("iam-ondb", "iam") if Path(data_set_folder(name, "")).is_dir()]
+    line = f"Your own lines: {FORMAT_LINE}; the format: {FORMAT_DOCS}."
+    if found:
+        line += (f" Found in `{Path(default_data()).parent}`: {', '.join(found)} — choose it as the data set "
+                 "and leave the path empty.")
+    return line
 LOOKS = ("canvas", "paper", "mixed")
 DECODERS_SHOWN = ("lm",) + tuple(d for d in DECODERS if d != "lm")  # the language model first: the default
 REFRESH_SECONDS = 2.0

@@ -66,6 +66,10 @@ def page_tab(recognizer: Recognizer | None, model_error: str | None) -> None:
                                  key=f"page_path_{kind}")
             index = int(c3.number_input("Page index", min_value=0, value=0, step=1, key="page_index"))
             look = c4.selectbox("Look (pen data)", ("canvas", "paper"), key="page_look", disabled=kind != "form")
+            if not Path(path).expanduser().is_dir():  # no data sets here: say what works instead
+                st.info(f"No {'IAM On-Line' if kind == 'form' else 'IAM'} data set in `{path}` (set HTR_DATA to the "
+                        "folder holding iam-ondb/ and iam/): test pages are made from it. Upload a page instead.")
+                return
             image, boxes, texts, name = data_page(kind, str(Path(path).expanduser().resolve()), index, look)
             truth = (boxes, texts)
             st.caption(f"{name}: {len(texts)} lines, {image.shape[1]} x {image.shape[0]} px")

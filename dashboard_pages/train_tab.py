@@ -10,10 +10,12 @@ import pandas as pd
 import streamlit as st
 
 from dashboard_pages.common import (
-    DEFAULT_DATA,
     DEFAULT_MODEL,
+    FORMAT_LINE,
     REFRESH_SECONDS,
     ROOT,
+    data_set_folder,
+    data_sets_note,
 )
 from htr.datasets import DATASETS
 from htr.errors import HTRError
@@ -42,12 +44,16 @@ def train_tab(key) -> None:
     st.caption("Runs `python -m htr train` in the background; its state is read from the run folder, so "
                "closing or reloading this page does not stop it. One training job at a time.")
     # The settings' widgets follow htr.train.settings (FORM_ROWS, each field's type and metadata).
-    initial = {"data": DEFAULT_DATA, **{name: value for name, value in last.items() if name != "data" or value}}
+    # A first visit starts from a folder of the user's own lines; the IAM data sets are offered beside it.
+    initial = {"dataset": "folder", "data": "", **last}
     values = {}
     for row in form_rows():
         for column, widget in zip(st.columns([w.width for w in row]), row, strict=True):
             value = initial.get(widget.name)
             values[widget.name] = setting_widget(column, widget, widget.default if value is None else value)
+        if "data" in row:
+            st.caption(data_sets_note())
+    values["data"] = data_set_folder(values["dataset"], values["data"])
     dataset, data = values["dataset"], values["data"]
     second = st.checkbox("Train on a second data set too (e.g. real scans beside pen data)",
                          value=len(last.get("sources") or []) > 1, key="train_two")
@@ -81,6 +87,8 @@ def train_tab(key) -> None:
         try:
             if run_dir is None:
                 raise HTRError("choose an output model folder")
+            if not data and not second and not (resume and status and status.request):
+                raise _NoData(f"Enter the folder of your lines under *Data path*: {FORMAT_LINE}.")
             if resume and status and status.request:  # a resume keeps the run's settings, for more epochs
                 values = {**{k: v for k, v in status.request.items() if v is not None}, "epochs": values["epochs"]}
             else:
@@ -88,6 +96,8 @@ def train_tab(key) -> None:
             values = {name: value for name, value in values.items() if name != "resume"}
             settings = settings_from_dict({**values, "model_dir": str(run_dir)})
             launched = manager.launch(settings, resume=bool(resume))
+        except _NoData as exc:
+            st.info(str(exc))
         except HTRError as exc:
             st.error(str(exc))
         else:
@@ -106,6 +116,10 @@ def train_tab(key) -> None:
     if history_path.is_file() and (shown is None or Path(key[0]) != shown):
         with st.expander(f"Training curves of the loaded model ({key[0]})"):
             show_curves(_history(Path(key[0])), "model")
+
+
+class _NoData(HTRError):
+    """No data folder given yet: said calmly, as what to do next."""
 
 
 def setting_widget(column, widget: FormField, value):
@@ -189,7 +203,7 @@ def job_panel(manager: JobManager, run_dir: Path, live: bool) -> None:
             m1, m2, m3, m4 = st.columns(4)
             planned = status.epochs_planned
             m1.metric("Epoch", f"{status.epochs_done}" + (f" / {planned}" if planned else ""))
-            m2.metric("Loss", f"{last['loss']:.3f}")
+            m2.metric("Loss", f"{last['loss']:.4f}")
             m3.metric("Validation CER", f"{last['val_cer']:.4f}")
             m4.metric(f"Best validation CER (epoch {int(best['epoch'])})", f"{best['val_cer']:.4f}")
             show_curves(status.history, "run")
@@ -209,6 +223,30 @@ def served_model_dir() -> Path:
     return Path(os.environ.get("HTR_MODEL_DIR", ROOT / "model")).expanduser().resolve()
 
 
+def served_comparison(run_dir: Path, served: Path):
+    """(the run's model against the served one, or None; why they could not be compared, or None),
+    measured once per pair of weights files."""
+
+    def mtime(path: Path) -> int:
+        try:
+            return path.stat().st_mtime_ns
+        except OSError:
+            return 0
+
+    return _comparison(str(run_dir), str(served), mtime(run_dir / "model.weights.h5"),
+                       mtime(served / "model.weights.h5"))
+
+
+@st.cache_data(max_entries=8, show_spinner="Scoring the app's model on this run's validation lines ...")
+def _comparison(run_dir: str, served: str, run_mtime: int, served_mtime: int):
+    from htr.train.install import compare_with_served
+
+    try:
+        return compare_with_served(run_dir, served), None
+    except (HTRError, OSError, ValueError) as exc:
+        return None, f"not compared with the app's model: {exc}"
+
+
 def model_actions(run_dir: Path) -> None:
     """Use a run's best model: in the Inspect and Validate tabs, or as the model the app serves."""
     from htr.train.install import install_model
@@ -225,14 +263,33 @@ def model_actions(run_dir: Path) -> None:
         st.session_state["install_from"] = str(run_dir)
     if st.session_state.get("install_from") != str(run_dir):
         return
-    st.warning(f"Replace the model in `{served}` with this run's best model? The files it replaces move to a "
-               "backup folder beside it. Restart the app to serve the new model.")
+    comparison, why_not = served_comparison(run_dir, served)
+    if comparison is not None:
+        measured = (f" On the run's {comparison.lines} validation lines ({comparison.data}) this model's CER is "
+                    f"{comparison.run_cer:.4f}, the app's model's {comparison.served_cer:.4f}.")
+    else:
+        measured = f" ({why_not})" if why_not else ""
+    st.warning(f"Replace the model in `{served}` with this run's best model?{measured} The files it replaces move "
+               "to a backup folder beside it. Restart the app to serve the new model.")
+    worse = comparison is not None and comparison.worse
+    asked_twice = st.session_state.get("install_worse") == str(run_dir)
+    if worse and asked_twice:
+        st.warning(f"**This model reads worse than the app's: CER {comparison.run_cer:.4f} against "
+                 f"{comparison.served_cer:.4f} on the same {comparison.lines} lines.** Install it all the same?")
     y, n, _ = st.columns([1, 1, 3])
     if n.button("Cancel", key="train_install_cancel"):
         st.session_state.pop("install_from", None)
+        st.session_state.pop("install_worse", None)
         st.rerun()
-    if y.button("Yes, install it", key="train_install_confirm", type="primary"):
+    label = (f"Yes, install the worse model (CER {comparison.run_cer:.4f} for {comparison.served_cer:.4f})"
+             if worse and asked_twice else "Yes, install it")
+    if y.button(label, key="train_install_worse" if worse and asked_twice else "train_install_confirm",
+                type="primary"):
+        if worse and not asked_twice:  # a second, explicit confirmation, stating both figures
+            st.session_state["install_worse"] = str(run_dir)
+            st.rerun()
         st.session_state.pop("install_from", None)
+        st.session_state.pop("install_worse", None)
         try:
             installed = install_model(run_dir, served)
         except (HTRError, OSError) as exc:

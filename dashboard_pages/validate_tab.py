@@ -16,15 +16,18 @@ import pandas as pd
 import streamlit as st
 
 from dashboard_pages.common import (
+    DATA_PATH_PLACEHOLDER,
+    DATASETS_SHOWN,
     DECODERS_SHOWN,
+    FORMAT_LINE,
     LOOKS,
     best_vs_lm_html,
-    default_data,
+    data_set_folder,
+    data_sets_note,
     diff_html,
     ink_picture,
     recognizer_for,
 )
-from htr.datasets import DATASETS
 from htr.errors import HTRError
 
 if TYPE_CHECKING:
@@ -121,8 +124,9 @@ def validate_tab(recognizer: Recognizer | None, key: tuple[str, int, int], model
     """The chosen split scored per decoder; the request is kept so a rerun or reload shows it again."""
     with st.form("validate_form"):
         c1, c2, c3, c4 = st.columns([1, 2, 1, 1])
-        dataset = c1.selectbox("Data set", DATASETS, key="val_dataset")
-        path = c2.text_input("Data path", default_data(), key="val_path")
+        dataset = c1.selectbox("Data set", DATASETS_SHOWN, key="val_dataset",
+                               help=f"folder: {FORMAT_LINE}; iam-ondb, iam: the IAM data sets as distributed")
+        path = c2.text_input("Data path", key="val_path", placeholder=DATA_PATH_PLACEHOLDER)
         split = c3.text_input("Split", "validation", key="val_split")
         look = c4.selectbox("Look (pen data)", LOOKS, key="val_look")
         c1, c2, c3, c4 = st.columns([2, 1, 1, 1])
@@ -130,6 +134,7 @@ def validate_tab(recognizer: Recognizer | None, key: tuple[str, int, int], model
         beam_width = int(c2.number_input("Beam width", 1, 64, 16, key="val_beam"))
         limit = int(c3.number_input("Line limit (0 = all)", 0, 100_000, 50, key="val_limit"))
         worst_n = int(c4.number_input("Worst lines shown", 0, 50, 8, key="val_worst"))
+        st.caption(data_sets_note())
         submitted = st.form_submit_button("Run validation")
     if submitted:
         st.session_state["val_request"] = (dataset, path, split, look, tuple(decoders), beam_width, limit)
@@ -145,7 +150,21 @@ def validate_tab(recognizer: Recognizer | None, key: tuple[str, int, int], model
     if not decoders:
         st.error("Choose at least one decoder.")
         return
+    typed, path = path.strip(), data_set_folder(dataset, path)
+    if not path:
+        st.info(f"Enter the folder of your lines under *Data path*: {FORMAT_LINE}.")
+        return
+    if not typed and not Path(path).expanduser().exists():
+        st.info(f"The {dataset} data set is not in `{path}`: set HTR_DATA to the folder holding iam-ondb/ and "
+                "iam/, or score a folder of your own lines.")
+        return
     resolved = str(Path(path).expanduser().resolve())
+    if dataset == "folder":
+        from htr.datasets.folder import scoring_split
+
+        split, note = scoring_split(resolved, split)
+        if note:
+            st.info(note)
     results = {}
     try:
         for decoder in decoders:

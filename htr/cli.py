@@ -27,8 +27,8 @@ DEFAULT_MODEL = default_model_dir()
 DEFAULT_DECODER = "lm"
 RUNTIME_HELP = ("what runs the network: auto (ONNX Runtime if the folder's model.onnx is current, else Keras), "
                 "onnx or keras")
-DECODER_HELP = ("best: best path; beam: beam search; lm: beam search with the model's language model "
-                "(falls back to beam search if the model has none)")
+DECODER_HELP = (f"best: best path; beam: beam search; lm: beam search with the model's language model "
+                f"(falls back to beam search if the model has none); default: {DEFAULT_DECODER}")
 
 
 def _add_data_args(p: argparse.ArgumentParser, split_default: str) -> None:
@@ -268,14 +268,18 @@ def cmd_validate(args) -> int:
     prepared = prepare_part(lines, config.height, config.max_width, args.look, args.part, args.limit,
                             min_stride=config.time_stride, deslant=config.deslant)
     lines.warn_skipped()
+    if lines.note:
+        print(f"note: {lines.note}", file=sys.stderr, flush=True)
     result = evaluate(recognizer.engine, config, prepared.images, prepared.texts, prepared.ids,
                       decoder, args.beam_width, progress=True, lm=recognizer.lm)
-    summary = {"dataset": args.dataset, "split": str(args.split), "look": args.look, "decoder": decoder,
+    split = "all" if lines.note else str(args.split)  # a folder without split lists: all its lines
+    summary = {"dataset": args.dataset, "split": split, "look": args.look, "decoder": decoder,
                "runtime": recognizer.runtime, "quantized": getattr(recognizer.engine, "quantized", "none"),
                "part": args.part, "second_readings": {"dense_px_per_char": config.dense_px_per_char,
                                                       "max_stretch": config.max_stretch,
                                                       "clip_bodies": config.clip_bodies},
-               **result.rates.as_dict(), "skipped": sum(lines.skipped.values())}
+               **result.rates.as_dict(), "skipped": sum(lines.skipped.values()),
+               **({"note": lines.note} if lines.note else {})}
     if args.correct:
         from htr.metrics import error_rates
         from htr.spelling import correct
@@ -285,10 +289,16 @@ def cmd_validate(args) -> int:
     if args.json:
         print(json.dumps(summary))
     else:
-        print(f"{result.rates.lines} lines, decoder {decoder}: CER {result.rates.cer:.4f}  WER {result.rates.wer:.4f}")
+        scored = " (all lines of the folder)" if lines.note else ""
+        print(f"{result.rates.lines} lines{scored}, decoder {decoder}: CER {result.rates.cer:.4f}  WER {result.rates.wer:.4f}")
         if args.correct:
             print(f"with spelling correction: CER {corrected.cer:.4f}  WER {corrected.wer:.4f}")
     return 0
+
+
+def _without_path(error: HTRError, path: str) -> str:
+    """An error's message without the file name it starts with: the output names the file once."""
+    return str(error).removeprefix(f"{path}: ")
 
 
 def cmd_predict(args) -> int:
@@ -314,9 +324,9 @@ def cmd_predict(args) -> int:
         if isinstance(result, HTRError):
             failed += 1
             if args.json:
-                print(json.dumps({"path": path, "error": str(result)}), flush=True)
+                print(json.dumps({"path": path, "error": _without_path(result, path)}), flush=True)
             else:
-                print(f"{path}: error: {result}", file=sys.stderr)
+                print(f"{path}: error: {_without_path(result, path)}", file=sys.stderr)
             continue
         if args.json:
             print(json.dumps(result.to_json(path), ensure_ascii=False), flush=True)

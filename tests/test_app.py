@@ -65,7 +65,8 @@ def error_message(excinfo) -> str:
 
 def assert_no_output(outputs, status_words: str):
     text, corrected, confidence, alternatives, heatmap, status = outputs
-    assert text == "" and corrected == "" and confidence is None and heatmap is None
+    # No reading: the confidence box is hidden (its place kept), not a 0 (Gradio's number box shows 0 for nothing).
+    assert text == "" and corrected == "" and confidence == gr.update(value=None, visible="hidden") and heatmap is None
     assert len(alternatives) == 0
     assert status_words.lower() in status.lower()
 
@@ -302,8 +303,8 @@ def test_replies_for_older_requests_are_dropped():
     class Request:
         session_hash = "s1"
 
-    outputs = app_glue.latest_only("draw", Request(), lambda: ("text",) * 7, 7)
-    assert outputs == ("text",) * 7
+    outputs = app_glue.latest_only("draw", Request(), lambda: ("text", "", 0.5, "", "", "", "7"), 7)
+    assert outputs == ("text", "", gr.update(value=0.5, visible=True), "", "", "", "7")  # the confidence shown
     assert app_glue.latest_only("draw", None, lambda: ("direct",), 1) == ("direct",)
 
 
@@ -354,7 +355,13 @@ def test_upload_tab_warns_instead_of_raising(recognizer, tmp_path):
         with pytest.warns(UserWarning):
             outputs = app.recognize_upload(value)
         assert_no_output(outputs, words)
-    assert line_cer(EXAMPLE_TEXT, app.recognize_upload(str(EXAMPLE))[0]) < 0.1
+    read = app.recognize_upload(str(EXAMPLE))
+    assert line_cer(EXAMPLE_TEXT, read[0]) < 0.1
+    assert read[2]["visible"] is True and 0 < read[2]["value"] <= 1  # a reading shows its confidence
+    # Before anything is read, the box is hidden; the API returns the number itself.
+    box = next(b for b in app.demo.blocks.values() if getattr(b, "elem_id", None) == "upload-confidence")
+    assert box.visible == "hidden"
+    assert app.recognize(str(EXAMPLE))[2] == pytest.approx(read[2]["value"])
 
 
 def test_queue_runs_a_few_recognitions_at_a_time():

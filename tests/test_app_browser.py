@@ -327,3 +327,25 @@ def test_phone_writes_a_line_and_sees_the_text(browser, server, samples, tmp_pat
         keep_screenshot(page, "HTR_APP_PHONE_SCREENSHOT", tmp_path, "app-phone.png")
     finally:
         page.context.close()
+
+
+def test_phone_upload_shows_the_result_under_the_button_and_no_confidence_before_a_reading(browser, server):
+    """On a phone the Upload tab reads image, button, result, then the examples; the confidence box is
+    hidden until something is read, and no label badge covers the heatmap's first letters."""
+    page = open_page(browser, server, viewport=PHONE, device_scale_factor=2, is_mobile=True, has_touch=True)
+    try:
+        page.get_by_role("tab", name="Upload").click()
+        button = page.locator("#recognise-image").bounding_box()
+        result = page.locator("#upload-result").bounding_box()
+        examples = page.locator("#examples").bounding_box()
+        assert button["y"] < result["y"] < examples["y"], (button, result, examples)
+        assert not page.locator("#upload-confidence input").is_visible()  # not "0" before a reading
+        page.locator("#examples .gallery-item").first.click()
+        page.wait_for_function("() => document.querySelector('#upload-text textarea').value.length > 0")
+        assert page.locator("#upload-confidence input").is_visible()
+        assert 0 < float(page.input_value("#upload-confidence input")) <= 1
+        assert heatmap_shown(page, "upload")
+        badges = page.locator("#upload-heatmap label, #upload-heatmap [data-testid=block-label]")
+        assert not any(badges.nth(i).is_visible() for i in range(badges.count()))
+    finally:
+        page.context.close()

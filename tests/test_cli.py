@@ -35,6 +35,55 @@ def test_predict_help_describes_every_option():
             assert option in result.stdout
 
 
+def test_predict_help_names_the_default_decoder():
+    from htr.cli import DEFAULT_DECODER
+
+    result = htr("predict", "--help")
+    words = " ".join(result.stdout.split())  # argparse wraps the help text
+    assert f"(falls back to beam search if the model has none); default: {DEFAULT_DECODER} --" in words
+
+
+def test_error_messages_name_the_file_once(tmp_path):
+    junk = tmp_path / "notes.png"
+    junk.write_text("not an image")
+    missing = tmp_path / "nowhere.png"
+    plain = htr("predict", missing, junk)
+    assert plain.returncode == 1
+    lines = plain.stderr.strip().splitlines()
+    assert lines == [f"{missing}: error: no such file",
+                     f"{junk}: error: not a readable image (use PNG, JPEG, WebP, BMP, GIF or TIFF)"]
+    as_json = [json.loads(line) for line in htr("predict", missing, "--json").stdout.splitlines()]
+    assert as_json == [{"path": str(missing), "error": "no such file"}]
+
+
+def write_line_folder(root, samples):
+    """A plain folder of rendered lines and its labels.tsv, no split lists: a user's own lines."""
+    from htr.render import render_strokes
+
+    rows = []
+    for i, sample in enumerate(samples):
+        name = f"line-{i:02d}.png"
+        write_png(root / name, render_strokes(sample.strokes, "canvas", np.random.default_rng(i)))
+        rows.append(f"{name}\t{sample.text}")
+    (root / "labels.tsv").write_text("\n".join(rows) + "\n")
+    return root
+
+
+def test_validate_scores_every_line_of_a_folder_without_split_lists(tmp_path, ondb_validation):
+    folder = write_line_folder(tmp_path / "lines", (ondb_validation.samples * 2)[:20])
+    result = htr("validate", "--dataset", "folder", "--data", folder, "--decoder", "best", "--json")
+    assert result.returncode == 0, result.stderr[-2000:]
+    summary = json.loads(result.stdout)
+    assert summary["lines"] == 20 and summary["split"] == "all" and "no validation.tsv" in summary["note"]
+    assert f"note: {folder} has no validation.tsv: scoring all lines of labels.tsv" in result.stderr
+    text = htr("validate", "--dataset", "folder", "--data", folder, "--decoder", "best")
+    assert "20 lines (all lines of the folder), decoder best" in text.stdout
+    # With a validation list, that list is what is scored, as asked.
+    (folder / "validation.tsv").write_text("\n".join((folder / "labels.tsv").read_text().splitlines()[:5]) + "\n")
+    listed = json.loads(htr("validate", "--dataset", "folder", "--data", folder, "--decoder", "best", "--json").stdout)
+    assert listed["lines"] == 5 and listed["split"] == "validation" and "note" not in listed
+
+
 @pytest.fixture
 def line_files(tmp_path, ondb_validation):
     from htr.render import render_strokes

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import HAVE_ONDB, MODEL_DIR, ONDB, REAL_ONDB, ROOT, write_png
+from conftest import FIXTURES, HAVE_ONDB, MODEL_DIR, ONDB, REAL_ONDB, ROOT, write_png
 
 APP = str(ROOT / "dashboard.py")
 EXAMPLES = sorted((ROOT / "assets").glob("example*.png"))
@@ -223,22 +223,59 @@ def test_validate_bad_inputs(tmp_path):
 # --- without the data sets ----------------------------------------------------------------
 
 
+def line_folder(root: Path) -> Path:
+    """A folder of 20 real lines and its labels.tsv, no split lists: a user's own lines (the 10 shipped
+    IAM scans, and the 10 shipped IAM On-Line lines rendered)."""
+    from htr.datasets import load_dataset
+    from htr.render import render_strokes
+
+    root.mkdir(parents=True)
+    rows = []
+    for sample in load_dataset("iam", FIXTURES / "iam", "all").samples:
+        shutil.copy(sample.path, root / sample.path.name)
+        rows.append(f"{sample.path.name}\t{sample.text}")
+    for i, sample in enumerate(load_dataset("iam-ondb", FIXTURES / "iam-ondb", "validation").samples):
+        write_png(root / f"pen-{i:02d}.png", render_strokes(sample.strokes, "canvas", np.random.default_rng(i)))
+        rows.append(f"pen-{i:02d}.png\t{sample.text}")
+    (root / "labels.tsv").write_text("\n".join(rows) + "\n")
+    return root
+
+
 def test_the_page_opens_without_the_data_sets(tmp_path, monkeypatch):
-    """A fresh clone has no data folder: every tab opens without an error; asking for a data set says where it was sought."""
+    """A fresh clone has no data folder: every tab opens without an error, Validate and Train start from a
+    folder of one's own lines, and a folder of 20 lines without split lists is scored on all 20."""
     absent = tmp_path / "no-data"
     monkeypatch.setenv("HTR_DATA", str(absent))
     at = app()
-    assert not errors(at), errors(at)
+    assert not at.exception and not errors(at), errors(at)
     assert at.radio(key="page_source").value == "Upload"  # the Page tab starts on an upload
     assert "set HTR_DATA" in captions(at)
-    assert at.text_input(key="val_path").value == str(absent / "iam-ondb")
+    # Validate and Train start from the user's own lines, the format said in one line.
+    assert at.selectbox(key="val_dataset").value == "folder" and at.text_input(key="val_path").value == ""
+    assert at.selectbox(key="train_dataset").value == "folder" and at.text_input(key="train_path").value == ""
+    assert "Your own lines: a folder of line images with a labels.tsv" in captions(at)
+    assert "docs/training.md" in captions(at) and "Found in" not in captions(at)
+    # Asking for what is not there says what to do, calmly.
     button(at, "Run validation").click().run()
-    assert any(f"data folder not found: {absent / 'iam-ondb'}" in e for e in errors(at))
+    assert not errors(at) and any("Enter the folder of your lines" in i.value for i in at.info)
     at.radio(key="page_source").set_value("Data set page").run()
-    assert any("data folder not found" in e for e in errors(at))
+    assert not errors(at) and any(f"No IAM On-Line data set in `{absent / 'iam-ondb'}`" in i.value for i in at.info)
     at.selectbox(key="page_kind").set_value("IAM dev lines, stacked").run()
-    assert any(f"data folder not found: {absent / 'iam'}" in e for e in errors(at))
-    assert not at.exception
+    assert not errors(at) and any(f"No IAM data set in `{absent / 'iam'}`" in i.value for i in at.info)
+    at = run_validation(at, "", dataset="iam-ondb")
+    assert not errors(at) and any(f"not in `{absent / 'iam-ondb'}`" in i.value for i in at.info)
+    at.text_input(key="train_out").set_value(str(tmp_path / "run"))
+    button(at, "Start training").click().run()
+    assert not errors(at) and sum("Enter the folder of your lines" in i.value for i in at.info) == 1
+    assert not (tmp_path / "run").exists() and not at.exception
+
+    # A folder of one's own 20 lines, without split lists: all 20 are scored, and the page says so.
+    folder = line_folder(tmp_path / "my-lines")
+    at = run_validation(at, folder, limit=0, dataset="folder")
+    assert not errors(at), errors(at)
+    assert frame_with(at, "cer").set_index("decoder").loc["best", "lines"] == 20
+    assert any("has no validation.tsv: scoring all lines of labels.tsv" in i.value for i in at.info)
+    assert any(f"`{folder}` split `all`, look canvas, 20 lines" in c for c in captions(at).splitlines())
 
 
 # --- the model folder ---------------------------------------------------------------------
@@ -269,6 +306,7 @@ def test_no_model_or_a_broken_model_is_an_error_on_the_page(tmp_path):
 
 
 def set_training(at, out, epochs, data=ONDB):
+    at.selectbox(key="train_dataset").set_value("iam-ondb")  # the page starts on a folder of one's own lines
     at.text_input(key="train_path").set_value(str(data))
     at.text_input(key="train_out").set_value(str(out))
     at.number_input(key="train_epochs").set_value(epochs)
@@ -388,6 +426,44 @@ def test_ended_and_stopped_jobs_leave_no_zombies(tmp_path, jobs_dir):
     assert any("stopped before its first epoch ended" in w.value for w in at.warning)
     assert not any("stopped after epoch" in w.value for w in at.warning)
     assert button(at, "Resume").disabled  # resuming needs a checkpoint
+
+
+# A training job's log as TensorFlow and the trainer write it (a real run's, on a 2-core CPU).
+RAW_LOG = (
+    "$ python -m htr train --settings runs/mine/settings.json\n"
+    "WARNING: All log messages before absl::InitializeLog() is called are written to STDERR\n"
+    "I0000 00:00:1796620382.999129   24075 port.cc:153] oneDNN custom operations are on. You may see slightly "
+    "different numerical results due to floating-point round-off errors from different computation orders. To "
+    "turn them off, set the environment variable `TF_ENABLE_ONEDNN_OPTS=0`.\n"
+    "preparing folder validation lines:   0%|          | 0/2 [00:00<?, ?line/s]\r"
+    "preparing folder validation lines: 100%|##########| 2/2 [00:00<00:00, 63.34line/s]\n"
+    "folder: 18 training lines (share 1), 2 validation lines; 1,525,648 parameters\n"
+    "/work/htr/htr/train/loop.py:481: UserWarning: folder/train: skipped 1 bad item(s): 1 missing image\n"
+    "  lines.warn_skipped()\n"
+    "E0000 00:00:1796620406.340826   24075 util.cc:131] oneDNN supports DT_BOOL only on platforms with AVX-512. "
+    "Falling back to the default Eigen-based implementation if present.\n"
+    "W0000 00:00:1796620406.340900   24075 bfc_allocator.cc:310] Allocator (GPU_0_bfc) ran out of memory trying "
+    "to allocate 2.1GiB\n"
+    "4/4 - 27s - 4s/batch - loss: 346.2204\n"
+    "epoch 1/2: loss 346.2204  val CER 1.0000  WER 1.0000  28s  (best, saved)\n"
+)
+
+
+def test_the_training_log_shows_progress_and_real_warnings_only(tmp_path):
+    from htr.train.jobs import LOG_FILE, read_log_tail
+
+    (tmp_path / LOG_FILE).write_text(RAW_LOG)
+    assert read_log_tail(tmp_path).splitlines() == [
+        "$ python -m htr train --settings runs/mine/settings.json",
+        "preparing folder validation lines: 100%|##########| 2/2 [00:00<00:00, 63.34line/s]",
+        "folder: 18 training lines (share 1), 2 validation lines; 1,525,648 parameters",
+        "warning: folder/train: skipped 1 bad item(s): 1 missing image",
+        ("W0000 00:00:1796620406.340900   24075 bfc_allocator.cc:310] Allocator (GPU_0_bfc) ran out of memory "
+         "trying to allocate 2.1GiB"),
+        "4/4 - 27s - 4s/batch - loss: 346.2204",
+        "epoch 1/2: loss 346.2204  val CER 1.0000  WER 1.0000  28s  (best, saved)",
+    ]
+    assert (tmp_path / LOG_FILE).read_bytes() == RAW_LOG.encode()  # the file keeps everything
 
 
 def test_job_state_survives_a_lost_process(tmp_path, jobs_dir):
@@ -520,4 +596,43 @@ def test_use_a_trained_model_and_install_it_for_the_app(tmp_path, monkeypatch):
 
     lm, error = load_for_model(served, ModelConfig.load(served))  # the installed folder's language model loads
     assert lm is not None, error
+    assert not at.exception
+
+
+def test_installing_a_worse_model_asks_again_stating_both_cers(tmp_path, monkeypatch):
+    """A run whose model reads worse than the served one (here CER 1.0 on its validation lines) is
+    installed only after a second confirmation that gives both figures; a cancel keeps the old model."""
+    served = tmp_path / "served"
+    shutil.copytree(MODEL_DIR, served)
+    monkeypatch.setenv("HTR_MODEL_DIR", str(served))
+    lines = line_folder(tmp_path / "my-lines")
+    (lines / "validation.tsv").write_text("\n".join((lines / "labels.tsv").read_text().splitlines()[:6]) + "\n")
+    run = finished_run(tmp_path / "run", best_cer=1.0)
+    (run / "settings.json").write_text(json.dumps({"dataset": "folder", "data": str(lines), "look": "canvas",
+                                                   "model_dir": str(run)}))
+    from htr.train.install import compare_with_served
+
+    expected = compare_with_served(run, served)
+    assert expected.lines == 6 and expected.run_cer == 1.0 and expected.served_cer < 0.5 and expected.worse
+    before = (served / "metadata.json").read_text()
+
+    at = app()
+    at.radio(key="inspect_source").set_value("Upload")
+    at.text_input(key="train_out").set_value(str(run)).run()
+    button(at, "Install as the app's model ...").click().run()
+    first = next(w.value for w in at.warning if "Replace the model in" in w.value)
+    assert f"this model's CER is 1.0000, the app's model's {expected.served_cer:.4f}" in first
+    button(at, "Yes, install it").click().run()  # not enough for a worse model
+    assert (served / "metadata.json").read_text() == before
+    second = next(w.value for w in at.warning if "reads worse than the app's" in w.value)
+    assert f"CER 1.0000 against {expected.served_cer:.4f} on the same 6 lines" in second
+    label = f"Yes, install the worse model (CER 1.0000 for {expected.served_cer:.4f})"
+    button(at, "Cancel").click().run()
+    assert not any(b.label == label for b in at.button) and (served / "metadata.json").read_text() == before
+
+    button(at, "Install as the app's model ...").click().run()
+    button(at, "Yes, install it").click().run()
+    button(at, label).click().run()
+    assert any("Installed" in s.value for s in at.success), errors(at)
+    assert json.loads((served / "metadata.json").read_text())["training"]["best_val_cer"] == 1.0
     assert not at.exception

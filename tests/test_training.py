@@ -375,3 +375,40 @@ def test_blend_interpolates_weights_and_refuses_bad_requests(tmp_path):
                           "--weights", "0.5", "0.5", "--model-dir", str(tmp_path / "x")], cwd=ROOT,
                          capture_output=True, text=True, timeout=300)
     assert bad.returncode == 2 and "cannot read model" in bad.stderr and "Traceback" not in bad.stderr
+
+
+def test_an_epochs_loss_is_one_figure_in_the_bar_the_summary_and_the_history(capsys):
+    """Keras's bar ends on the epoch's mean loss, the figure the epoch's line and history.csv give,
+    not on its last batch's (a falling loss made those 168.6 and 420.1 for one epoch)."""
+    import re
+
+    from htr.train.loop import _run_epoch
+
+    losses = iter([900.0, 400.0, 200.0, 100.0])
+
+    class Model:  # each step's loss falls, as early in training
+        def train_on_batch(self, x, y):
+            return next(losses)
+
+    mean = _run_epoch(Model(), [(None, None)] * 4, "epoch 1/1")
+    assert mean == 400.0
+    printed = re.findall(r"loss: ([\d.]+)", capsys.readouterr().out)
+    assert printed and float(printed[-1]) == mean  # the bar's closing figure, to its 4 decimals
+
+
+def test_fewer_validation_lines_than_asked_are_explained():
+    from collections import Counter
+
+    from htr.train.loop import validation_note
+    from htr.train.settings import Source
+
+    folder = Source("folder", str(ROOT / "no-such-folder"), name="mine")
+    note = validation_note(folder, 8, read=2, used=2, skipped=Counter())
+    assert note.startswith("mine: 2 validation lines, not the 8 asked for: its 'validation' split has only 2")
+    assert "list the lines to validate on in validation.tsv" in note
+    scans = Source("iam", "iam", name="iam")
+    note = validation_note(scans, 8, read=8, used=5, skipped=Counter({"image too narrow for its text": 3}))
+    assert note == ("iam: 5 validation lines, not the 8 asked for: 3 of the first 8 could not be used "
+                    "(3 image too narrow for its text left out)")
+    assert validation_note(scans, 8, read=8, used=8, skipped=Counter()) is None
+    assert validation_note(scans, None, read=300, used=299, skipped=Counter({"no ink": 1})) is None

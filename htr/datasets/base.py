@@ -27,6 +27,7 @@ class LineSet:
     name: str
     samples: list[LineSample]
     skipped: Counter = field(default_factory=Counter)
+    note: str | None = None  # how the lines were chosen, where it is not what was asked for
 
     def __len__(self) -> int:
         return len(self.samples)

@@ -111,15 +111,23 @@ def load_lines(dataset: str, path, split: str, charset: str, part: str = "all", 
                progress: bool = False):
     """A split's lines that ``charset`` can write. A run on the first ``limit`` lines of the whole
     split parses only their files (a few seconds less for IAM On-Line's 1,120 validation lines),
-    and the whole split where the charset drops some of those."""
+    and the whole split where the charset drops some of those. A folder's ``validation`` split
+    without split lists is all its lines (:func:`htr.datasets.folder.scoring_split`), said in
+    the result's ``note``."""
     from htr.datasets import load_dataset
 
+    note = None
+    if dataset == "folder":
+        from htr.datasets.folder import scoring_split
+
+        split, note = scoring_split(path, split)
     first = limit if limit and part == "all" else None
     lines = load_dataset(dataset, path, split, progress=progress, limit=first)
     lines.filter_charset(charset)
     if first and len(lines.samples) < first:
         lines = load_dataset(dataset, path, split, progress=progress)
         lines.filter_charset(charset)
+    lines.note = note
     return lines
 
 

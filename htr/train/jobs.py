@@ -25,6 +25,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import shlex
 import signal
 import subprocess
@@ -174,8 +175,60 @@ def _read_json(path: Path) -> dict:
     return data if isinstance(data, dict) else {}
 
 
+# What TensorFlow and its C++ libraries print at start-up and at the first steps whatever the
+# run does: log lines in absl's format (``I0000 00:00:1796620057.749089   18784 port.cc:153] ...``)
+# at INFO level, and these known notices at any level (oneDNN's on an AVX2 CPU, absl's own
+# preamble, CUDA plugins registering twice, a CPU build's instruction set). A job shows its
+# log without them; RUN/train.log keeps everything.
+_ABSL_LINE = re.compile(r"^([IWEF])\d{4} \d\d:\d\d:\d\d\.\d+\s+\d+ [\w.-]+:\d+\] ")
+NOISE = (
+    "All log messages before absl::InitializeLog() is called are written to STDERR",
+    "oneDNN custom operations are on",
+    "oneDNN supports DT_BOOL only on platforms with AVX-512",
+    "Unable to register cuDNN factory", "Unable to register cuFFT factory", "Unable to register cuBLAS factory",
+    "computation placer already registered",
+    "TF-TRT Warning: Could not find TensorRT",
+    "failed call to cuInit",
+    "This TensorFlow binary is optimized to use available CPU instructions",
+    "rebuild TensorFlow with the appropriate compiler flags",
+)
+
+
+def is_noise(line: str) -> bool:
+    """Whether a log line is TensorFlow's start-up noise, not the run's progress or a real warning."""
+    found = _ABSL_LINE.match(line)
+    if found and found.group(1) == "I":
+        return True
+    return any(text in line for text in NOISE)
+
+
+_PY_WARNING = re.compile(r"^\S+\.py:\d+: (\w*Warning): (.*)$")
+
+
+def shown_lines(text: str) -> list[str]:
+    """A log's lines as a terminal shows them, less the noise: a progress bar's redraws (``\\r``)
+    as their last state, TensorFlow's notices left out (:func:`is_noise`), and a Python warning
+    as ``warning: ...``, without the file and source line it is printed with."""
+    kept: list[str] = []
+    after_warning = False
+    for row in text.split("\n"):
+        line = next((part for part in reversed(row.split("\r")) if part.strip()), "")
+        if not line.strip() or (after_warning and line.startswith("  ")):
+            after_warning = False
+            continue
+        warning = _PY_WARNING.match(line)
+        after_warning = warning is not None
+        if is_noise(line):
+            continue
+        if warning:
+            category, message = warning.groups()
+            line = f"warning: {message}" if category == "UserWarning" else f"warning ({category}): {message}"
+        kept.append(line)
+    return kept
+
+
 def read_log_tail(run_dir: str | Path, lines: int = 30, max_bytes: int = 64_000) -> str:
-    """The last lines of a run's log (progress-bar redraws split into lines)."""
+    """The last lines of a run's log as :func:`shown_lines` shows them."""
     path = Path(run_dir) / LOG_FILE
     try:
         with path.open("rb") as handle:
@@ -185,9 +238,7 @@ def read_log_tail(run_dir: str | Path, lines: int = 30, max_bytes: int = 64_000)
             raw = handle.read()
     except OSError:
         return ""
-    text = raw.decode("utf-8", errors="replace").replace("\r", "\n")
-    kept = [line for line in text.splitlines() if line.strip()]
-    return "\n".join(kept[-lines:])
+    return "\n".join(shown_lines(raw.decode("utf-8", errors="replace"))[-lines:])
 
 
 def _last_error(log_tail: str) -> str:

@@ -20,6 +20,7 @@ import platform
 import shutil
 import sys
 import time
+from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, replace
 from pathlib import Path
@@ -28,6 +29,7 @@ import numpy as np
 
 from htr.config import WEIGHTS_FILE, ModelConfig
 from htr.datasets import LineSet, load_dataset
+from htr.datasets.folder import SPLIT_FILES
 from htr.engine import KerasEngine
 from htr.errors import DataError
 from htr.train.augment import TRAIN_LOOKS, prepare_set
@@ -253,11 +255,17 @@ def _initial_model(settings: TrainSettings) -> tuple[ModelConfig, Path]:
 
 
 def _run_epoch(model, batches, label: str, show: bool = True) -> float:
-    """One pass of compiled train steps with a progress bar; returns the mean loss."""
+    """One pass of compiled train steps with a progress bar; returns the mean loss.
+
+    The bar shows the epoch's running mean, handed over as a stateful value: given per-batch
+    values, Keras's bar averages them while it runs but prints the last batch's alone when
+    it ends (168.6 where the epoch's mean, the figure of history.csv and the summary line,
+    was 420.1), so the log gave two losses per epoch.
+    """
     import keras
 
     verbose = (1 if sys.stdout.isatty() else 2) if show else 0
-    bar = keras.utils.Progbar(len(batches), verbose=verbose, unit_name="batch")
+    bar = keras.utils.Progbar(len(batches), verbose=verbose, unit_name="batch", stateful_metrics=["loss"])
     total = 0.0
     for index in range(len(batches)):
         x, y = batches[index]
@@ -265,14 +273,38 @@ def _run_epoch(model, batches, label: str, show: bool = True) -> float:
         if not np.isfinite(loss):
             raise FloatingPointError(f"{label}: loss became {loss}; lower --learning-rate")
         total += loss
-        bar.update(index + 1, [("loss", loss)])
+        bar.update(index + 1, [("loss", total / (index + 1))])
     return total / max(1, len(batches))
 
 
-def _load_split(source: Source, split: str, limit: int | None, charset: str):
+def validation_note(source: Source, asked: int | None, read: int, used: int, skipped: Counter) -> str | None:
+    """Why a source validates on fewer lines than were asked for, or None when it has them all.
+
+    ``read``: the lines :func:`load_split` gave (at most ``asked``); ``used``: those left once
+    preparing removed the ones it cannot use; ``skipped``: every line left out, by reason.
+    """
+    if not asked or used >= asked:
+        return None
+    reasons = ", ".join(f"{n} {why}" for why, n in skipped.most_common())
+    why = (f"its {source.val!r} split has only {read} usable line{'s' if read != 1 else ''}" if read < asked
+           else f"{read - used} of the first {asked} could not be used")
+    note = (f"{source.name}: {used} validation line{'s' if used != 1 else ''}, not the {asked} asked for: {why}"
+            + (f" ({reasons} left out)" if reasons else ""))
+    if source.dataset == "folder" and not any((Path(source.data) / name).is_file() for name in SPLIT_FILES):
+        note += ("; without split lists a folder holds out about 1 line in 10 of labels.tsv (chosen by file "
+                 "name): list the lines to validate on in validation.tsv")
+    return note
+
+
+def load_split(source: Source, split: str, limit: int | None, charset: str):
+    """The first ``limit`` lines of a source's split that ``charset`` can write, as a run trains
+    or validates on them (:func:`htr.train.install.compare_with_served` reads them again)."""
     # Read a few more than asked for: some lines are dropped for their characters.
     lines = load_dataset(source.dataset, source.data, split, progress=True, limit=limit and 2 * limit)
     lines.filter_charset(charset)
+    if limit and len(lines.samples) < limit:  # the charset dropped more than that: read the whole split
+        lines = load_dataset(source.dataset, source.data, split, progress=True)
+        lines.filter_charset(charset)
     if limit:
         lines.samples = lines.samples[:limit]
     if not lines.samples:
@@ -397,20 +429,26 @@ def train(settings: TrainSettings, resume: bool = False, log=print, parallel: Pa
     names = [source.name for source in sources]
     if len(set(names)) != len(names):
         raise DataError(f"sources need distinct names, got {names}: add name=... to --source")
-    train_sets = [_load_split(source, source.train, settings.limit, config.charset) for source in sources]
-    val_sets = []
+    train_sets = [load_split(source, source.train, settings.limit, config.charset) for source in sources]
+    val_sets, val_notes = [], []
     for source in sources:
-        val_lines = _load_split(source, source.val, source.val_limit or settings.val_limit, config.charset)
+        asked = source.val_limit or settings.val_limit
+        val_lines = load_split(source, source.val, asked, config.charset)
+        read = len(val_lines.samples)
         val_sets.append(prepare_set(val_lines, config.height, config.max_width, settings.look, settings.seed,
                                     augment=False, workers=settings.workers,
                                     label=f"preparing {source.name} validation lines", min_stride=config.time_stride,
                                     deslant=config.deslant))
-        val_lines.warn_skipped()
+        val_notes.append(validation_note(source, asked, read, len(val_sets[-1].images), val_lines.skipped))
+        if val_notes[-1] is None:
+            val_lines.warn_skipped()
     sizes = [len(lines) for lines in train_sets]
     label_width = max(len(sample.text) for lines in train_sets for sample in lines.samples)
     log(", ".join(f"{source.name}: {n} training lines (share {source.share:g}), {len(v.images)} validation lines"
                   for source, n, v in zip(sources, sizes, val_sets))
         + f"; {model.count_params():,} parameters")
+    for note in filter(None, val_notes):
+        log(note)
     if len(sources) > 1:
         log("best model: the lowest mean of the sources' validation CERs")
     if parallel.spread:
@@ -495,7 +533,7 @@ def train(settings: TrainSettings, resume: bool = False, log=print, parallel: Pa
         per_source = ""
         if len(sources) > 1:
             per_source = "  (" + ", ".join(f"{s.name} {c:.4f}" for s, (c, _) in zip(sources, scores)) + ")"
-        log(f"epoch {epoch + 1}/{settings.epochs}: loss {loss:.3f}  val CER {cer:.4f}{per_source}  "
+        log(f"epoch {epoch + 1}/{settings.epochs}: loss {loss:.4f}  val CER {cer:.4f}{per_source}  "
             f"WER {wer:.4f}  {seconds:.0f}s{'  (best, saved)' if improved else ''}")
         if state["stale"] >= settings.patience:
             log(f"early stop: no better validation CER for {settings.patience} epochs")

@@ -110,7 +110,8 @@ class TrainSettings:
         "form": {"label": "Data set", "width": 1}})
     data: str = field(default="", metadata={
         "help": "data set folder (or give --source, once per data set)",
-        "form": {"label": "Data path", "key": "path", "width": 2}})
+        "form": {"label": "Data path", "key": "path", "width": 2,
+                 "placeholder": "your folder with labels.tsv (empty for an IAM data set: its folder in HTR_DATA)"}})
     model_dir: str = field(default="", metadata={
         "help": "run folder: best model, history, checkpoints (required, here or in --settings)"})
     epochs: int = field(default=60, metadata={
