@@ -89,26 +89,29 @@ def _background(gray: np.ndarray) -> np.ndarray:
     return cv2.resize(bg, (w, h), interpolation=cv2.INTER_LINEAR)
 
 
-_BAND_DARK = 0.8  # an edge band's median is at most this share of the paper's brightness beside it
+_BAND_DARK = 0.8  # an edge band is at most this share of the paper's brightness beside it
 _BAND_REACH = 0.2  # ... the paper looked for this share of the page's width (height) inwards
 _BAND_GAP = 0.03  # light beyond a band (the scanner's lid) up to this share of the page is allowed
 _BAND_MIN = 0.006  # a band is at least this share of the page's long side wide
-_BAND_COVER = 0.8  # ... and dark along at least this share of its length
+_BAND_LENGTH = 0.5  # ... and solidly dark along at least this share of the page's side
 
 
-def _edge_bands_1d(gray: np.ndarray) -> tuple[int, int]:
-    """The columns of dark bands at the left and right edge of ``gray`` (widths 0 where none):
-    runs of columns from the edge (or from a thin light rim beyond it) whose median row is
-    darker than ``_BAND_DARK`` of the paper a little further in, solid along the page's height,
-    and wider than a pen's stroke."""
+def _edge_bands_1d(gray: np.ndarray) -> list[tuple[int, int, int, int]]:
+    """Dark bands at the left and right edge of ``gray`` as (first column, end column, first
+    row, end row): runs of columns from the edge (or from a thin light rim beyond it) that are
+    darker than ``_BAND_DARK`` of the paper a little further in along a good part of the page's
+    height, solidly so (nearly every column of the run dark in each of those rows), and wider
+    than a pen's stroke."""
     h, w = gray.shape
-    median = np.median(gray, axis=0)  # writing covers far less than half of a column
+    low = np.percentile(gray, 30, axis=0)  # writing covers far less than that share of a column
     reach = max(3, int(_BAND_REACH * w))
     min_width = max(3, int(round(_BAND_MIN * max(h, w))))
-    widths = []
-    for profile in (median, median[::-1]):
+    bands = []
+    for flip in (False, True):
+        profile = low[::-1] if flip else low
         # the brightest column within reach inwards: the paper a band is darker than
-        ref = np.asarray([profile[x : x + reach].max() for x in range(w)])
+        ref = cv2.dilate(profile.astype(np.float32).reshape(1, -1), np.ones((1, reach + 1), np.uint8),
+                         anchor=(0, 0), borderType=cv2.BORDER_REPLICATE).ravel() if w > 1 else profile
         dark = profile < _BAND_DARK * ref
         start = 0
         while start < min(w, int(_BAND_GAP * w) + 1) and not dark[start]:
@@ -116,40 +119,47 @@ def _edge_bands_1d(gray: np.ndarray) -> tuple[int, int]:
         end = start
         while end < w and dark[end]:
             end += 1
-        width = 0
-        if end - start >= min_width and end < w:
-            columns = gray[:, start:end] if profile is median else gray[:, w - end : w - start]
-            cover = (columns < _BAND_DARK * ref[end]).mean()
-            if cover >= _BAND_COVER and start < 0.5 * w:
-                width = end
-        widths.append(width)
-    return widths[0], widths[1]
+        if end - start < min_width or end >= 0.5 * w:
+            continue
+        columns = gray[:, w - end : w - start] if flip else gray[:, start:end]
+        solid = (columns < _BAND_DARK * ref[end]).mean(axis=1) >= 0.8
+        solid = cv2.morphologyEx(solid.astype(np.uint8).reshape(-1, 1), cv2.MORPH_CLOSE,
+                                 np.ones((max(3, h // 50) | 1, 1), np.uint8)).ravel().astype(bool)
+        runs = np.flatnonzero(np.diff(np.concatenate([[0], solid.astype(np.int8), [0]])))
+        if not len(runs):
+            continue
+        first, last = max(zip(runs[::2], runs[1::2]), key=lambda r: r[1] - r[0])
+        if last - first < _BAND_LENGTH * h:
+            continue
+        bands.append((w - end, w, int(first), int(last)) if flip else (0, end, int(first), int(last)))
+    return bands
 
 
 def _without_edge_bands(gray: np.ndarray) -> np.ndarray:
     """The page with the dark bands along its edges painted with the paper beside them.
 
     A scanner's edge (a grey strip where the sheet ended), a book's binding shadow or a
-    copier's black margin is not writing; left in, its rim became a line of its own or ran all
-    the lines out to the page's edge. A band is far wider than a stroke, covers most of the
-    page's side and is darker than the paper next to it, which handwriting never is."""
+    copier's black margin is not writing; left in, its rim became a line of its own or ran
+    the lines out to the page's edge. A band is far wider than a stroke, solid along much of
+    the page's side and darker than the paper next to it, which handwriting never is."""
     out = gray
     for axis in (1, 0):
         g = out if axis == 1 else out.T
         h, w = g.shape
-        left, right = _edge_bands_1d(g)
-        if not (left or right):
+        bands = _edge_bands_1d(g)
+        if not bands:
             continue
         g = g.copy()
         grow = max(2, int(round(0.004 * max(h, w))))  # the band's soft rim goes with it
-        for band, inner in (((0, left + grow), left + grow), ((w - right - grow, w), w - right - grow - 1)):
-            if band[1] - band[0] <= grow:
+        for c0, c1, r0, r1 in bands:
+            c0, c1 = max(0, c0 - grow), min(w, c1 + grow)
+            r0, r1 = max(0, r0 - grow), min(h, r1 + grow)
+            # the paper of each row just inside the band, carried across it
+            side = g[r0:r1, c1 : c1 + 4 * grow] if c0 == 0 else g[r0:r1, max(0, c0 - 4 * grow) : c0]
+            if side.size == 0:
                 continue
-            a, b = max(0, band[0]), min(w, band[1])
-            # the paper of each row just inside the band, smoothed along the band
-            side = g[:, inner : inner + 4 * grow] if inner < w // 2 else g[:, max(0, inner - 4 * grow) : inner + 1]
             paper = cv2.dilate(side.max(axis=1).astype(np.float32).reshape(-1, 1), np.ones((9, 1), np.uint8)).ravel()
-            g[:, a:b] = paper[:, None]
+            g[r0:r1, c0:c1] = paper[:, None]
         out = g if axis == 1 else g.T
     return out
 

@@ -285,14 +285,15 @@ def with_edge(page: Page, edge: str, rng: np.random.Generator | None = None) -> 
     side = str(rng.choice(["left", "right"] if edge != "margin-strip" else ["left", "right", "top", "bottom"]))
     across = w if side in ("left", "right") else h  # the page's extent across the band
     if edge == "scanner-edge":
-        width = int(rng.uniform(0.015, 0.04) * across) + 4
-        profile = np.full(width, float(rng.uniform(110, 175)))
+        width = int(rng.uniform(0.005, 0.04) * across) + 4
+        profile = np.full(width, float(rng.uniform(110, 190)))
         profile[-max(2, width // 8):] = float(rng.uniform(50, 90))  # the sheet's rim, where the lid's shadow is
         gap = int(rng.uniform(0.0, 0.02) * across)  # paper between the band and the writing's margin
     elif edge == "binding":
         width = int(rng.uniform(0.08, 0.14) * across)
         t = np.linspace(0.0, 1.0, width)
-        profile = float(rng.uniform(25, 70)) + (255 - float(rng.uniform(25, 70))) * t ** float(rng.uniform(1.5, 3.0))
+        darkest = float(rng.uniform(25, 70))
+        profile = darkest + (255 - darkest) * t ** float(rng.uniform(1.5, 3.0))
         gap = 0
     else:
         width = int(rng.uniform(0.01, 0.025) * across) + 6
@@ -300,6 +301,12 @@ def with_edge(page: Page, edge: str, rng: np.random.Generator | None = None) -> 
         gap = int(rng.uniform(0.0, 0.03) * across)
     band = np.concatenate([profile, np.full(gap, 255.0)]).astype(np.float32)
     band = band + rng.normal(0, 6, (h if side in ("left", "right") else w, len(band))).astype(np.float32)
+    length = len(band)
+    if edge != "binding":  # a strip may stop short of one end of the page
+        keep = int(rng.uniform(0.6, 1.0) * length) if rng.random() < 0.5 else length
+        band[keep:] = 255.0 + rng.normal(0, 2, band[keep:].shape)
+        if rng.random() < 0.5:
+            band = band[::-1]
     band = np.clip(band, 0, 255)
     if side in ("right", "bottom"):
         band = band[:, ::-1]
