@@ -270,19 +270,22 @@ def match_lines(truth: list[tuple[int, int, int, int]], found: list[tuple[int, i
 EDGES = ("scanner-edge", "binding", "margin-strip")
 
 
-def with_edge(page: Page, edge: str, rng: np.random.Generator | None = None) -> Page:
+def with_edge(page: Page, edge: str, rng: np.random.Generator | None = None, side: str | None = None) -> Page:
     """The page as a scan or a copy often shows it, with a dark band along one side that is not
     writing: a *scanner edge* (a grey strip, with a darker rim, down the side where the sheet
     ended under the lid), a book's *binding* shadow (dark at the edge, fading into the paper over
     a tenth of the width) or a *margin strip* (a near-black band, a copier's edge, along the top,
-    bottom or one side). The band lies in a margin added beside the writing, so the lines' boxes
-    only move by that margin."""
+    bottom or one side; ``side`` chooses, else at random). The band lies in a margin added
+    beside the writing, so the lines' boxes only move by that margin."""
     if edge not in EDGES:
         raise ValueError(f"unknown edge {edge!r}; expected one of {EDGES}")
     rng = rng if rng is not None else np.random.default_rng(0)
     image = page.image.astype(np.float32)
     h, w = image.shape[:2]
-    side = str(rng.choice(["left", "right"] if edge != "margin-strip" else ["left", "right", "top", "bottom"]))
+    sides = ["left", "right"] if edge != "margin-strip" else ["left", "right", "top", "bottom"]
+    side = side or str(rng.choice(sides))
+    if side not in sides:
+        raise ValueError(f"a {edge} lies along one of {sides}, not {side!r}")
     across = w if side in ("left", "right") else h  # the page's extent across the band
     if edge == "scanner-edge":
         width = int(rng.uniform(0.005, 0.04) * across) + 4
