@@ -200,6 +200,9 @@ def recognize_strokes(strokes: Any, decoder: str = DEFAULT_DECODER, beam_width: 
 
 
 LINE_COLUMNS = ["#", "text", "confidence", "box (x, y, w, h)"]
+# Shares of the table's width: the text wraps in its column, so every column stays in view
+# on a phone (390 px) as on a desktop, without scrolling sideways.
+LINE_COLUMN_WIDTHS = ["8%", "49%", "20%", "23%"]
 PAGE_STATUS = "Upload, paste or photograph a paragraph or a page of handwriting."
 
 
@@ -404,7 +407,7 @@ def build_demo() -> gr.Blocks:
                     with gr.Column(scale=2):
                         page_image = gr.Image(label="Photo or scan of a paragraph or a page", elem_id="page-image",
                                               sources=["upload", "webcam", "clipboard"], type="filepath",
-                                              image_mode=None, height=320)
+                                              image_mode=None, height=360, elem_classes=["htr-whole-image"])
                         page_image.data_model = UploadedImage
                         page_button = gr.Button("Read page", variant="primary", elem_id="read-page")
                     with gr.Column(scale=3):
@@ -413,13 +416,16 @@ def build_demo() -> gr.Blocks:
                         page_confidence = gr.Number(label="Confidence (0 to 1)", elem_id="page-confidence",
                                                     precision=3, interactive=False)
                         page_status = gr.Markdown(PAGE_STATUS, elem_id="page-status")
+                # Side by side where both fit at 320 px or more; on a phone the outlined page
+                # takes the full width and the table comes under it.
                 with gr.Row(elem_id="page-result"):
                     page_overlay = gr.Image(label="Lines found, outlined and numbered", elem_id="page-overlay",
                                             type="filepath", format="png", interactive=False,
-                                            buttons=["download", "fullscreen"], scale=3)
+                                            buttons=["download", "fullscreen"], scale=3, min_width=320,
+                                            elem_classes=["htr-whole-image"])
                     page_lines = gr.Dataframe(headers=LINE_COLUMNS, datatype=["number", "str", "number", "str"],
                                               label="Each line's reading", elem_id="page-lines", interactive=False,
-                                              wrap=True, scale=2)
+                                              wrap=True, column_widths=LINE_COLUMN_WIDTHS, scale=2, min_width=320)
                 page_lines_json = gr.JSON(visible=False, label="lines")
         with gr.Accordion("Decoding", open=True, elem_id="decoding"):
             with gr.Row():

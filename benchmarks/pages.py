@@ -1,14 +1,18 @@
 """Pages and paragraphs: are the lines found, and is a page read as well as its lines?
 
-    python benchmarks/pages.py --forms 50 --stacked 50 [--decoder lm] [--single 300] [--save-examples DIR]
-                               [--paper plain|blue-rules|grey-rules|notebook|negative]
+    python benchmarks/pages.py --forms 50 --stacked 50 [--edges 50] [--decoder lm] [--single 300]
+                               [--save-examples DIR] [--paper plain|blue-rules|grey-rules|notebook|negative]
 
 Makes the test pages with htr/pages.py: IAM On-Line validation forms drawn whole (every line
 at its whiteboard position, the canvas and paper looks taking turns) and pages stacked from
 the real IAM line images of splits/available-dev.txt (one form's lines, gaps shrunk at random
-so descenders touch). Prints
+so descenders touch). With ``--edges N``: N more stacked pages (other spacings) each with a dark
+band along one edge that is not writing, the three kinds taking turns (a scanner's grey edge
+strip, a book's binding shadow, a copier's black margin strip; ``htr.synth.pages.with_edge``).
+Prints
 
-* lines found (box IoU >= 0.5 with the truth, one to one), lines split and merged;
+* lines found (box IoU >= 0.5 with the truth, one to one), lines split and merged, and on how
+  many pages exactly the page's lines were found (as many lines as it has, each matched);
 * page CER (each page's text against its lines' texts joined by newlines) beside the CER of
   the same lines read one by one from their truth-box crops, and the ratio;
 * segmentation time for a 2,000 x 1,500 page (the pages resized to that size; median, p95);
@@ -35,6 +39,8 @@ def main() -> None:
     parser.add_argument("--model-dir", default=str(default_model_dir()))
     parser.add_argument("--forms", type=int, default=50, help="IAM On-Line validation forms drawn whole")
     parser.add_argument("--stacked", type=int, default=50, help="pages stacked from IAM dev line images")
+    parser.add_argument("--edges", type=int, default=0,
+                        help="stacked pages with a scanner edge, binding shadow or margin strip along one side")
     parser.add_argument("--decoder", default="lm")
     parser.add_argument("--single", type=int, default=0, help="single-line images to check --layout auto on")
     parser.add_argument("--no-read", action="store_true", help="segmentation figures only")
@@ -51,11 +57,15 @@ def main() -> None:
     from htr.metrics import error_rates
     from htr.progress import Progress
     from htr.segment import segment_lines
-    from htr.synth.pages import form_pages, match_lines, on_paper, stacked_pages
+    from htr.synth.pages import EDGES, form_pages, match_lines, on_paper, stacked_pages, with_edge
 
     ondb = load_dataset("iam-ondb", args.ondb, "validation")
     dev = load_dataset("iam", args.iam, str(Path(args.iam) / "splits" / "available-dev.txt"))
     sets = {"forms": form_pages(ondb.samples, args.forms), "stacked": stacked_pages(dev.samples, args.iam, args.stacked)}
+    if args.edges:  # other spacings than the stacked set's (seeds from 1000 on), one band each
+        plain = stacked_pages(dev.samples, args.iam, args.edges, seed=1000)
+        sets["edges"] = [with_edge(page, EDGES[i % len(EDGES)], np.random.default_rng(2000 + i))
+                         for i, page in enumerate(plain)]
     sets = {name: [on_paper(page, args.paper) for page in pages] for name, pages in sets.items()}
 
     recognizer = None
@@ -68,6 +78,7 @@ def main() -> None:
     totals = {"truth": 0, "matched": 0, "split": 0, "merged": 0}
     for name, pages in sets.items():
         counts = {"truth": 0, "matched": 0, "split": 0, "merged": 0}
+        exact = 0
         refs, page_texts, line_texts = [], [], []
         bar = Progress(len(pages), name)
         for page in pages:
@@ -75,7 +86,8 @@ def main() -> None:
             m = match_lines(page.boxes, found.boxes)
             for key in counts:
                 counts[key] += getattr(m, key)
-            if m.matched < m.truth or m.split or m.merged:
+            exact += m.matched == m.truth == m.found
+            if m.matched < m.truth or m.split or m.merged or m.found != m.truth:
                 tqdm.write(f"  {page.name}: {m}")
             if recognizer is not None:
                 read = recognize_page(recognizer, page.image, layout="page", decoder=args.decoder)
@@ -95,7 +107,8 @@ def main() -> None:
         for key in counts:
             totals[key] += counts[key]
         print(f"{name}: {len(pages)} pages, lines found {counts['matched']}/{counts['truth']} "
-              f"({counts['matched'] / max(1, counts['truth']):.2%}), split {counts['split']}, merged {counts['merged']}")
+              f"({counts['matched'] / max(1, counts['truth']):.2%}), split {counts['split']}, merged {counts['merged']}; "
+              f"pages with exactly their lines {exact}/{len(pages)}")
         if recognizer is not None:
             page_cer = error_rates(refs, page_texts)
             line_cer = error_rates(refs, line_texts)
@@ -109,7 +122,7 @@ def main() -> None:
     # Wall time suffers from whatever else the machine runs; the process's CPU time (all its
     # threads) is what one free core would take.
     times, cpu = [], []
-    for page in sets["forms"] + sets["stacked"]:
+    for page in [page for pages in sets.values() for page in pages]:
         image = cv2.resize(page.image, (2000, 1500), interpolation=cv2.INTER_AREA)
         segment_lines(image)  # warm caches
         runs, cpu_runs = [], []

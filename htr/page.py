@@ -340,6 +340,14 @@ def _photo_box(box, paper: Paper) -> tuple[float, float, float, float]:
     return float(corners[0, 0]), float(corners[0, 1]), float(size[0]), float(size[1])
 
 
+def _label_spot(box, polygon: np.ndarray | None) -> tuple[float, float]:
+    """Where a line's number goes: the left end of its outline (the middle of its first column
+    of ink: upper edge's first point, lower edge's last), or the middle of its box's left side."""
+    if polygon is not None and len(polygon) >= 4:
+        return float(min(polygon[0][0], polygon[-1][0])), float(0.5 * (polygon[0][1] + polygon[-1][1]))
+    return float(box[0]), float(box[1] + box[3] / 2)
+
+
 LINE_COLOURS = [(230, 25, 75), (60, 140, 60), (0, 110, 200), (245, 130, 48), (145, 30, 180), (70, 160, 170),
             (200, 50, 160), (120, 120, 0)]
 
@@ -374,10 +382,13 @@ def draw_lines(image, page: PageRecognition | PageLayout) -> np.ndarray:
         else:
             x, y, w, h = (int(round(v)) for v in box)
             cv2.rectangle(rgb, (x, y), (x + w, y + h), colour, thick)
-        x, y = int(round(box[0])), int(round(box[1]))
         label = str(i + 1)
         (tw, th), _ = cv2.getTextSize(label, cv2.FONT_HERSHEY_SIMPLEX, scale, thick)
-        lx, ly = max(0, x - tw - 4), max(th + 2, y + th + 2)
+        x, y = _label_spot(box, polygon)
+        # the number left of where its line starts, centred on the line there (inside the
+        # picture: on the line's first letters only where the line starts at the picture's edge)
+        lx = int(round(max(0, x - tw - 3 - 2 * thick)))
+        ly = int(round(min(max(y + th / 2, th + 3), rgb.shape[0] - 4)))
         cv2.rectangle(rgb, (lx, ly - th - 3), (lx + tw + 3, ly + 3), colour, -1)
         cv2.putText(rgb, label, (lx + 1, ly), cv2.FONT_HERSHEY_SIMPLEX, scale, (255, 255, 255), thick, cv2.LINE_AA)
     return rgb

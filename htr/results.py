@@ -125,8 +125,11 @@ class LineRecognition:
         data = self.recognition.to_json()
         data.pop("decoder", None)
         data.pop("paper", None)
-        if self.photo_polygon is not None:
-            data = {"polygon": corners_json(self.photo_polygon), **data}
+        # the line's outline where it is in the image read: the sheet's box corners in a photo,
+        # else the outline found around the line's ink (inside its box)
+        outline = self.photo_polygon if self.photo_polygon is not None else self.polygon
+        if outline is not None:
+            data = {"polygon": corners_json(outline), **data}
         return {"box": [int(round(v)) for v in self.box], **data}
 
 

@@ -89,6 +89,81 @@ def _background(gray: np.ndarray) -> np.ndarray:
     return cv2.resize(bg, (w, h), interpolation=cv2.INTER_LINEAR)
 
 
+_BAND_DARK = 0.8  # an edge band is at most this share of the paper's brightness beside it
+_BAND_REACH = 0.2  # ... the paper looked for this share of the page's width (height) inwards
+_BAND_GAP = 0.03  # light beyond a band (the scanner's lid) up to this share of the page is allowed
+_BAND_MIN = 0.006  # a band is at least this share of the page's long side wide
+_BAND_LENGTH = 0.5  # ... and solidly dark along at least this share of the page's side
+
+
+def _edge_bands_1d(gray: np.ndarray) -> list[tuple[int, int, int, int]]:
+    """Dark bands at the left and right edge of ``gray`` as (first column, end column, first
+    row, end row): runs of columns from the edge (or from a thin light rim beyond it) that are
+    darker than ``_BAND_DARK`` of the paper a little further in along a good part of the page's
+    height, solidly so (nearly every column of the run dark in each of those rows), and wider
+    than a pen's stroke."""
+    h, w = gray.shape
+    low = np.percentile(gray, 30, axis=0)  # writing covers far less than that share of a column
+    reach = max(3, int(_BAND_REACH * w))
+    min_width = max(3, int(round(_BAND_MIN * max(h, w))))
+    bands = []
+    for flip in (False, True):
+        profile = low[::-1] if flip else low
+        # the brightest column within reach inwards: the paper a band is darker than
+        ref = cv2.dilate(profile.astype(np.float32).reshape(1, -1), np.ones((1, reach + 1), np.uint8),
+                         anchor=(0, 0), borderType=cv2.BORDER_REPLICATE).ravel() if w > 1 else profile
+        dark = profile < _BAND_DARK * ref
+        start = 0
+        while start < min(w, int(_BAND_GAP * w) + 1) and not dark[start]:
+            start += 1
+        end = start
+        while end < w and dark[end]:
+            end += 1
+        if end - start < min_width or end >= 0.5 * w:
+            continue
+        columns = gray[:, w - end : w - start] if flip else gray[:, start:end]
+        solid = (columns < _BAND_DARK * ref[end]).mean(axis=1) >= 0.8
+        solid = cv2.morphologyEx(solid.astype(np.uint8).reshape(-1, 1), cv2.MORPH_CLOSE,
+                                 np.ones((max(3, h // 50) | 1, 1), np.uint8)).ravel().astype(bool)
+        runs = np.flatnonzero(np.diff(np.concatenate([[0], solid.astype(np.int8), [0]])))
+        if not len(runs):
+            continue
+        first, last = max(zip(runs[::2], runs[1::2]), key=lambda r: r[1] - r[0])
+        if last - first < _BAND_LENGTH * h:
+            continue
+        bands.append((w - end, w, int(first), int(last)) if flip else (0, end, int(first), int(last)))
+    return bands
+
+
+def _without_edge_bands(gray: np.ndarray) -> np.ndarray:
+    """The page with the dark bands along its edges painted with the paper beside them.
+
+    A scanner's edge (a grey strip where the sheet ended), a book's binding shadow or a
+    copier's black margin is not writing; left in, its rim became a line of its own or ran
+    the lines out to the page's edge. A band is far wider than a stroke, solid along much of
+    the page's side and darker than the paper next to it, which handwriting never is."""
+    out = gray
+    for axis in (1, 0):
+        g = out if axis == 1 else out.T
+        h, w = g.shape
+        bands = _edge_bands_1d(g)
+        if not bands:
+            continue
+        g = g.copy()
+        grow = max(2, int(round(0.004 * max(h, w))))  # the band's soft rim goes with it
+        for c0, c1, r0, r1 in bands:
+            c0, c1 = max(0, c0 - grow), min(w, c1 + grow)
+            r0, r1 = max(0, r0 - grow), min(h, r1 + grow)
+            # the paper of each row just inside the band, carried across it
+            side = g[r0:r1, c1 : c1 + 4 * grow] if c0 == 0 else g[r0:r1, max(0, c0 - 4 * grow) : c0]
+            if side.size == 0:
+                continue
+            paper = cv2.dilate(side.max(axis=1).astype(np.float32).reshape(-1, 1), np.ones((9, 1), np.uint8)).ravel()
+            g[r0:r1, c0:c1] = paper[:, None]
+        out = g if axis == 1 else g.T
+    return out
+
+
 def _binarise(gray: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Ink mask and paper brightness of a grey page."""
     background = _background(gray)
@@ -336,21 +411,80 @@ def _envelope(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return has, top, bottom
 
 
-def _outline(mask: np.ndarray, x0: int, y0: int, bins: int = 24) -> np.ndarray:
-    """Upper edge left to right, lower edge right to left, of a line's ink (its box's mask
-    placed at ``x0, y0``), in column groups."""
-    has, top, bottom = _envelope(mask)
-    width = mask.shape[1]
-    edges = np.unique(np.linspace(0, width, min(bins, width) + 1).astype(np.int64))
-    upper, lower = [], []
-    for a, b in zip(edges[:-1], edges[1:]):
-        ok = has[a:b]
-        if not ok.any():
-            continue
-        t, u = int(top[a:b][ok].min()), int(bottom[a:b][ok].max()) + 1
-        upper += [(x0 + a, y0 + t), (x0 + b, y0 + t)]
-        lower += [(x0 + a, y0 + u), (x0 + b, y0 + u)]
-    return np.asarray(upper + lower[::-1], np.float64)
+def _outlines(line_map: np.ndarray, lines: list[int], typical: float) -> list[np.ndarray]:
+    """Each line's outline on the analysis copy, in the order of ``lines``: its upper edge left to
+    right, then its lower edge back, through the middle of column groups about a line high,
+    around the line's own ink.
+
+    Every line's edge stays within the reach of most of its ink from its own centre course (a
+    stray piece far off the course, or the tip of a long descender, does not drag an arm across
+    the page), and where two lines' spans meet in a column they are cut apart between their
+    centres: no outline enters another line's."""
+    h, w = line_map.shape
+    step = max(2, int(round(typical)))
+    n_bins = -(-w // step)
+    mids = (np.arange(n_bins) + 0.5) * step
+    ys, xs = np.nonzero(line_map >= 0)
+    labels = line_map[ys, xs]
+    n = len(lines)
+    top = np.full((n, n_bins), np.nan)
+    bottom = np.full((n, n_bins), np.nan)
+    centre = np.full((n, n_bins), np.nan)
+    spans = []
+    for i, k in enumerate(lines):
+        sel = labels == k
+        y, x = ys[sel].astype(np.float64), xs[sel]
+        b = x // step
+        order = np.lexsort((y, b))
+        y, b = y[order], b[order]
+        counts = np.bincount(b, minlength=n_bins)
+        present = np.flatnonzero(counts)
+        starts = np.concatenate([[0], np.cumsum(counts)])[:-1]
+        meds = y[starts[present] + counts[present] // 2]
+        if len(meds) >= 5:  # a running median of five: a stray piece does not move the course
+            padded = np.concatenate([meds[:1], meds[:1], meds, meds[-1:], meds[-1:]])
+            meds = np.median(np.stack([padded[j : j + len(meds)] for j in range(5)]), axis=0)
+        lo, hi = int(present[0]), int(present[-1])
+        course = np.interp(np.arange(lo, hi + 1), present, meds)
+        centre[i, lo : hi + 1] = course
+        off = y - centre[i, b]
+        up = float(np.percentile(-off, 99)) + 1.0
+        down = float(np.percentile(off, 99)) + 1.0
+        t = np.full(n_bins, np.nan)
+        u = np.full(n_bins, np.nan)
+        np.fmin.at(t, b, y)
+        np.fmax.at(u, b, y + 1)
+        inside = np.arange(lo, hi + 1)
+        t_in, u_in = t[lo : hi + 1], u[lo : hi + 1]
+        has = ~np.isnan(t_in)
+        t_in = np.interp(inside, inside[has], t_in[has])
+        u_in = np.interp(inside, inside[has], u_in[has])
+        # each group's edge also clears its neighbours' ink, so the straight edge between the
+        # middles of two groups passes outside the ink of both
+        t_in = np.minimum(t_in, np.minimum(np.r_[t_in[1:], np.inf], np.r_[np.inf, t_in[:-1]]))
+        u_in = np.maximum(u_in, np.maximum(np.r_[u_in[1:], -np.inf], np.r_[-np.inf, u_in[:-1]]))
+        top[i, lo : hi + 1] = np.minimum(np.maximum(t_in, course - up), course)
+        bottom[i, lo : hi + 1] = np.maximum(np.minimum(u_in, course + down), course + 1)
+        spans.append((int(xs[sel].min()), int(xs[sel].max()) + 1, lo, hi))
+    gap = 1.0
+    for b in range(n_bins):
+        here = [i for i in range(n) if not np.isnan(centre[i, b])]
+        here.sort(key=lambda i: centre[i, b])
+        for a, c in zip(here, here[1:]):
+            if top[c, b] < bottom[a, b] + gap:
+                cut = 0.5 * (bottom[a, b] + top[c, b])
+                cut = float(np.clip(cut, centre[a, b] + 0.5, max(centre[a, b] + 0.5, centre[c, b] - gap - 0.5)))
+                bottom[a, b] = max(top[a, b] + 0.5, cut)
+                top[c, b] = min(max(top[c, b], bottom[a, b] + gap), bottom[c, b] - 0.5)
+    outlines = []
+    for i, (x0, x1, lo, hi) in enumerate(spans):
+        xs_ = np.concatenate([[x0], np.clip(mids[lo : hi + 1], x0, x1), [x1]])
+        t = np.concatenate([[top[i, lo]], top[i, lo : hi + 1], [top[i, hi]]])
+        u = np.concatenate([[bottom[i, lo]], bottom[i, lo : hi + 1], [bottom[i, hi]]])
+        upper = np.stack([xs_, t], axis=1)
+        lower = np.stack([xs_, u], axis=1)[::-1]
+        outlines.append(np.concatenate([upper, lower]))
+    return outlines
 
 
 def segment_lines(image: np.ndarray, pad: float = 0.0, stop_at_one_line: bool = False) -> PageLayout | None:
@@ -379,6 +513,7 @@ def segment_lines(image: np.ndarray, pad: float = 0.0, stop_at_one_line: bool = 
     gray = small.astype(np.float32) / 255.0 if small.dtype == np.uint8 else small
     if float(gray.max() - gray.min()) < _MIN_CONTRAST / 3:
         raise NoInkError("no handwriting found: the image is one uniform colour")
+    gray = _without_edge_bands(gray)
     mask, background = _binarise(gray)
     mask &= ~printed_rules(mask, several_lines=True)  # ruled paper: rules crossing the writing would join its lines
     h, w = mask.shape
@@ -487,7 +622,8 @@ def segment_lines(image: np.ndarray, pad: float = 0.0, stop_at_one_line: bool = 
     n_lines = len(centres)
     pitch = float(np.median(np.diff(centres))) if n_lines > 1 else 1.6 * typical
     line_map = np.full((h, w), -1, np.int32)
-    result, order = _build_lines(full, background, scale, px, py, line_of, n_lines, line_map, pad * pitch)
+    result, order = _build_lines(full, background, scale, px, py, line_of, n_lines, line_map, pad * pitch,
+                                 typical)
     rank = np.full(n_lines + 1, -1, np.int32)
     rank[order] = np.arange(len(order))
     line_map = rank[line_map]  # (-1 stays -1: rank[-1] is the spare last slot)
@@ -631,7 +767,8 @@ def _grey_u8(image: np.ndarray) -> np.ndarray | None:
 
 
 def _build_lines(full: np.ndarray, background: np.ndarray, scale: float, px: np.ndarray, py: np.ndarray,
-                 line_of: np.ndarray, n_lines: int, line_map: np.ndarray, pad: float) -> tuple[list[TextLine], list[int]]:
+                 line_of: np.ndarray, n_lines: int, line_map: np.ndarray, pad: float,
+                 typical: float) -> tuple[list[TextLine], list[int]]:
     """The lines top to bottom (and their indices in that order), ``line_map`` filled in."""
     H, W = full.shape
     h, w = line_map.shape
@@ -645,6 +782,7 @@ def _build_lines(full: np.ndarray, background: np.ndarray, scale: float, px: np.
         order.append((float(np.median(py[sel])), k))
     order.sort()
     inv = 1.0 / scale
+    outlines = dict(zip([k for _, k in order], _outlines(line_map, [k for _, k in order], typical)))
     for _, k in order:
         sel = line_of == k
         xs, ys = px[sel], py[sel]
@@ -669,7 +807,7 @@ def _build_lines(full: np.ndarray, background: np.ndarray, scale: float, px: np.
             paint = others[np.ix_(rows - r0, cols - c0)] > 0
             paper = background[np.ix_(rows, cols)]
             crop = np.where(paint, np.maximum(crop, paper), crop)
-        polygon = _outline(line_map[int(y0):int(y1), int(x0):int(x1)] == k, int(x0), int(y0)) * inv
+        polygon = outlines[k] * inv
         lines.append(TextLine(box=(bx0, by0, bx1 - bx0, by1 - by0), polygon=polygon,
                               crop=np.clip(crop * 255 + 0.5, 0, 255).astype(np.uint8), ink=int(sel.sum())))
     return lines, [k for _, k in order]

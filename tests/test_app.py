@@ -426,7 +426,7 @@ def test_api_reads_a_page(server, validation_lines, tmp_path):
     assert error_rates([page.text], [text]).cer < 0.25
     assert 0 < confidence <= 1 and f"Found {len(form)} lines" in status
     for line, truth in zip(lines, page.boxes):
-        assert set(line) == {"box", "text", "confidence", "alternatives"} and len(line["box"]) == 4
+        assert set(line) == {"box", "polygon", "text", "confidence", "alternatives"} and len(line["box"]) == 4
         assert abs(line["box"][1] + line["box"][3] / 2 - truth[1] - truth[3] / 2) < truth[3] / 2
     assert cv2.imread(overlay).shape[:2] == page.image.shape[:2]
     # one line through the page endpoint: one line, read as /recognize reads it

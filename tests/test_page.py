@@ -46,9 +46,11 @@ def test_a_page_is_read_line_by_line(recognizer, stacked_page):
     data = result.to_json("page.png")
     assert set(data) == {"path", "text", "confidence", "decoder", "lines"}
     for line, truth in zip(data["lines"], page.boxes):
-        assert set(line) == {"box", "text", "confidence", "alternatives"}
+        assert set(line) == {"box", "polygon", "text", "confidence", "alternatives"}
         x, y, w, h = line["box"]
         assert abs((y + h / 2) - (truth[1] + truth[3] / 2)) < truth[3] / 2  # each line where it is on the page
+        outline = np.asarray(line["polygon"])  # the line's outline, inside its box
+        assert len(outline) >= 4 and (outline >= [x - 1, y - 1]).all() and (outline <= [x + w + 1, y + h + 1]).all()
     # read as one line, the same page is nonsense
     flat = recognize_page(recognizer, page.image, "line", "best")
     assert flat.layout == "line" and error_rates([page.text], [flat.text]).cer > 0.5

@@ -8,7 +8,7 @@ from conftest import HAVE_IAM, NO_IAM
 from htr.datasets.base import LineSample
 from htr.errors import BadImageError, NoInkError
 from htr.segment import segment_lines
-from htr.synth.pages import group_forms, match_lines, on_paper, render_form, stack_lines
+from htr.synth.pages import EDGES, group_forms, match_lines, on_paper, render_form, stack_lines, with_edge
 
 
 @pytest.fixture(scope="module")
@@ -156,6 +156,92 @@ def test_notebook_page_filled_to_the_top(forms):
     page = on_paper(render_form(forms[19], "paper", np.random.default_rng(19)), "notebook")
     assert min(y for _, y, _, _ in page.boxes) < 0.05 * page.image.shape[0]
     assert_all_found(page, segment_lines(page.image))
+
+
+@pytest.fixture(scope="module")
+def shipped_pages(iam_dev_forms):
+    """Real scanned lines of the two forms also shipped in tests/fixtures/iam, stacked into pages
+    at 70 % of their spacing (works without the data sets)."""
+    forms, boxes = iam_dev_forms
+    return [stack_lines(f[:6], boxes, np.random.default_rng(7), squeeze=0.7)
+            for f in forms if f[0].id.startswith(("a01-011-", "a03-011-"))]
+
+
+@pytest.mark.parametrize("edge, side", [(e, s) for e in EDGES
+                                        for s in (("left", "right", "top", "bottom") if e == "margin-strip" else ("left", "right"))])
+def test_dark_bands_along_the_edges_are_not_lines(shipped_pages, edge, side):
+    """A scanner's grey edge strip, a book's binding shadow, a copier's black margin strip
+    (wide or narrow, the whole side or stopping short): exactly the page's lines are found, none
+    of them running into the band (before, the band's rim became a line or stretched lines to it)."""
+    assert len(shipped_pages) == 2
+    for page in shipped_pages:
+        for seed in (0, 1):
+            banded = with_edge(page, edge, np.random.default_rng(seed), side)
+            h, w = banded.image.shape[:2]
+            assert banded.image.shape != page.image.shape
+            found = segment_lines(banded.image)
+            assert_all_found(banded, found)
+            # no line reaches into the margin the band was added in
+            x0 = min(b[0] for b in banded.boxes)
+            y0 = min(b[1] for b in banded.boxes)
+            x1 = max(b[0] + b[2] for b in banded.boxes)
+            y1 = max(b[1] + b[3] for b in banded.boxes)
+            for x, y, bw, bh in found.boxes:
+                assert x >= x0 - 3 and y >= y0 - 3 and x + bw <= x1 + 3 and y + bh <= y1 + 3, (edge, side, seed)
+
+
+def test_outlines_stay_with_their_lines(shipped_pages, forms):
+    """Each line's outline holds its own ink and no other line's: on real scanned lines squeezed
+    until descenders reach the line below, and on a drawn form, the outlines of two lines overlap
+    by well under 1 % of either (they share at most an edge), and nearly all ink lies inside
+    its own line's outline, which lies inside its box."""
+    pages = [p.image for p in shipped_pages]
+    pages.append(render_form(forms[3], "paper", np.random.default_rng(1), line_height=60, skew=0).image)
+    for image in pages:
+        found = segment_lines(image)
+        h, w = image.shape[:2]
+        grey = image if image.ndim == 2 else cv2.cvtColor(image, cv2.COLOR_RGB2GRAY)
+        masks = []
+        for line in found.lines:
+            x, y, bw, bh = line.box
+            assert (line.polygon >= [x - 1, y - 1]).all() and (line.polygon <= [x + bw + 1, y + bh + 1]).all()
+            mask = np.zeros((h, w), np.uint8)
+            cv2.fillPoly(mask, [np.round(line.polygon).astype(np.int32)], 1)
+            masks.append(mask.astype(bool))
+        for i in range(len(masks)):
+            for j in range(i + 1, len(masks)):
+                shared = (masks[i] & masks[j]).sum()
+                assert shared <= 0.01 * min(masks[i].sum(), masks[j].sum()), (i, j, shared)
+        ink = grey < 128
+        inside = (ink & np.logical_or.reduce(masks)).sum() / ink.sum()
+        assert inside >= 0.95
+
+
+@pytest.mark.parametrize("form", [5, 12])
+def test_numbers_sit_by_their_lines(forms, form):
+    """On the overlay each line's number sits left of where the line starts, at the height of
+    the line's first letters (it sat at the top-left corner of the line's box: by the line
+    above where a line slopes or has a tall letter further on)."""
+    from htr.page import LINE_COLOURS, draw_lines
+
+    page = render_form(forms[form], "canvas", np.random.default_rng(1), line_height=60, skew=0)
+    found = segment_lines(page.image)
+    assert len(found.lines) <= len(LINE_COLOURS)
+    overlay = draw_lines(page.image, found)
+    pen = max(1, round(max(overlay.shape[:2]) / 600))  # the outlines' width
+    ys, xs = np.nonzero(found.line_map >= 0)
+    owner = found.line_map[ys, xs]
+    for k, line in enumerate(found.lines):
+        # the number's badge: the largest solid patch of the line's colour (the outline is thinner)
+        solid = cv2.erode(np.all(overlay == LINE_COLOURS[k], axis=2).astype(np.uint8), np.ones((2 * pen + 1,) * 2, np.uint8))
+        n, _, stats, middles = cv2.connectedComponentsWithStats(solid)
+        assert n > 1
+        bx, by = middles[1 + int(np.argmax(stats[1:, cv2.CC_STAT_AREA]))]
+        assert bx <= line.box[0] + 2  # left of the line
+        # between the top and bottom of the line's ink in its first tenth
+        mine_x, mine_y = xs[owner == k], ys[owner == k]
+        start = mine_y[mine_x <= mine_x.min() + 0.1 * (mine_x.max() - mine_x.min())] / found.scale
+        assert start.min() <= by <= start.max() + 1, (k, by, start.min(), start.max())
 
 
 def test_single_lines_stay_single(ondb_validation, dev_forms):

@@ -265,3 +265,65 @@ def match_lines(truth: list[tuple[int, int, int, int]], found: list[tuple[int, i
     split = sum(1 for f in extra if (inter[:, f] >= 0.5 * f_area[f]).any())
     matched = len(pairs)
     return Matching(len(truth), len(found), matched, split, merged)
+
+
+EDGES = ("scanner-edge", "binding", "margin-strip")
+
+
+def with_edge(page: Page, edge: str, rng: np.random.Generator | None = None, side: str | None = None) -> Page:
+    """The page as a scan or a copy often shows it, with a dark band along one side that is not
+    writing: a *scanner edge* (a grey strip, with a darker rim, down the side where the sheet
+    ended under the lid), a book's *binding* shadow (dark at the edge, fading into the paper over
+    a tenth of the width) or a *margin strip* (a near-black band, a copier's edge, along the top,
+    bottom or one side; ``side`` chooses, else at random). The band lies in a margin added
+    beside the writing, so the lines' boxes only move by that margin."""
+    if edge not in EDGES:
+        raise ValueError(f"unknown edge {edge!r}; expected one of {EDGES}")
+    rng = rng if rng is not None else np.random.default_rng(0)
+    image = page.image.astype(np.float32)
+    h, w = image.shape[:2]
+    sides = ["left", "right"] if edge != "margin-strip" else ["left", "right", "top", "bottom"]
+    side = side or str(rng.choice(sides))
+    if side not in sides:
+        raise ValueError(f"a {edge} lies along one of {sides}, not {side!r}")
+    across = w if side in ("left", "right") else h  # the page's extent across the band
+    if edge == "scanner-edge":
+        width = int(rng.uniform(0.005, 0.04) * across) + 4
+        profile = np.full(width, float(rng.uniform(110, 190)))
+        profile[-max(2, width // 8):] = float(rng.uniform(50, 90))  # the sheet's rim, where the lid's shadow is
+        gap = int(rng.uniform(0.0, 0.02) * across)  # paper between the band and the writing's margin
+    elif edge == "binding":
+        width = int(rng.uniform(0.08, 0.14) * across)
+        t = np.linspace(0.0, 1.0, width)
+        darkest = float(rng.uniform(25, 70))
+        profile = darkest + (255 - darkest) * t ** float(rng.uniform(1.5, 3.0))
+        gap = 0
+    else:
+        width = int(rng.uniform(0.01, 0.025) * across) + 6
+        profile = np.full(width, float(rng.uniform(10, 50)))
+        gap = int(rng.uniform(0.0, 0.03) * across)
+    band = np.concatenate([profile, np.full(gap, 255.0)]).astype(np.float32)
+    band = band + rng.normal(0, 6, (h if side in ("left", "right") else w, len(band))).astype(np.float32)
+    length = len(band)
+    if edge != "binding":  # a strip may stop short of one end of the page
+        keep = int(rng.uniform(0.6, 1.0) * length) if rng.random() < 0.5 else length
+        band[keep:] = 255.0 + rng.normal(0, 2, band[keep:].shape)
+        if rng.random() < 0.5:
+            band = band[::-1]
+    band = np.clip(band, 0, 255)
+    if side in ("right", "bottom"):
+        band = band[:, ::-1]
+    if side in ("top", "bottom"):
+        band = band.T
+    if image.ndim == 3:
+        band = np.repeat(band[..., None], image.shape[2], axis=2)
+    if side == "left":
+        out, shift = np.concatenate([band, image], axis=1), (band.shape[1], 0)
+    elif side == "right":
+        out, shift = np.concatenate([image, band], axis=1), (0, 0)
+    elif side == "top":
+        out, shift = np.concatenate([band, image], axis=0), (0, band.shape[0])
+    else:
+        out, shift = np.concatenate([image, band], axis=0), (0, 0)
+    boxes = [(x + shift[0], y + shift[1], bw, bh) for x, y, bw, bh in page.boxes]
+    return Page(f"{page.name}+{edge}-{side}", np.clip(out + 0.5, 0, 255).astype(np.uint8), boxes, page.texts, page.ids)
