@@ -127,24 +127,18 @@ def _largest_quad(points: np.ndarray) -> np.ndarray:
     47 px tall card at the working size): the largest inscribed quadrilateral keeps all four."""
     m = len(points)
     x, y = points[:, 0], points[:, 1]
-
-    def area(i, j, k):  # twice the signed area of triangles i-j-k (broadcast)
-        return (x[j] - x[i]) * (y[k] - y[i]) - (x[k] - x[i]) * (y[j] - y[i])
-
-    best, corners = -1.0, None
-    idx = np.arange(m)
-    for a in range(m):
-        for c in range(a + 2, m):
-            left = idx[a + 1 : c]
-            right = np.concatenate([idx[c + 1 :], idx[:a]])
-            if len(left) == 0 or len(right) == 0:
-                continue
-            b = left[np.argmax(np.abs(area(a, left, c)))]
-            d = right[np.argmax(np.abs(area(c, right, a)))]
-            total = abs(area(a, b, c)) + abs(area(c, d, a))
-            if total > best:
-                best, corners = total, (a, b, c, d)
-    return points[list(corners)]
+    i, j, k = np.ix_(np.arange(m), np.arange(m), np.arange(m))
+    triangle = np.abs((x[j] - x[i]) * (y[k] - y[i]) - (x[k] - x[i]) * (y[j] - y[i]))  # [a, b, c]: twice its area
+    order = np.arange(m)
+    between = (order[:, None, None] < order[None, :, None]) & (order[None, :, None] < order[None, None, :])  # a < b < c
+    outside = (order[None, :, None] > order[:, None, None]) | (order[None, :, None] < order[None, None, :])  # d > c or d < a, as [c, d, a]
+    first = np.where(between, triangle, -1).max(axis=1)  # [a, c]: best b between them
+    second = np.where(outside, triangle, -1).max(axis=1)  # [c, a]: best d on the other side
+    total = np.where((first >= 0) & (second.T >= 0), first + second.T, -1)
+    a, c = np.unravel_index(int(np.argmax(total)), total.shape)
+    b = int(np.argmax(np.where(between[a, :, c], triangle[a, :, c], -1)))
+    d = int(np.argmax(np.where(outside[c, :, a], triangle[c, :, a], -1)))
+    return points[[a, b, c, d]]
 
 
 def _quads(hull: np.ndarray, w: int, h: int) -> list[tuple[np.ndarray, list[bool]]]:
@@ -158,8 +152,11 @@ def _quads(hull: np.ndarray, w: int, h: int) -> list[tuple[np.ndarray, list[bool
         found.append(simplified)
     ring = hull.reshape(-1, 2).astype(np.float64)
     if len(ring) >= 4 and not any(_on_frame(p, p, w, h) for p in ring):
-        poly = cv2.approxPolyDP(hull, 0.002 * cv2.arcLength(hull, True), True).reshape(-1, 2).astype(np.float64)
-        if len(poly) >= 4:
+        for eps in (0.002, 0.005, 0.01):  # few enough vertices for the cubic search (40: 64,000 triangles)
+            poly = cv2.approxPolyDP(hull, eps * cv2.arcLength(hull, True), True).reshape(-1, 2).astype(np.float64)
+            if len(poly) <= 40:
+                break
+        if 4 <= len(poly) <= 40:
             found.append((_largest_quad(poly), [False] * 4))
     return found
 

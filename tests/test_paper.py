@@ -147,6 +147,22 @@ def test_writing_always_shows_its_ground(ondb_validation):
     assert not flagged, flagged
 
 
+def test_largest_quadrilateral_on_a_polygon_is_the_largest():
+    """Checked against trying every four vertices of random convex polygons."""
+    from itertools import combinations
+
+    from htr.paper import _largest_quad
+
+    def area(q):
+        return abs(np.dot(q[:, 0], np.roll(q[:, 1], 1)) - np.dot(q[:, 1], np.roll(q[:, 0], 1))) / 2
+
+    rng = np.random.default_rng(0)
+    for _ in range(10):
+        hull = cv2.convexHull(rng.uniform(0, 100, (30, 2)).astype(np.float32)).reshape(-1, 2).astype(np.float64)
+        best = max(area(hull[list(c)]) for c in combinations(range(len(hull)), 4))
+        assert area(_largest_quad(hull)) == pytest.approx(best)
+
+
 def test_flat_scans_are_none():
     assert find_paper(read_image(ROOT / "assets" / "example-paper-1.png")) is None
     assert find_paper(written_sheet()) is None  # a page scanned to its edges
