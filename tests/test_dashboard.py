@@ -78,8 +78,11 @@ def test_inspect_shows_the_models_matrix_for_an_example(recognizer):
     table = frame_with(at, "corrected")
     assert list(table["rank"]) == list(range(1, len(expected.alternatives) + 1))
     assert list(table["text"]) == [a.text for a in expected.alternatives]
-    assert list(table["score"]) == pytest.approx([a.score for a in expected.alternatives], abs=1e-3)
-    assert list(table["log-prob"]) == pytest.approx([a.log_prob for a in expected.alternatives], abs=1e-3)
+    assert list(table["combined score"]) == pytest.approx([a.score for a in expected.alternatives], abs=1e-3)
+    assert list(table["combined score"]) == sorted(table["combined score"], reverse=True)
+    assert list(table["network log-prob"]) == pytest.approx([a.log_prob for a in expected.alternatives], abs=1e-3)
+    assert list(table["language model"]) == pytest.approx(
+        [a.score - a.log_prob for a in expected.alternatives], abs=2e-3)
     assert len(at.get("image")) >= 1  # the ink map over its heatmap
     assert not errors(at)
     # The language model's reading beside best path's, what it changed marked.
