@@ -203,6 +203,13 @@ def measure(probabilities: np.ndarray, decoded, decode_labels, time_stride: int 
     return evidence(probabilities, labels, text, candidates, best, decode_labels(best), time_stride, height, lm_scores)
 
 
+def line_confidence(probabilities: np.ndarray, decoded, config, decoder: str, calibration: Calibration | None,
+                    lm=None) -> float:
+    """The confidence of a decoder's reading of a line, as :class:`htr.recognizer.Recognizer` gives it."""
+    found = measure(probabilities, decoded, config.decode, config.time_stride, config.height, lm)
+    return assess(found, decoder, calibration)[0]
+
+
 @dataclass
 class Logistic:
     """A logistic regression on named features, standardised: P(right) = sigmoid(w . z + b)."""
@@ -385,7 +392,7 @@ def expected_calibration_error(confidence: np.ndarray, right: np.ndarray, bins: 
         inside = which == b
         if inside.any():
             total += inside.sum() * abs(right[inside].mean() - confidence[inside].mean())
-    return float(total / max(1, len(confidence)))
+    return float(total / len(confidence)) if len(confidence) else float("nan")
 
 
 @dataclass
@@ -439,3 +446,38 @@ def errors_caught(confidence: np.ndarray, char_errors: np.ndarray, share: float 
     order = np.argsort(confidence, kind="mergesort")
     k = int(round(share * len(errors)))
     return float(errors[order[:k]].sum() / errors.sum())
+
+
+@dataclass
+class ConfidenceReport:
+    """How well line confidences flag the lines to check, on lines whose truth is known."""
+
+    lines: int
+    exact: float  # share of lines read exactly
+    auroc: float  # exact against wrong lines
+    errors_in_lowest_30: float  # share of the character errors on the 30 % least confident lines
+    ece: float  # expected calibration error, 10 bins
+    flagged: float  # share of lines that need review
+    errors_flagged: float  # share of the character errors on them
+    risk: RiskCoverage
+    reliability: Reliability
+
+
+def confidence_report(references: list[str], predictions: list[str], confidences: list[float]) -> ConfidenceReport:
+    """The figures, risk-coverage curve and reliability diagram of line confidences (exact as CER
+    scores it: spacing around punctuation normalised)."""
+    from rapidfuzz.distance import Levenshtein
+
+    from htr.text import normalize_for_scoring
+
+    errors = np.array([Levenshtein.distance(normalize_for_scoring(r), normalize_for_scoring(p))
+                       for r, p in zip(references, predictions)], np.float64)
+    confidence = np.asarray(confidences, np.float64)
+    exact = errors == 0
+    flagged = confidence < REVIEW_THRESHOLD
+    return ConfidenceReport(
+        lines=len(errors), exact=float(exact.mean()) if len(errors) else float("nan"),
+        auroc=auroc(confidence, exact), errors_in_lowest_30=errors_caught(confidence, errors, 0.3),
+        ece=expected_calibration_error(confidence, exact), flagged=float(flagged.mean()) if len(errors) else 0.0,
+        errors_flagged=float(errors[flagged].sum() / errors.sum()) if errors.sum() else float("nan"),
+        risk=risk_coverage(confidence, errors), reliability=reliability(confidence, exact))

@@ -207,6 +207,11 @@ def test_validate_language_model_beside_best_path(ondb_validation):
     assert len(changes) == 1
     side_by_side = [m.value for m in at.markdown if "Best path (letters alone)" in m.value]
     assert side_by_side and all("Language model (words)" in m for m in side_by_side)
+    # How well each decoder's confidence flags the lines to check: figures, risk-coverage, reliability.
+    confidence = frame_with(at, "AUROC exact vs wrong").set_index("decoder")
+    assert list(confidence.index) == ["best", "lm"]
+    assert all(0.0 <= float(v.rstrip("%")) <= 100.0 for v in confidence["lines exact"])
+    assert len(at.get("vega_lite_chart")) >= 3  # the per-line CER, risk-coverage and reliability charts
 
 
 def test_validate_bad_inputs(tmp_path):
