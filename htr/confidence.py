@@ -30,6 +30,12 @@ CONFIDENCE_FILE = "confidence.json"
 REVIEW_THRESHOLD = 0.5
 # Candidates decoded for the confidence's margin and agreement features, however few are shown.
 CANDIDATES = 5
+# What a line's model weighs (chosen by two-fold cross-validation on the tune halves, docs/confidence.md):
+# its words' chances (a line is exact when every word is right), the margin to the next candidate and
+# the candidates' spread, the language model's part of the score, the network's probability of the
+# reading, its length, and how far the decoder moved from the network's best path.
+LINE_FEATURES = ["words_log_sum", "words_min", "margin", "top_posterior", "lm_per_char", "total_per_char",
+                 "log_length", "best_path_edits"]
 # A margin to the next candidate is capped here (natural log): beyond it, no candidate competes.
 MAX_MARGIN = 20.0
 
@@ -221,6 +227,10 @@ class Logistic:
     intercept: float
     fitted: dict = field(default_factory=dict)  # what it was fitted on: rows, positives
 
+    def usable(self, row: dict[str, float]) -> bool:
+        """Whether ``row`` has every feature the model needs."""
+        return all(f in row for f in self.features)
+
     def matrix(self, rows: list[dict[str, float]]) -> np.ndarray:
         return np.array([[row[f] for f in self.features] for row in rows], np.float64).reshape(-1, len(self.features))
 
@@ -320,25 +330,50 @@ class Calibration:
         return path
 
 
-def assess(found: Evidence, decoder: str, calibration: Calibration | None) -> tuple[float, list[Word]]:
-    """A reading's confidence and its words, from its evidence, by ``decoder``'s fitted models.
+def _with_words(line: dict[str, float], chances: np.ndarray) -> dict[str, float]:
+    """A line's features and its words' chances: a line is exact when every word is right."""
+    logs = np.log(np.clip(chances, 1e-6, 1.0)) if len(chances) else np.zeros(1)
+    return {**line, "words_log_sum": float(logs.sum()), "words_min": float(logs.min())}
 
-    Without a fitted model (a folder with no ``confidence.json``, or none for this decoder) the
-    line gets the network's geometric-mean probability per character (plus the line end) of
-    its best alignment, and each word that of its own characters' peaks: the old measure.
+
+def assess(found: Evidence, decoder: str, calibration: Calibration | None) -> tuple[float, list[Word]]:
+    """A reading's confidence and its words, from its evidence, by ``decoder``'s fitted models
+    (the words' first: the line's model starts from them).
+
+    Without a fitted model (a folder with no ``confidence.json``, none for this decoder, or one
+    that needs what could not be measured, such as the language model's features without one)
+    the line gets the network's geometric-mean probability per character (plus the line end)
+    of its best alignment, and each word that of its own characters' peaks: the old measure.
     """
     line_model = calibration.lines.get(decoder) if calibration else None
     word_model = calibration.words.get(decoder) if calibration else None
-    if line_model is not None:
-        confidence = float(line_model.predict([found.line])[0])
-    else:
-        confidence = float(math.exp(found.line["viterbi_per_char"]))
-    if word_model is not None:
+    if word_model is not None and all(word_model.usable(w) for w in found.words):
         chances = word_model.predict(found.words)
     else:
+        word_model = None
         chances = np.array([math.exp(w["peak_sum"] / (math.exp(w["log_length"]) - 1)) for w in found.words])
+    line = _with_words(found.line, chances)
+    if word_model is not None and line_model is not None and line_model.usable(line):
+        confidence = float(line_model.predict([line])[0])
+    else:
+        confidence = float(math.exp(found.line["viterbi_per_char"]))
     words = [Word(t, float(c), b) for t, c, b in zip(found.word_texts, chances, found.word_boxes)]
     return confidence, words
+
+
+def fit_calibration(readings: dict[str, list[tuple[Evidence, bool, list[bool]]]], source: dict | None = None,
+                    l2: float = 1.0) -> Calibration:
+    """The line and word models of each decoder from its readings of lines whose truth is known:
+    (evidence, read exactly?, each word right?). The word model uses every word feature; the line
+    model :data:`LINE_FEATURES`, its words' chances (from the word model) among them."""
+    lines, words = {}, {}
+    for decoder, rows in readings.items():
+        word_rows = [w for found, _, _ in rows for w in found.words]
+        word_right = np.array([ok for _, _, right in rows for ok in right], bool)
+        words[decoder] = Logistic.fit(word_rows, word_right, l2=l2)
+        line_rows = [_with_words(found.line, words[decoder].predict(found.words)) for found, _, _ in rows]
+        lines[decoder] = Logistic.fit(line_rows, np.array([exact for _, exact, _ in rows], bool), LINE_FEATURES, l2)
+    return Calibration(lines, words, dict(source or {}))
 
 
 def needs_review(confidence: float) -> bool:
