@@ -53,17 +53,24 @@ def align(log_probs: np.ndarray, labels: list[int] | np.ndarray) -> Alignment:
     skip = np.zeros(states, bool)
     skip[3::2] = labels[1:] != labels[:-1]
     emit = log_probs[:, extended]  # T x S
-    best = np.full(states, -np.inf)
-    total = np.full(states, -np.inf)
-    best[:2] = emit[0, :2]
-    total[:2] = emit[0, :2]
+    # Scores of the previous step padded with two impossible states in front, so that the step
+    # from one state back and the skip from two back are slices.
+    best = np.full(states + 2, -np.inf)
+    total = np.full(states + 2, -np.inf)
+    best[2:4] = emit[0, :2]
+    total[2:4] = emit[0, :2]
+    blocked = np.where(skip, 0.0, -np.inf)
     back = np.zeros((steps, states), np.int8)
     for t in range(1, steps):
-        stay, step, jump = best, _shift(best, 1), np.where(skip, _shift(best, 2), -np.inf)
-        choice = np.stack([stay, step, jump])
-        back[t] = choice.argmax(axis=0)
-        best = choice.max(axis=0) + emit[t]
-        total = np.logaddexp(np.logaddexp(total, _shift(total, 1)), np.where(skip, _shift(total, 2), -np.inf)) + emit[t]
+        stay, step, jump = best[2:], best[1:-1], best[:-2] + blocked
+        moved = step > stay
+        top = np.where(moved, step, stay)
+        jumped = jump > top
+        back[t] = np.where(jumped, 2, moved)
+        new_best = np.where(jumped, jump, top) + emit[t]
+        total[2:] = np.logaddexp(np.logaddexp(total[2:], total[1:-1]), total[:-2] + blocked) + emit[t]
+        best[2:] = new_best
+    best, total = best[2:], total[2:]
     end = states - 1 if best[-1] >= best[-2] else states - 2
     viterbi = float(best[end])
     total_score = float(np.logaddexp(total[-1], total[-2]))
@@ -74,12 +81,6 @@ def align(log_probs: np.ndarray, labels: list[int] | np.ndarray) -> Alignment:
         state -= int(back[t, state])
     frames = np.where(path % 2 == 1, path // 2, -1)
     return Alignment(frames, _spans(frames, length), viterbi, total_score)
-
-
-def _shift(values: np.ndarray, by: int) -> np.ndarray:
-    out = np.full_like(values, -np.inf)
-    out[by:] = values[:-by]
-    return out
 
 
 def _spans(frames: np.ndarray, length: int) -> np.ndarray:

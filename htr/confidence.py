@@ -150,8 +150,6 @@ def evidence(probabilities: np.ndarray, labels: list[int], text: str, candidates
         "top_posterior": float(np.log(max(posterior[0], 1e-12))),
         "best_path_edits": float(Levenshtein.distance(text, best_path_text)),
         "expected_edits": float(sum(p * Levenshtein.distance(text, c[0]) for c, p in zip(candidates, posterior))),
-        # How much the network prefers its own best path to this reading (0 where they are one).
-        "network_regret": float(max(0.0, align(logs, best_path).total - alignment.total)) if best_path_text != text else 0.0,
         # The language model's part of the score, per character (0 for the decoders without one).
         "lm_per_char": float(candidates[0][1] - candidates[0][2]) / (n + 1),
         "rival_sum": float(rival.sum()),
