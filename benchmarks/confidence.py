@@ -91,14 +91,15 @@ def measure_sets(args, sets: list[dict]) -> list[dict]:
         parts = [line_part(i) for i in s["ids"]]
         for decoder in DECODERS:
             bar = Progress(len(s["probs"]), f"{s['name']}, {decoder}")
-            for probs, text, part in zip(s["probs"], s["texts"], parts):
+            for probs, text, part, line_id in zip(s["probs"], s["texts"], parts, s["ids"]):
                 decoded = decode(probs, decoder, args.beam_width, CANDIDATES, lm=recognizer.lm)
                 found = measure(probs, decoded, config.decode, config.time_stride, config.height, recognizer.lm)
                 reading = config.decode(decoded.paths[0][0])
                 exact, errors, words_right = line_labels(text, reading)
                 # The measure before this one: the network's per-character probability of the reading.
                 old = confidence_from_score(decoded.log_prob(0), len(decoded.paths[0][0]))
-                rows.append({"set": s["name"], "part": part, "decoder": decoder, "reading": reading, "old": old,
+                rows.append({"set": s["name"], "id": line_id, "part": part, "decoder": decoder, "reading": reading,
+                             "old": old,
                              "truth": text, "evidence": found, "exact": exact, "char_errors": errors,
                              "words_right": words_right})
                 bar.update(1)
@@ -159,6 +160,40 @@ def report(rows: list[dict], calibration) -> list[dict]:
                 "errors_flagged": float(errors[flagged].sum() / max(1, errors.sum())),
             })
     return figures
+
+
+def cross_validate(rows: list[dict]) -> list[tuple[str, str, list[float]]]:
+    """How the line model's features were chosen: each candidate fitted on one half of the tune
+    halves' forms and scored on the other (two folds, by form as the halves are made), the mean
+    AUROC per set. The report halves play no part."""
+    import hashlib
+
+    from htr.confidence import LINE_FEATURES, assess, auroc, fit_calibration
+    from htr.datasets.base import form_key
+
+    evidence = [f for f in rows[0]["evidence"].line]
+    candidates = {"every line feature, no word chances": (evidence, 1.0),
+                  "every line feature, no word chances, L2 10": (evidence, 10.0),
+                  "every line feature + word chances, L2 10": (evidence + ["words_log_sum", "words_min"], 10.0),
+                  "LINE_FEATURES, L2 10": (LINE_FEATURES, 10.0),
+                  "LINE_FEATURES (shipped), L2 1": (LINE_FEATURES, 1.0)}
+    sets = list(dict.fromkeys(r["set"] for r in rows))
+    out = []
+    for decoder in DECODERS:
+        tune = [r for r in rows if r["decoder"] == decoder and r["part"] == "tune"]
+        # (by another hash than the halves': CRC32 is linear, so every tune form has one parity under it)
+        fold = [hashlib.md5(form_key(r["id"]).encode()).digest()[0] % 2 for r in tune]
+        for name, (features, l2) in candidates.items():
+            scores = np.zeros(len(sets))
+            for k in (0, 1):
+                train = [(r["evidence"], r["exact"], r["words_right"]) for r, f in zip(tune, fold) if f != k]
+                calibration = fit_calibration({decoder: train}, l2=l2, line_features=features)
+                for i, name_ in enumerate(sets):
+                    test = [r for r, f in zip(tune, fold) if f == k and r["set"] == name_]
+                    confidence = [assess(r["evidence"], decoder, calibration)[0] for r in test]
+                    scores[i] += auroc(np.array(confidence), np.array([r["exact"] for r in test])) / 2
+            out.append((decoder, name, scores.tolist()))
+    return out
 
 
 def ece_of_perfect_calibration(confidence: np.ndarray, draws: int = 2000) -> float:
@@ -267,7 +302,8 @@ def main() -> None:
     parser.add_argument("--out", help="the folder --fit writes confidence.json to (default: the model folder)")
     parser.add_argument("--cache", help="keep the network's outputs and the evidence here between runs")
     parser.add_argument("--plot", help="write the risk-coverage and reliability figure (PNG) here")
-    parser.add_argument("--features", action="store_true", help="also print each feature's AUROC alone")
+    parser.add_argument("--features", action="store_true", help="also print each feature's AUROC alone, and "
+                        "the line model's candidates cross-validated on the tune halves")
     parser.add_argument("--json", help="also write the figures to this file")
     args = parser.parse_args()
 
@@ -286,6 +322,10 @@ def main() -> None:
         print("\n| level | feature | AUROC alone (lm, tune halves) |\n| --- | --- | --- |")
         for level, feature, value in single_features(rows):
             print(f"| {level} | {feature} | {value:.3f} |")
+        sets = list(dict.fromkeys(r["set"] for r in rows))
+        print(f"\n| decoder | line model | {' | '.join(sets)} |\n| --- | --- |{' --- |' * len(sets)}")
+        for decoder, name, scores in cross_validate(rows):
+            print(f"| {decoder} | {name} | {' | '.join(f'{v:.3f}' for v in scores)} |")
     figures = report(rows, calibration)
     print("\nReport halves (the calibration was fitted on the tune halves):\n")
     print("| set | decoder | lines | exact | AUROC | AUROC, old measure | errors in lowest 30 % | old | at most | "

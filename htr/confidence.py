@@ -360,7 +360,7 @@ def assess(found: Evidence, decoder: str, calibration: Calibration | None) -> tu
 
 
 def fit_calibration(readings: dict[str, list[tuple[Evidence, bool, list[bool]]]], source: dict | None = None,
-                    l2: float = 1.0) -> Calibration:
+                    l2: float = 1.0, line_features: list[str] | None = None) -> Calibration:
     """The line and word models of each decoder from its readings of lines whose truth is known:
     (evidence, read exactly?, each word right?). The word model uses every word feature; the line
     model :data:`LINE_FEATURES`, its words' chances (from the word model) among them."""
@@ -370,7 +370,8 @@ def fit_calibration(readings: dict[str, list[tuple[Evidence, bool, list[bool]]]]
         word_right = np.array([ok for _, _, right in rows for ok in right], bool)
         words[decoder] = Logistic.fit(word_rows, word_right, l2=l2)
         line_rows = [_with_words(found.line, words[decoder].predict(found.words)) for found, _, _ in rows]
-        lines[decoder] = Logistic.fit(line_rows, np.array([exact for _, exact, _ in rows], bool), LINE_FEATURES, l2)
+        lines[decoder] = Logistic.fit(line_rows, np.array([exact for _, exact, _ in rows], bool),
+                                      line_features or LINE_FEATURES, l2)
     return Calibration(lines, words, dict(source or {}))
 
 
