@@ -353,6 +353,15 @@ def test_alternatives_are_ranked_by_the_score_they_show(recognizer, decoder):
         assert prob == pytest.approx(math.exp(network / (len(text_) + 1)), abs=2e-3)
 
 
+def test_unsure_words_are_marked_under_the_text(recognizer):
+    paper = str(ROOT / "assets" / "example-paper-1.png")
+    text, _, confidence, _, _, status = app.recognize(paper, "best")  # best path misreads "Roman" as "foman"
+    assert "foman" in text and confidence < 0.5
+    assert "Check the marked words" in status and "<mark>foman</mark>" in status and "<mark>Later</mark>" not in status
+    text, _, confidence, _, _, status = app.recognize(paper, "lm")  # the language model reads it right
+    assert "Roman" in text and "<mark>" not in status
+
+
 def test_upload_tab_warns_instead_of_raising(recognizer, tmp_path):
     (tmp_path / "notes.png").write_text("not a picture")
     for value, words in [(None, "upload"), (str(tmp_path / "notes.png"), "not a readable image"),
