@@ -35,7 +35,7 @@ class Alternative:
     ``score`` ranks the candidates: the network's log-probability for best path and beam
     search; for the ``lm`` decoder that plus the weighted language-model log-probability and
     bonuses. ``log_prob`` is always the network's log-probability (of the reading's best
-    alignment under ``lm``), the basis of the confidence.
+    alignment under ``lm``); ``score - log_prob`` is the language model's part.
     """
 
     text: str
