@@ -251,7 +251,7 @@ class Logistic:
         scale[scale < 1e-9] = 1.0
         coef, intercept = fit_logistic((x - mean) / scale, y, l2)
         return cls(features, mean.tolist(), scale.tolist(), coef.tolist(), float(intercept),
-                   {"rows": int(len(y)), "right": int(y.sum())})
+                   {"rows": len(y), "right": int(y.sum())})
 
     def to_dict(self) -> dict:
         return {"features": self.features, "mean": self.mean, "scale": self.scale, "coef": self.coef,
@@ -478,7 +478,7 @@ def errors_caught(confidence: np.ndarray, char_errors: np.ndarray, share: float 
     if errors.sum() == 0:
         return float("nan")
     order = np.argsort(confidence, kind="mergesort")
-    k = int(round(share * len(errors)))
+    k = round(share * len(errors))
     return float(errors[order[:k]].sum() / errors.sum())
 
 
