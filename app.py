@@ -75,6 +75,7 @@ from app_glue import (  # noqa: E402
     uploaded,
 )
 from htr.cli import DEFAULT_DECODER  # noqa: E402
+from htr.confidence import review_note  # noqa: E402
 from htr.errors import BadImageError, NoInkError  # noqa: E402
 from htr.heatmap import recognition_heatmap  # noqa: E402
 from htr.hints import (  # noqa: E402
@@ -136,14 +137,15 @@ def empty_outputs(status: str) -> tuple:
 
 
 def alternatives_table(recognition) -> pd.DataFrame:
-    """Rank, text, log-probability and per-character probability of each reading.
-
-    The probability is the one the confidence is made of (the geometric mean over the
-    characters and the line end), so the first row's equals the confidence; the whole-line
-    probability, exp(log-prob), is tiny for any line of some length and says little.
-    """
-    rows = [[rank, alt.text, round(float(alt.log_prob), 3), round(alt.probability, 4)]
-            for rank, alt in enumerate(recognition.alternatives, start=1)]
+    """Each reading ranked by the score the decoder ranked it by, shown as the combined score: the
+    network's log-probability plus the language model's part (None for the decoders without one),
+    and the network's probability per character (the geometric mean over the characters and the
+    line end; the whole line's, exp(log-prob), is tiny for any line of some length)."""
+    lm = recognition.decoder == "lm"
+    ranked = sorted(recognition.alternatives, key=lambda alt: -alt.score)
+    rows = [[rank, alt.text, round(float(alt.score), 3), round(alt.probability, 4),
+             round(float(alt.score - alt.log_prob), 3) if lm else None]
+            for rank, alt in enumerate(ranked, start=1)]
     return pd.DataFrame(rows, columns=ALTERNATIVE_COLUMNS)
 
 
@@ -156,7 +158,7 @@ def _notify_hint(status: str) -> None:
 def _outputs(reading: HintedReading, decoder: str) -> tuple:
     """The six outputs of a reading: text, corrected text, confidence, alternatives, heatmap, status."""
     r = reading.recognition
-    status = reading_status(r.decoder, decoder, reading.seconds, r.text)
+    status = reading_status(r.decoder, decoder, reading.seconds, r.text) + review_note(r.words)
     return (r.text, r.corrected if r.corrected is not None else "", round(float(r.confidence), 4),
             alternatives_table(r), save_png(recognition_heatmap(r), "heatmap.png"),
             with_hints(status, reading.hints))
@@ -263,9 +265,8 @@ def read_several_lines(drawing: Drawing, decoder: str, beam_width: int, top_k: i
     page = reading.page
     if reading.overlay is None:  # one line
         return _outputs(HintedReading(page.lines[0].recognition, reading.hints, reading.seconds), decoder)
-    table = pd.DataFrame([[i, line.text, round(float(line.alternatives[0].log_prob), 3),
-                           round(float(line.confidence), 4)] for i, line in enumerate(page.lines, start=1)],
-                         columns=ALTERNATIVE_COLUMNS)
+    table = pd.concat([alternatives_table(line.recognition).head(1).assign(**{"#": i, "text": line.text})
+                       for i, line in enumerate(page.lines, start=1)], ignore_index=True)
     return (page.text, page.corrected or "", round(float(page.confidence), 4), table,
             save_png(reading.overlay, "lines.png"), page_status(len(page.lines), page.decoder, decoder, reading.seconds))
 

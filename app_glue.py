@@ -222,8 +222,10 @@ HEATMAP_NOTE = (
     "probability of each character (rows) at that moment; *blank* is CTC's \"no new character\"."
 )
 
-ALTERNATIVES_LABEL = "Top alternatives (prob: per-character probability, as the confidence)"
-ALTERNATIVE_COLUMNS = ["#", "text", "log-prob", "prob"]
+ALTERNATIVES_LABEL = ("Alternatives, ranked by combined score = the network's log-probability + the language "
+                      "model's part (weighted log-probability and bonuses; empty without it); network "
+                      "probability: per character")
+ALTERNATIVE_COLUMNS = ["#", "text", "combined score", "network probability", "language model"]
 
 
 @dataclass
@@ -259,7 +261,7 @@ def result_area(prefix: str, status: str) -> ResultArea:
                                type="filepath", format="png", interactive=False, buttons=["download", "fullscreen"],
                                elem_classes=["heatmap-scroll"])
             gr.Markdown(HEATMAP_NOTE)
-            alternatives = gr.Dataframe(headers=ALTERNATIVE_COLUMNS, datatype=["number", "str", "number", "number"],
+            alternatives = gr.Dataframe(headers=ALTERNATIVE_COLUMNS, datatype=["number", "str", "number", "number", "number"],
                                         label=ALTERNATIVES_LABEL, elem_id=f"{prefix}-alternatives",
                                         interactive=False, wrap=True)
     return ResultArea(text, corrected, confidence, alternatives, heatmap, status_md)

@@ -3,7 +3,6 @@ it, its CTC probabilities time-aligned under it, the beam alternatives and the c
 
 from __future__ import annotations
 
-import math
 import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -22,6 +21,7 @@ from dashboard_pages.common import (
     load_lines,
     uploaded_image,
 )
+from htr.confidence import review_note
 from htr.datasets import DATASETS
 from htr.errors import HTRError
 from htr.imageio import FORMATS, MAX_BYTES, MAX_PIXELS
@@ -97,7 +97,9 @@ def inspect_tab(recognizer: Recognizer | None, model_error: str | None) -> None:
     left.code(result.text or " ", language=None)
     if result.corrected is not None and result.corrected != result.text:
         left.caption(f"With spelling correction: {result.corrected}")
-    right.metric("Confidence", f"{result.confidence:.1%}")
+    right.metric("Confidence", f"{result.confidence:.1%}", help="the chance that the line is read exactly")
+    if note := review_note(result.words):
+        left.markdown(note.strip(), unsafe_allow_html=True)
     if truth is not None:
         from htr.metrics import line_cer
 
@@ -126,22 +128,25 @@ def inspect_tab(recognizer: Recognizer | None, model_error: str | None) -> None:
     st.markdown("**Alternatives**")
     from htr.spelling import correct as spell
 
+    ranked = sorted(result.alternatives, key=lambda a: -a.score)
     table = pd.DataFrame({
-        "rank": range(1, len(result.alternatives) + 1),
-        "text": [a.text for a in result.alternatives],
-        "score": [round(float(a.score), 4) for a in result.alternatives],
-        "log-prob": [round(float(a.log_prob), 4) for a in result.alternatives],
-        "probability": [round(math.exp(a.log_prob), 4) for a in result.alternatives],
-        "corrected": [spell(a.text) if correct else "" for a in result.alternatives],
+        "rank": range(1, len(ranked) + 1),
+        "text": [a.text for a in ranked],
+        "combined score": [round(float(a.score), 4) for a in ranked],
+        "network log-prob": [round(float(a.log_prob), 4) for a in ranked],
+        "network probability": [round(a.probability, 4) for a in ranked],
+        "language model": [round(float(a.score - a.log_prob), 4) for a in ranked],
+        "corrected": [spell(a.text) if correct else "" for a in ranked],
     })
     if result.decoder != "lm":
-        table = table.drop(columns="log-prob")
+        table = table.drop(columns=["network log-prob", "language model"])
     if not correct:
         table = table.drop(columns="corrected")
     st.dataframe(table, hide_index=True, key="inspect_alternatives")
     if result.decoder == "lm":
-        st.caption("score: what ranks the language model's beam (network log-probability + weighted LM "
-                   "log-probability + bonuses); log-prob and probability: the network's alone")
+        st.caption("Ranked by combined score = network log-prob + language model (its weighted log-probability "
+                   "and bonuses); network probability: the network's, per character.")
     else:
-        st.caption("score: log-probability of the whole reading under the model")
+        st.caption("Ranked by combined score: the network's log-probability of the whole reading; "
+                   "network probability: per character.")
 

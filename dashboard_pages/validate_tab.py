@@ -50,6 +50,7 @@ class DecoderResult:
     line_cer: list[float]
     worst: list[tuple[int, np.ndarray]] = field(default_factory=list)  # (line, its ink map), worst first
     computed_at: str = ""
+    confidences: list[float] = field(default_factory=list)  # each line's confidence (htr.confidence)
 
 
 @st.cache_resource(max_entries=2, show_spinner=False)
@@ -101,7 +102,7 @@ def _validate(model: tuple[str, int, int], dataset: str, path: str, split: str, 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # lm without a language model: beam search, said below
         result = evaluate_recognizer(recognizer, prepared.images, prepared.texts, prepared.ids, decoder,
-                                     beam_width, on_progress=report)
+                                     beam_width, on_progress=report, confidence=True)
     cers = [line_cer(t, p) for t, p in zip(result.references, result.predictions)]
     worst = sorted(range(len(cers)), key=lambda i: (-cers[i], i))[:keep_worst]
     return DecoderResult(
@@ -117,6 +118,7 @@ def _validate(model: tuple[str, int, int], dataset: str, path: str, split: str, 
         line_cer=cers,
         worst=[(i, ink_picture(prepared.images[i])) for i in worst],
         computed_at=time.strftime("%H:%M:%S"),
+        confidences=result.confidences,
     )
 
 
@@ -202,6 +204,8 @@ def validate_tab(recognizer: Recognizer | None, key: tuple[str, int, int], model
     st.bar_chart(pd.DataFrame(hist, index=pd.Index(labels, name="line CER")), x_label="line CER",
                  y_label="lines", stack=False)
 
+    confidence_charts(results, decoders)
+
     shown = st.selectbox("Worst lines of", decoders, key="val_worst_decoder") if len(decoders) > 1 else decoders[0]
     worst_n = int(st.session_state.get("val_worst", 8))
     result = results[shown]
@@ -213,6 +217,36 @@ def validate_tab(recognizer: Recognizer | None, key: tuple[str, int, int], model
         st.markdown(diff_html(result.references[i], result.predictions[i]), unsafe_allow_html=True)
     if "best" in results and "lm" in results:
         lm_changes(results["best"], results["lm"], worst_n or 8)
+
+
+def confidence_charts(results: dict[str, DecoderResult], decoders: list[str]) -> None:
+    """Does the confidence flag what to check? Character errors left after checking the least
+    confident lines first (against checking in any order), and confidence against share exact."""
+    from htr.confidence import REVIEW_THRESHOLD, confidence_report
+
+    reports = {d: confidence_report(results[d].references, results[d].predictions, results[d].confidences)
+               for d in decoders if results[d].confidences}
+    if not reports:
+        return
+    st.markdown("**Confidence: which lines to check** (a line's confidence is its chance of being read exactly)")
+    st.dataframe(pd.DataFrame([{"decoder": d, "lines exact": f"{r.exact:.1%}", "AUROC exact vs wrong": round(r.auroc, 3),
+                                "errors in the 30 % least confident": f"{r.errors_in_lowest_30:.1%}",
+                                "calibration error (ECE)": round(r.ece, 3),
+                                f"needs review (< {REVIEW_THRESHOLD})": f"{r.flagged:.1%}",
+                                "errors on them": f"{r.errors_flagged:.1%}"} for d, r in reports.items()]),
+                 hide_index=True, key="val_confidence")
+    left, right = st.columns(2)
+    risk = pd.DataFrame({f"by confidence ({d})": pd.Series(r.risk.errors_left, index=r.risk.checked)
+                         for d, r in reports.items()})
+    risk["in any order"] = 1.0 - risk.index.to_numpy()
+    risk.index.name = "share of lines checked"
+    left.line_chart(risk, x_label="share of lines checked, least confident first",
+                    y_label="share of character errors left")
+    bins = pd.concat([pd.DataFrame({"line confidence": r.reliability.confidence, "share exact": r.reliability.accuracy,
+                                    "decoder": d}) for d, r in reports.items()])
+    ideal = pd.DataFrame({"line confidence": [0.0, 1.0], "share exact": [0.0, 1.0], "decoder": "ideal"})
+    right.line_chart(pd.concat([bins, ideal]), x="line confidence", y="share exact", color="decoder",
+                     x_label="line confidence (bins of 0.1)", y_label="share of lines exact")
 
 
 def lm_changes(best: DecoderResult, lm: DecoderResult, shown: int) -> None:

@@ -1,5 +1,6 @@
 """Handwritten text-line recognition: a CRNN trained with CTC on whole lines."""
 
+from htr.confidence import Word
 from htr.config import IAM_CHARSET, ModelConfig
 from htr.errors import BadImageError, BadInkError, DataError, ModelLoadError, NoInkError
 from htr.results import Alternative, Recognition
@@ -15,6 +16,7 @@ __all__ = [
     "NoInkError",
     "Recognition",
     "Recognizer",
+    "Word",
 ]
 
 

@@ -8,13 +8,14 @@ from typing import Any, Callable, Iterable, Iterator, Sequence
 
 import numpy as np
 
+from htr.confidence import CANDIDATES, Calibration, assess, measure
 from htr.config import ModelConfig
 from htr.decode import DECODERS, decode
 from htr.engine import Engine, as_engine, load_engine, run_batches
 from htr.errors import HTRError, ModelLoadError
 from htr.paper import Paper, read_sheet
 from htr.preprocess import preprocess
-from htr.results import Alternative, Recognition, confidence_from_score
+from htr.results import Alternative, Recognition
 from htr.second_reading import read_lines
 
 ImageLike = np.ndarray | str | Path | bytes
@@ -32,7 +33,9 @@ class Recognizer:
     ``lm`` is the model folder's language model, loaded once (None if it has none or it
     could not be loaded: ``lm_error`` says why, and the ``lm`` decoder falls back to beam search).
     ``engine`` runs the network (:mod:`htr.engine`: ONNX Runtime or Keras); ``model`` is the
-    Keras model on the Keras path and the engine itself on the ONNX path.
+    Keras model on the Keras path and the engine itself on the ONNX path. ``calibration`` turns
+    a reading's evidence into its confidence (the folder's ``confidence.json``; None: the
+    network's per-character probability, :mod:`htr.confidence`).
     """
 
     def __init__(self, model, config: ModelConfig, model_dir: Path | None = None, lm=None,
@@ -43,6 +46,7 @@ class Recognizer:
         self.model_dir = model_dir
         self.lm = lm
         self.lm_error = lm_error
+        self.calibration: Calibration | None = Calibration.load(model_dir)
 
     @property
     def runtime(self) -> str:
@@ -178,20 +182,23 @@ class Recognizer:
                 pending = upcoming
 
     def _result(self, image, probs, decoder, beam_width, top_k, correct, paper: Paper | None = None) -> Recognition:
-        decoded = decode(probs, decoder, beam_width, top_k, lm=self.lm)
+        # More candidates than shown where the confidence needs them: the first ones do not change.
+        decoded = decode(probs, decoder, beam_width, max(top_k, CANDIDATES), lm=self.lm)
         paths = decoded.paths
         alternatives = [Alternative(self.config.decode(labels), score, decoded.log_prob(k))
                         for k, (labels, score) in enumerate(paths)]
-        best_labels = paths[0][0]
         text = alternatives[0].text
         corrected = None
         if correct:
             from htr.spelling import correct as spell
 
             corrected = spell(text)
+        found = measure(probs, decoded, self.config.decode, self.config.time_stride, image.shape[0], self.lm)
+        confidence, words = assess(found, decoder, self.calibration)
         return Recognition(
             text=text,
-            confidence=confidence_from_score(decoded.log_prob(0), len(best_labels)),
+            confidence=confidence,
+            words=words,
             alternatives=alternatives[:top_k],
             probabilities=probs,
             charset=self.config.charset,

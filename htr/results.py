@@ -9,6 +9,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from htr.confidence import REVIEW_THRESHOLD, Word
+
 if TYPE_CHECKING:
     from htr.paper import Paper
     from htr.segment import PageLayout
@@ -20,7 +22,9 @@ def corners_json(points: np.ndarray) -> list[list[float]]:
 
 
 def confidence_from_score(score: float, length: int) -> float:
-    """Geometric-mean probability per emitted character (plus one for the line end)."""
+    """Geometric-mean probability per emitted character (plus one for the line end): the network's
+    own certainty of a path, which second readings compare (not the reading's confidence, which
+    :mod:`htr.confidence` makes)."""
     return float(math.exp(score / (length + 1)))
 
 
@@ -31,7 +35,7 @@ class Alternative:
     ``score`` ranks the candidates: the network's log-probability for best path and beam
     search; for the ``lm`` decoder that plus the weighted language-model log-probability and
     bonuses. ``log_prob`` is always the network's log-probability (of the reading's best
-    alignment under ``lm``), the basis of the confidence.
+    alignment under ``lm``); ``score - log_prob`` is the language model's part.
     """
 
     text: str
@@ -44,7 +48,7 @@ class Alternative:
 
     @property
     def probability(self) -> float:
-        """The network's per-character probability of this reading, as a line's confidence is made."""
+        """The network's geometric-mean probability per character of this reading (plus the line end)."""
         return confidence_from_score(self.log_prob, len(self.text))
 
 
@@ -52,7 +56,10 @@ class Alternative:
 class Recognition:
     """What the recognizer read and how sure it was.
 
-    ``probabilities`` is the T x C softmax output (column 0 the CTC blank, column i+1
+    ``confidence`` is the chance that the line is read exactly, and each of ``words`` has the
+    chance that it is right and its box (:mod:`htr.confidence`, calibrated on validation lines
+    for each decoder); ``needs_review`` says the line should be checked by a person
+    (confidence under :data:`htr.confidence.REVIEW_THRESHOLD`). ``probabilities`` is the T x C softmax output (column 0 the CTC blank, column i+1
     ``charset[i]``); ``image`` is the normalised input the network saw, so a heatmap can
     be drawn time-aligned under it (each timestep covers ``time_stride`` pixels).
     """
@@ -69,6 +76,12 @@ class Recognition:
     extra: dict = field(default_factory=dict)
     # The sheet of paper found in a photo, whose flattened image was read (None: read as sent).
     paper: Paper | None = field(default=None, repr=False)
+    words: list[Word] = field(default_factory=list)
+
+    @property
+    def needs_review(self) -> bool:
+        """Whether a person should check this line: its confidence is under the review threshold."""
+        return bool(self.confidence < REVIEW_THRESHOLD)
 
     @property
     def labels(self) -> list[str]:
@@ -76,14 +89,18 @@ class Recognition:
         return ["<blank>"] + list(self.charset)
 
     def to_json(self, path: str | None = None) -> dict:
-        """The CLI's JSON contract: path, text, confidence, decoder, alternatives (+ corrected).
+        """The CLI's JSON contract: path, text, confidence, needs_review, words, decoder, alternatives
+        (+ corrected).
 
-        ``decoder`` is the one that ran (``beam`` where ``lm`` was asked for but no language
+        ``words`` are ``{"text", "confidence", "box": [x, y, w, h]}`` (the box in the line image as
+        the network read it); ``decoder`` is the one that ran (``beam`` where ``lm`` was asked for but no language
         model could be loaded); under ``lm`` each alternative also has the network's ``log_prob``.
         """
         data: dict = {} if path is None else {"path": path}
         data["text"] = self.text
         data["confidence"] = round(float(self.confidence), 4)
+        data["needs_review"] = self.needs_review
+        data["words"] = [word.to_json() for word in self.words]
         data["decoder"] = self.decoder
         data["alternatives"] = [self._alternative_json(a) for a in self.alternatives]
         if self.paper is not None:
@@ -138,7 +155,8 @@ class PageRecognition:
     """The text of a page (its lines joined by newlines), how sure, and each line.
 
     ``layout`` is what was read: ``"line"`` (the image as one line, ``lines`` holds it) or
-    ``"page"``. ``confidence`` is the geometric-mean probability per character over all lines.
+    ``"page"``. ``confidence`` is the mean of the lines' confidences (the share of its lines
+    expected to be read exactly); ``needs_review``: some line needs checking.
     """
 
     text: str
@@ -149,6 +167,10 @@ class PageRecognition:
     size: tuple[int, int] = (0, 0)  # of the image read: the flattened sheet where a photo showed one
     segmentation: PageLayout | None = field(default=None, repr=False)
     paper: Paper | None = field(default=None, repr=False)  # the sheet found in a photo
+
+    @property
+    def needs_review(self) -> bool:
+        return any(line.recognition.needs_review for line in self.lines)
 
     @property
     def corrected(self) -> str | None:
@@ -163,6 +185,7 @@ class PageRecognition:
         data: dict = {} if path is None else {"path": path}
         data["text"] = self.text
         data["confidence"] = round(float(self.confidence), 4)
+        data["needs_review"] = self.needs_review
         data["decoder"] = self.decoder
         if self.corrected is not None:
             data["corrected"] = self.corrected
@@ -173,9 +196,7 @@ class PageRecognition:
 
 
 def page_confidence(recognitions: list[Recognition]) -> float:
-    """Geometric-mean probability per emitted character (plus one per line end), over all lines."""
+    """The mean of the lines' confidences: the share of the page's lines expected to be read exactly."""
     if not recognitions:
         return 0.0
-    weights = [len(r.text) + 1 for r in recognitions]
-    logs = sum(w * math.log(max(r.confidence, 1e-12)) for w, r in zip(weights, recognitions))
-    return float(math.exp(logs / sum(weights)))
+    return float(np.mean([r.confidence for r in recognitions]))

@@ -83,7 +83,7 @@ def test_recognize_example_file(recognizer):
     assert list(alternatives.columns) == app.ALTERNATIVE_COLUMNS
     assert 1 <= len(alternatives) <= 5 and alternatives.iloc[0]["text"] == text
     beam = app.recognize(str(EXAMPLE), "beam")[3]  # beam search ranks by the network's log-probability
-    assert list(beam["log-prob"]) == sorted(beam["log-prob"], reverse=True)
+    assert list(beam["combined score"]) == sorted(beam["combined score"], reverse=True)
     picture = cv2.imread(heatmap)  # a PNG in Gradio's file cache
     assert picture is not None and picture.ndim == 3 and picture.shape[1] > 600
     assert "ms" in status
@@ -339,13 +339,28 @@ def test_hints_for_images(recognizer, validation_lines):
 
 
 @pytest.mark.parametrize("decoder", DECODER_NAMES)
-def test_alternatives_probability_matches_the_confidence(recognizer, decoder):
+def test_alternatives_are_ranked_by_the_score_they_show(recognizer, decoder):
     text, _, confidence, alternatives, _, _ = app.recognize(str(EXAMPLE), decoder, 16, 5)
-    probs = list(alternatives["prob"])
-    assert probs[0] == pytest.approx(confidence, abs=1e-4)
+    scores = list(alternatives["combined score"])
+    assert scores == sorted(scores, reverse=True) and alternatives.iloc[0]["text"] == text
+    assert list(alternatives["#"]) == list(range(1, len(alternatives) + 1))
+    probs = list(alternatives["network probability"])
     assert all(0.0 < p <= 1.0 for p in probs)
-    for log_prob, text_, prob in zip(alternatives["log-prob"], alternatives["text"], probs):
-        assert prob == pytest.approx(math.exp(log_prob / (len(text_) + 1)), abs=2e-3)
+    lm = list(alternatives["language model"])
+    assert all((v is not None) == (decoder == "lm") for v in lm)
+    # The combined score is the network's log-probability plus the language model's part.
+    for score, lm_part, text_, prob in zip(scores, lm, alternatives["text"], probs):
+        network = score - (lm_part or 0.0)
+        assert prob == pytest.approx(math.exp(network / (len(text_) + 1)), abs=2e-3)
+
+
+def test_unsure_words_are_marked_under_the_text(recognizer):
+    paper = str(ROOT / "assets" / "example-paper-1.png")
+    text, _, confidence, _, _, status = app.recognize(paper, "best")  # best path misreads "Roman" as "foman"
+    assert "foman" in text and confidence < 0.5
+    assert "Check the marked words" in status and "<mark>foman</mark>" in status and "<mark>Later</mark>" not in status
+    text, _, confidence, _, _, status = app.recognize(paper, "lm")  # the language model reads it right
+    assert "Roman" in text and "<mark>" not in status
 
 
 def test_upload_tab_warns_instead_of_raising(recognizer, tmp_path):
@@ -426,7 +441,7 @@ def test_api_reads_a_page(server, validation_lines, tmp_path):
     assert error_rates([page.text], [text]).cer < 0.25
     assert 0 < confidence <= 1 and f"Found {len(form)} lines" in status
     for line, truth in zip(lines, page.boxes):
-        assert set(line) == {"box", "polygon", "text", "confidence", "alternatives"} and len(line["box"]) == 4
+        assert set(line) == {"box", "polygon", "text", "confidence", "needs_review", "words", "alternatives"} and len(line["box"]) == 4
         assert abs(line["box"][1] + line["box"][3] / 2 - truth[1] - truth[3] / 2) < truth[3] / 2
     assert cv2.imread(overlay).shape[:2] == page.image.shape[:2]
     # one line through the page endpoint: one line, read as /recognize reads it
@@ -514,7 +529,8 @@ def test_api_reads_strokes(server, validation_lines):
         refs.append(sample.text)
         hyps.append(text)
         assert 0 < confidence <= 1 and alternatives["data"][0][1] == text
-        assert alternatives["data"][0][3] == pytest.approx(confidence, abs=1e-3)  # shown to 3 places
+        assert alternatives["headers"][2] == "combined score"  # the rows are ranked by it
+        assert [row[2] for row in alternatives["data"]] == sorted((row[2] for row in alternatives["data"]), reverse=True)
         assert Path(heatmap).is_file() and "ms" in status
     assert error_rates(refs, hyps).cer < 0.2, list(zip(refs, hyps))
     result = client.predict(strokes_json(validation_lines[5].strokes), decoder="best", beam_width=4, top_k=3,

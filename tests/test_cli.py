@@ -112,7 +112,7 @@ def test_predict_json_contract_with_a_bad_file_among_good_ones(tmp_path, line_fi
     assert len(errors) == 2 and "not a readable image" in errors[0]["error"] and "no handwriting" in errors[1]["error"]
     good = [o for o in objects if "error" not in o]
     for o in good:
-        assert set(o) == {"path", "text", "confidence", "decoder", "alternatives", "corrected"}
+        assert set(o) == {"path", "text", "confidence", "needs_review", "words", "decoder", "alternatives", "corrected"}
         assert o["decoder"] == "beam"
         assert 0 < o["confidence"] <= 1
         assert 1 <= len(o["alternatives"]) <= 3 and o["alternatives"][0]["text"] == o["text"]

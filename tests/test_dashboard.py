@@ -78,8 +78,11 @@ def test_inspect_shows_the_models_matrix_for_an_example(recognizer):
     table = frame_with(at, "corrected")
     assert list(table["rank"]) == list(range(1, len(expected.alternatives) + 1))
     assert list(table["text"]) == [a.text for a in expected.alternatives]
-    assert list(table["score"]) == pytest.approx([a.score for a in expected.alternatives], abs=1e-3)
-    assert list(table["log-prob"]) == pytest.approx([a.log_prob for a in expected.alternatives], abs=1e-3)
+    assert list(table["combined score"]) == pytest.approx([a.score for a in expected.alternatives], abs=1e-3)
+    assert list(table["combined score"]) == sorted(table["combined score"], reverse=True)
+    assert list(table["network log-prob"]) == pytest.approx([a.log_prob for a in expected.alternatives], abs=1e-3)
+    assert list(table["language model"]) == pytest.approx(
+        [a.score - a.log_prob for a in expected.alternatives], abs=2e-3)
     assert len(at.get("image")) >= 1  # the ink map over its heatmap
     assert not errors(at)
     # The language model's reading beside best path's, what it changed marked.
@@ -204,6 +207,11 @@ def test_validate_language_model_beside_best_path(ondb_validation):
     assert len(changes) == 1
     side_by_side = [m.value for m in at.markdown if "Best path (letters alone)" in m.value]
     assert side_by_side and all("Language model (words)" in m for m in side_by_side)
+    # How well each decoder's confidence flags the lines to check: figures, risk-coverage, reliability.
+    confidence = frame_with(at, "AUROC exact vs wrong").set_index("decoder")
+    assert list(confidence.index) == ["best", "lm"]
+    assert all(0.0 <= float(v.rstrip("%")) <= 100.0 for v in confidence["lines exact"])
+    assert len(at.get("vega_lite_chart")) >= 3  # the per-line CER, risk-coverage and reliability charts
 
 
 def test_validate_bad_inputs(tmp_path):

@@ -44,9 +44,9 @@ def test_a_page_is_read_line_by_line(recognizer, stacked_page):
     assert error_rates([page.text], [result.text]).cer < 0.25
     assert min(line.confidence for line in result.lines) <= result.confidence <= max(line.confidence for line in result.lines)
     data = result.to_json("page.png")
-    assert set(data) == {"path", "text", "confidence", "decoder", "lines"}
+    assert set(data) == {"path", "text", "confidence", "needs_review", "decoder", "lines"}
     for line, truth in zip(data["lines"], page.boxes):
-        assert set(line) == {"box", "polygon", "text", "confidence", "alternatives"}
+        assert set(line) == {"box", "polygon", "text", "confidence", "needs_review", "words", "alternatives"}
         x, y, w, h = line["box"]
         assert abs((y + h / 2) - (truth[1] + truth[3] / 2)) < truth[3] / 2  # each line where it is on the page
         outline = np.asarray(line["polygon"])  # the line's outline, inside its box
@@ -82,7 +82,7 @@ def test_predict_layouts(tmp_path, ondb_validation):
     assert auto.returncode == 0 and line.returncode == 0, auto.stderr[-2000:] + line.stderr[-2000:]
     page_obj, line_obj = [json.loads(row) for row in auto.stdout.splitlines()]
     assert line_obj == json.loads(line.stdout)  # one line through auto: exactly the one-line contract
-    assert set(page_obj) == {"path", "text", "confidence", "decoder", "lines"}
+    assert set(page_obj) == {"path", "text", "confidence", "needs_review", "decoder", "lines"}
     assert len(page_obj["lines"]) == len(page.texts) and page_obj["text"].count("\n") == len(page.texts) - 1
     assert error_rates([page.text], [page_obj["text"]]).cer < 0.2
     plain = htr("predict", page_png, "--layout", "page")

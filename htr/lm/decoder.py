@@ -164,6 +164,18 @@ class LanguageModel:
         """The same loaded model decoding with other settings (for tuning; nothing is reloaded)."""
         return LanguageModel(self._kenlm, self.charset, settings, self.path)
 
+    def char_scores(self, text: str) -> np.ndarray:
+        """The log10-probability of each character of ``text`` after those before it, and of the
+        line ending there (``len(text) + 1`` values): how English each part of a reading is, for
+        its confidence (:mod:`htr.confidence`). Characters outside the charset count as spaces."""
+        index = {c: i + 1 for i, c in enumerate(self.charset)}
+        state = self._kenlm.start(False)
+        scores = np.empty(len(text) + 1)
+        for i, char in enumerate(text):
+            state, scores[i] = self._kenlm.score(state, index.get(char, self._space))
+        scores[-1] = self._kenlm.finish(state)[1]
+        return scores
+
     def decode(self, probabilities: np.ndarray, beam_width: int = 16, top_k: int = 5) -> Decoded:
         """The ``top_k`` best distinct readings of a T x C softmax matrix under network and LM."""
         from flashlight.lib.text.decoder import (

@@ -1,7 +1,7 @@
 """Running a model over prepared lines and scoring it: shared by training and ``validate``."""
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -26,6 +26,7 @@ class Evaluation:
     references: list[str]
     ids: list[str]
     decoder: str
+    confidences: list[float] = field(default_factory=list)  # each line's (htr.confidence), where asked for
 
 
 def probabilities(model, config: ModelConfig, images: list[np.ndarray], batch_size: int = 32,
@@ -53,8 +54,12 @@ def probabilities(model, config: ModelConfig, images: list[np.ndarray], batch_si
 
 def transcribe(model, config: ModelConfig, images: list[np.ndarray], decoder: str = "best",
                beam_width: int = 16, batch_size: int = 32, progress: bool = False, lm=None,
-               on_progress: OnProgress | None = None) -> list[str]:
-    """Texts for many prepared lines; ``lm`` is the loaded language model for the ``lm`` decoder."""
+               on_progress: OnProgress | None = None, confidences: list[float] | None = None,
+               calibration=None) -> list[str]:
+    """Texts for many prepared lines; ``lm`` is the loaded language model for the ``lm`` decoder.
+    ``confidences``, where given, gets each line's confidence (by ``calibration``, :mod:`htr.confidence`)."""
+    from htr.confidence import CANDIDATES, line_confidence
+
     total = len(images)
     read = 0
 
@@ -67,7 +72,10 @@ def transcribe(model, config: ModelConfig, images: list[np.ndarray], decoder: st
                           on_batch=reading if on_progress else None)
     texts = []
     for done, p in enumerate(probs, start=1):
-        texts.append(config.decode(decode(p, decoder, beam_width, top_k=1, lm=lm).paths[0][0]))
+        decoded = decode(p, decoder, beam_width, top_k=1 if confidences is None else CANDIDATES, lm=lm)
+        texts.append(config.decode(decoded.paths[0][0]))
+        if confidences is not None:
+            confidences.append(line_confidence(p, decoded, config, decoder, calibration, lm))
         if on_progress and (done % batch_size == 0 or done == total):
             on_progress(done, total, "decoding")
     return texts
@@ -75,15 +83,18 @@ def transcribe(model, config: ModelConfig, images: list[np.ndarray], decoder: st
 
 def evaluate(model, config: ModelConfig, images, references, ids, decoder: str = "best",
              beam_width: int = 16, progress: bool = False, lm=None,
-             on_progress: OnProgress | None = None) -> Evaluation:
-    """Read prepared lines with ``model`` and score them against ``references``."""
+             on_progress: OnProgress | None = None, confidence: bool = False, calibration=None) -> Evaluation:
+    """Read prepared lines with ``model`` and score them against ``references`` (``confidence``:
+    with each line's confidence too)."""
+    confidences = [] if confidence else None
     predictions = transcribe(model, config, images, decoder, beam_width, progress=progress, lm=lm,
-                             on_progress=on_progress)
-    return Evaluation(error_rates(references, predictions), predictions, list(references), list(ids), decoder)
+                             on_progress=on_progress, confidences=confidences, calibration=calibration)
+    return Evaluation(error_rates(references, predictions), predictions, list(references), list(ids), decoder,
+                      confidences or [])
 
 
 def evaluate_recognizer(recognizer, images, references, ids, decoder: str = "best", beam_width: int = 16,
-                        on_progress: OnProgress | None = None) -> Evaluation:
+                        on_progress: OnProgress | None = None, confidence: bool = False) -> Evaluation:
     """Score a loaded :class:`htr.recognizer.Recognizer` (its engine, config and language model) on
     prepared lines, as ``python -m htr validate`` does, so that a page and the command line agree.
 
@@ -92,7 +103,8 @@ def evaluate_recognizer(recognizer, images, references, ids, decoder: str = "bes
     """
     used = recognizer.resolve_decoder(decoder)
     return evaluate(recognizer.engine, recognizer.config, images, references, ids, used, beam_width,
-                    lm=recognizer.lm, on_progress=on_progress)
+                    lm=recognizer.lm, on_progress=on_progress, confidence=confidence,
+                    calibration=recognizer.calibration)
 
 
 def rates_by_part(references: list[str], hypotheses: list[str], ids: list[str]) -> dict[str, ErrorRates]:

@@ -2,9 +2,9 @@
 
 A training run's folder holds its best model (``config.json``, ``model.weights.h5``,
 ``metadata.json``, ``history.csv``). Installing copies those files into the served model
-folder; the files they replace, and an ONNX export made from the old weights, move to a
-backup folder beside it, so nothing is lost and a stale export is never served. The served
-folder's language model (``lm/``) stays unless the run brings its own.
+folder; the files they replace, and the ONNX export and confidence calibration made from the
+old weights, move to a backup folder beside it, so nothing is lost and nothing stale is served.
+The served folder's language model (``lm/``) stays unless the run brings its own.
 
 Before that, :func:`compare_with_served` scores the served model on the run's own validation
 lines, so that a page can ask twice before a model worse than the one it replaces goes in.
@@ -20,7 +20,7 @@ from htr.config import WEIGHTS_FILE
 from htr.errors import ModelLoadError
 
 MODEL_FILES = ("config.json", WEIGHTS_FILE, "metadata.json", "history.csv")
-STALE_FILES = ("model.onnx", "model.onnx.json")  # made from the weights being replaced
+STALE_FILES = ("model.onnx", "model.onnx.json", "confidence.json")  # made from (fitted on) the weights being replaced
 
 
 @dataclass
