@@ -14,6 +14,7 @@ from htr.decode import DECODERS, decode
 from htr.engine import Engine, as_engine, load_engine, run_batches
 from htr.errors import HTRError, ModelLoadError
 from htr.paper import Paper, read_sheet
+from htr.paper import warm_up as paper_warm_up
 from htr.preprocess import preprocess
 from htr.results import Alternative, Recognition
 from htr.second_reading import read_lines
@@ -83,7 +84,9 @@ class Recognizer:
         return decoder
 
     def warm_up(self) -> None:
-        """Compile the inference graph (Keras) or plan its memory (ONNX) before the first request."""
+        """Compile the inference graph (Keras) or plan its memory (ONNX) before the first request,
+        and build the sheet finder's colour tables."""
+        paper_warm_up()
         width = 256
         self.engine.logits(np.zeros((1, self.config.height, width, 1), np.float32), [width])
 

@@ -48,6 +48,7 @@ def test_a_drawn_form_is_outlined_and_read_line_by_line(recognizer, ondb_validat
     assert any(m.label == "Page CER" for m in at.metric)
     assert len(at.get("image")) >= 1 + len(form)  # the outlined page and every line's heatmap
 
-    # a folder that is not there: a clear message, no traceback
+    # a folder that is not there: a calm message saying what works instead, no traceback
     at.text_input(key="page_path_form").set_value(str(tmp_path / "nowhere")).run()
-    assert any("not found" in e.value for e in at.error) and not at.exception
+    assert any("No IAM On-Line data set" in i.value and "Upload a page" in i.value for i in at.info)
+    assert not at.exception and not at.error
