@@ -415,7 +415,7 @@ def build_demo() -> gr.Blocks:
                         page_text = gr.Textbox(label="Recognised text", elem_id="page-text", lines=4, max_lines=30,
                                                interactive=False, buttons=["copy"])
                         page_confidence = gr.Number(label="Confidence (0 to 1)", elem_id="page-confidence",
-                                                    precision=3, interactive=False)
+                                                    precision=3, interactive=False, visible="hidden")  # until a reading
                         page_status = gr.Markdown(PAGE_STATUS, elem_id="page-status")
                 # Side by side where both fit at 320 px or more; on a phone the outlined page
                 # takes the full width and the table comes under it.

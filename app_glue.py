@@ -140,7 +140,7 @@ def skips(n_outputs: int) -> tuple:
 
 
 # Where each line area's confidence is among its outputs (ResultArea.outputs: text, corrected, confidence, ...).
-CONFIDENCE_OUTPUT = {"draw": 2, "upload": 2}
+CONFIDENCE_OUTPUT = {"draw": 2, "upload": 2, "page": 1}
 
 
 def confidence_shown(area: str, outputs: tuple) -> tuple:

@@ -377,6 +377,11 @@ def test_upload_tab_warns_instead_of_raising(recognizer, tmp_path):
     box = next(b for b in app.demo.blocks.values() if getattr(b, "elem_id", None) == "upload-confidence")
     assert box.visible == "hidden"
     assert app.recognize(str(EXAMPLE))[2] == pytest.approx(read[2]["value"])
+    # The Page tab's likewise: hidden until a page is read, then shown with the page's confidence.
+    box = next(b for b in app.demo.blocks.values() if getattr(b, "elem_id", None) == "page-confidence")
+    assert box.visible == "hidden"
+    page = app.recognize_page_upload(str(EXAMPLE))
+    assert page[1]["visible"] is True and 0 < page[1]["value"] <= 1
 
 
 def test_queue_runs_a_few_recognitions_at_a_time():

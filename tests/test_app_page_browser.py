@@ -5,7 +5,8 @@ on the taller canvas is read line by line. Needs Chromium and playwright, as
 tests/test_app_browser.py.
 
 Set HTR_APP_PAGE_PHONE_SCREENSHOT=docs/images/page-tab-phone.png to keep the phone's view of the
-Page tab."""
+Page tab, and HTR_APP_PAGE_PHOTO_SCREENSHOT=docs/images/page-tab-photo.png to keep the view of a
+phone photo of a page read on a desktop."""
 
 import urllib.request
 
@@ -110,6 +111,47 @@ def test_a_dense_page_on_a_phone(browser, server, iam_dev_forms, tmp_path):  # n
     page.evaluate("y => window.scrollTo(0, y)", layout["overlay"]["y"] - 40)
     page.wait_for_timeout(300)
     keep_screenshot(page, "HTR_APP_PAGE_PHONE_SCREENSHOT", tmp_path, "page-tab-phone.png")
+    page.context.close()
+
+
+def test_a_phone_photo_of_a_page_on_a_desk(browser, server, iam_dev_forms, tmp_path):  # noqa: F811
+    """A page of real lines photographed lying on a wooden desk, at an angle, stored sideways
+    (EXIF): the Page tab reads its lines, and outlines the sheet and the lines on the photo as sent."""
+    from htr.imageio import read_image
+    from htr.synth.photos import photograph
+
+    forms, boxes = iam_dev_forms
+    form = next(f for f in forms if f[0].id.startswith("a03-011-"))[:6]
+    scan = stack_lines(form, boxes, np.random.default_rng(3))
+    for seed in range(100):  # the first photo on a wooden desk with the whole sheet in view, turned by EXIF
+        photo = photograph(scan.image, scan.text, seed, part="tune", look="desk", long_side=1800)
+        if photo.whole and photo.spec.desk == "wood" and photo.spec.orientation != 1 and not photo.spec.two_sheets:
+            break
+    path = tmp_path / "page-photo.jpg"
+    path.write_bytes(photo.jpeg)
+    page = open_page(browser, server, viewport={"width": 1280, "height": 1000})
+    page.get_by_role("tab", name="Page").click()
+    page.set_input_files("#page-image input[type=file]", str(path))
+    page.wait_for_function("() => document.querySelector('#page-text textarea').value.length > 0")
+    text = page.input_value("#page-text textarea")
+    assert text.count("\n") == len(form) - 1
+    assert error_rates([scan.text], [text]).cer < 0.15, text
+    page.wait_for_function("() => { const i = document.querySelector('#page-overlay img');"
+                           " return !!i && i.complete && i.naturalWidth > 0 }")
+    src = page.get_attribute("#page-overlay img", "src")
+    with urllib.request.urlopen(src if src.startswith("http") else server.rstrip("/") + src) as reply:
+        overlay = cv2.imdecode(np.frombuffer(reply.read(), np.uint8), cv2.IMREAD_COLOR)[..., ::-1]
+    upright = read_image(photo.jpeg)
+    assert overlay.shape[:2] == upright.shape[:2]  # drawn on the photo as sent, turned upright
+    changed = np.abs(overlay.astype(int) - upright.astype(int)).sum(axis=2) > 60
+    for corner in photo.corners:  # the sheet's outline passes by each of its corners
+        x, y = np.round(corner).astype(int)
+        assert changed[max(0, y - 12): y + 12, max(0, x - 12): x + 12].any(), corner
+    layout = page.evaluate(LAYOUT_JS)
+    check_layout(layout, 500)
+    page.evaluate("y => window.scrollTo(0, y)", layout["overlay"]["y"] - 130)  # the photo sent and its overlay
+    page.wait_for_timeout(300)
+    keep_screenshot(page, "HTR_APP_PAGE_PHOTO_SCREENSHOT", tmp_path, "page-tab-photo.png")
     page.context.close()
 
 
