@@ -34,6 +34,9 @@ FLOOD_STEP = 3  # grey levels between neighbours the fill crosses (lamp and shad
 MIN_PHOTO_SIDE = 240
 MIN_SHARE, MAX_SHARE = 0.02, 0.92  # the sheet's share of the frame: a sticky note up to paper with desk around
 MIN_STEP = 18  # the least brightness (or colour) step from sheet to desk along its visible sides
+# Paper on a light desk: the step to the desk is a few levels and a thin shadow, and the fill
+# above crosses it. Where it covered the frame, a second, finer fill looks again.
+FAINT_EDGE_STEP, FAINT_FLOOD_STEP, FAINT_MIN_STEP = 3, 1, 6
 MIN_SEEN_SIDES = 0.4  # share of the sheet's outline that must be seen against the desk
 # A photo with no sheet in it is read as it is only if it shows a ground that writing could be
 # on. Measured at 600 px on 300 real IAM scans, 100 lines in each of the 14 robustness looks
@@ -253,7 +256,21 @@ def _step_to_desk(lab: np.ndarray, corners: np.ndarray, frame: list[bool]) -> tu
     return float(sorted(steps)[-2]), seen / max(total, 1e-6)
 
 
-def _regions(small: np.ndarray, lab: np.ndarray) -> list[_Region]:
+@dataclass(frozen=True)
+class _Steps:
+    """How sharp a border stops the fill, how soft a change it crosses, and the least step from
+    sheet to desk a region must show to be kept."""
+
+    edge: float
+    flood: float
+    least: float
+
+
+STRONG = _Steps(EDGE_STEP, FLOOD_STEP, MIN_STEP)
+FAINT = _Steps(FAINT_EDGE_STEP, FAINT_FLOOD_STEP, FAINT_MIN_STEP)
+
+
+def _regions(small: np.ndarray, lab: np.ndarray, steps: _Steps = STRONG, stop_at_cover: bool = True) -> list[_Region]:
     """Sheet-like regions grown from the brightest, least coloured spots (up to three); a
     region covering the frame ends the search (paper or desk fills it: no sheet edge)."""
     h, w = small.shape[:2]
@@ -271,16 +288,19 @@ def _regions(small: np.ndarray, lab: np.ndarray) -> list[_Region]:
         gradient = np.maximum(gradient, np.abs(cv2.Sobel(channel, cv2.CV_32F, 1, 0, ksize=3)) +
                               np.abs(cv2.Sobel(channel, cv2.CV_32F, 0, 1, ksize=3)))
     barrier = np.zeros((h + 2, w + 2), np.uint8)
-    barrier[1:-1, 1:-1] = (gradient > 4 * EDGE_STEP).astype(np.uint8)  # Sobel sums are 4 x the step
+    barrier[1:-1, 1:-1] = (gradient > 4 * steps.edge).astype(np.uint8)  # Sobel sums are 4 x the step
     grow = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (5, 5))
     found: list[_Region] = []
-    for _ in range(3):
-        score = np.where(taken[1:-1, 1:-1] > 0, -1e9, light)
+    for _ in range(3 if stop_at_cover else 5):
+        free = taken[1:-1, 1:-1] == 0
+        if not stop_at_cover:  # seeds inside what is left, not in the slivers between regions
+            free &= cv2.distanceTransform(free.astype(np.uint8), cv2.DIST_L2, 3) >= 4
+        score = np.where(free, light, -1e9)
         y, x = np.unravel_index(int(np.argmax(score)), score.shape)
         if score[y, x] < 100:
             break
         mask = barrier.copy()
-        diff = (FLOOD_STEP,) * (small.shape[2] if small.ndim == 3 else 1)
+        diff = (steps.flood,) * (small.shape[2] if small.ndim == 3 else 1)
         cv2.floodFill(small, mask, (int(x), int(y)), 0, diff, diff, 4 | cv2.FLOODFILL_MASK_ONLY | (255 << 8))
         region = (mask[1:-1, 1:-1] == 255).astype(np.uint8)
         region = cv2.dilate(region, grow)  # back over the edge the barrier held
@@ -289,6 +309,8 @@ def _regions(small: np.ndarray, lab: np.ndarray) -> list[_Region]:
         if share < MIN_SHARE * 0.5:
             continue
         if share > MAX_SHARE:
+            if not stop_at_cover:
+                continue  # a light desk, brighter than the sheet under a lamp: look on
             found.append(_Region(np.zeros((4, 2)), share, False))  # paper (or desk) fills the frame
             break
         contours, _ = cv2.findContours(region, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_NONE)
@@ -319,7 +341,7 @@ def _regions(small: np.ndarray, lab: np.ndarray) -> list[_Region]:
             continue
         _, corners, frame = best
         step, seen = _step_to_desk(lab, corners, frame)
-        if step < MIN_STEP or seen < MIN_SEEN_SIDES:
+        if step < steps.least or seen < MIN_SEEN_SIDES:
             continue
         cut = bool(any(frame) or np.any(corners < -1) or np.any(corners > [w, h]))
         found.append(_Region(corners, share, cut))
@@ -358,6 +380,8 @@ def find_paper(image: np.ndarray) -> Paper | None:
     small = cv2.GaussianBlur(small, (0, 0), 1.0)
     lab = cv2.cvtColor(small, cv2.COLOR_RGB2LAB) if small.ndim == 3 else small[..., None]
     regions = _regions(small, lab)
+    if not any(r.share <= MAX_SHARE for r in regions):  # no sheet against a clear step: a light desk?
+        regions = _regions(small, lab, FAINT, stop_at_cover=False)
     sheets = [r for r in regions if r.share <= MAX_SHARE]
     if not sheets or any(r.share > MAX_SHARE for r in regions[:1]):
         return None

@@ -23,7 +23,7 @@ import numpy as np
 import PIL.Image
 
 # Desks of each part: none shared, so the report part's desks are never seen while tuning.
-TUNE_DESKS = ("dark", "wood", "coloured")
+TUNE_DESKS = ("dark", "wood", "coloured", "pale")
 REPORT_DESKS = ("grey-textured", "fabric", "dark-wood", "coloured-pale", "white")
 # Camera tilt (degrees off straight down) and turn in the picture (degrees) of each part.
 TUNE_ANGLES = {"tilt": (0.0, 15.0), "turn": 6.0}
@@ -118,6 +118,10 @@ def make_desk(kind: str, shape: tuple[int, int], rng: np.random.Generator) -> np
         weave = np.sin(xx / period * math.pi) * np.sin(yy / period * math.pi)
         folds = _noise_field(rng, shape, 200)
         image = colour[None, None, :] * (1 + 0.15 * weave[..., None] + 0.2 * folds[..., None]) + 4 * grain[..., None]
+    elif kind == "pale":  # a light laminate or painted desk: a little darker than paper, faintly mottled
+        base = rng.uniform(195, 235)
+        tint = np.array([1.0, 1.0, 1.0]) + rng.uniform(-0.04, 0.04, 3)
+        image = base * tint[None, None, :] * (1 + 0.03 * _noise_field(rng, shape, 30)[..., None]) + 2 * grain[..., None]
     elif kind == "white":
         base = rng.uniform(215, 245)
         image = (base + 4 * _noise_field(rng, shape, 80))[..., None] * np.ones(3, np.float32) + 2 * grain[..., None]
