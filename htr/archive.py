@@ -173,6 +173,8 @@ class OutputTree:
         self.tmp.mkdir(parents=True, exist_ok=True)
         self.made = self._read_manifest()
         self._manifest = open(self.state / MANIFEST, "a", encoding="utf-8")
+        if self._manifest.tell() and not (self.state / MANIFEST).read_bytes().endswith(b"\n"):
+            self._manifest.write("\n")  # a line cut short by a kill stays a line of its own
         self._errors = open(self.root / ERRORS, "w", encoding="utf-8")  # this run's failures
         self._count = 0
 
@@ -328,6 +330,10 @@ def read_archive(names: list[str], out: str | Path, settings: ReadSettings, mode
 
     if settings.format not in FORMATS:
         raise HTRError(f"unknown format {settings.format!r}; use one of {', '.join(FORMATS)}")
+    if engine == "ray":
+        from htr.archive_ray import import_ray
+
+        import_ray()  # before anything is walked or written: say at once if it is missing
     start = time.perf_counter()
     inputs = find_inputs(names, out, settings.format)
     recognizer = Recognizer.load(model_dir, runtime) if engine == "local" else None

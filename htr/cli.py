@@ -323,7 +323,7 @@ def _predict_archive(args) -> int:
     from htr.archive import ERRORS, ReadSettings, read_archive
 
     if args.workers is not None and args.workers < 1:
-        raise SystemExit("error: --workers must be at least 1")
+        raise HTRError("--workers must be at least 1")
     settings = ReadSettings(args.format, args.layout, args.decoder, args.beam_width, args.top_k, args.correct,
                             args.batch_size)
     summary = read_archive(args.images, args.out, settings, args.model_dir, args.runtime, args.engine,
@@ -348,10 +348,10 @@ def cmd_predict(args) -> int:
     given = [flag for flag, value in (("--format", args.format != "jsonl"), ("--engine", args.engine != "local"),
                                       ("--address", args.address), ("--workers", args.workers)) if value]
     if given:
-        raise SystemExit(f"error: {given[0]} writes files: give --out OUT too")
+        raise HTRError(f"{given[0]} writes files: give --out OUT too")
     folders = [name for name in args.images if Path(name).is_dir()]
     if folders:
-        raise SystemExit(f"error: {folders[0]} is a folder: give --out OUT to read a folder tree into files")
+        raise HTRError(f"{folders[0]} is a folder: give --out OUT to read a folder tree into files")
     recognizer = Recognizer.load(args.model_dir, args.runtime)
     if args.layout == "line":
         results = recognizer.recognize_stream(args.images, args.decoder, args.beam_width, args.top_k, args.correct,
