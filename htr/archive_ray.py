@@ -14,10 +14,16 @@ import logging
 import os
 import shutil
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
-from htr.archive import _MODEL_FILES, Input, Outcome, ReadSettings, read_items, unreadable
+from htr.archive_worker import (
+    MODEL_FILES,
+    Outcome,
+    ReadSettings,
+    read_items,
+    unreadable,
+)
 from htr.errors import HTRError
 
 MISSING = ('--engine ray needs Ray, which is not installed: pip install "htr[ray]" '
@@ -38,7 +44,7 @@ def import_ray():
 def model_files(model_dir: str | Path) -> dict[str, bytes]:
     """The model folder's files a worker needs to read as the driver would, by relative path."""
     model_dir = Path(model_dir)
-    paths = [model_dir / name for name in _MODEL_FILES]
+    paths = [model_dir / name for name in MODEL_FILES]
     paths += sorted((model_dir / "lm").glob("*")) if (model_dir / "lm").is_dir() else []
     return {str(p.relative_to(model_dir)): p.read_bytes() for p in paths if p.is_file()}
 
@@ -73,8 +79,8 @@ class Reader:
                                names=[name for name, _, _ in batch]))
 
 
-def run_on_ray(pending: list[Input], settings: ReadSettings, model_dir: str | Path, runtime: str,
-               fingerprint: str, record: Callable[[Input, Outcome], None], address: str | None = None,
+def run_on_ray(pending: list, settings: ReadSettings, model_dir: str | Path, runtime: str,
+               fingerprint: str, record: Callable[[object, Outcome], None], address: str | None = None,
                workers: int | None = None) -> None:
     """Read ``pending`` on a Ray cluster (``address``) or a local Ray started for the run,
     with ``workers`` workers (default: one per CPU Ray has); ``record`` each outcome."""

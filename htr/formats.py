@@ -193,7 +193,7 @@ def _conf(value: float) -> str:
 
 
 def _timestamp(mtime: float) -> str:
-    return _dt.datetime.fromtimestamp(int(mtime), _dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return _dt.datetime.fromtimestamp(int(mtime), _dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _serialise(root: ET.Element) -> bytes:
@@ -201,7 +201,7 @@ def _serialise(root: ET.Element) -> bytes:
     return ET.tostring(root, encoding="UTF-8", xml_declaration=True) + b"\n"
 
 
-def _version() -> str:
+def software_version() -> str:
     """The installed package's version (pyproject.toml's), or "dev" in a bare checkout."""
     from importlib.metadata import PackageNotFoundError, version
 
@@ -218,15 +218,15 @@ def page_xml(result: PageRecognition, source: Source, fingerprint: str = "") -> 
     lines = _lines(result, frame)
     ET.register_namespace("", PAGE_NS)
     ET.register_namespace("xsi", XSI_NS)
-    q = lambda tag: f"{{{PAGE_NS}}}{tag}"  # noqa: E731
+    q = lambda tag: f"{{{PAGE_NS}}}{tag}"
     root = ET.Element(q("PcGts"), {f"{{{XSI_NS}}}schemaLocation": f"{PAGE_NS} {PAGE_XSD}"})
     meta = ET.SubElement(root, q("Metadata"))
-    ET.SubElement(meta, q("Creator")).text = f"{SOFTWARE} {_version()}"
+    ET.SubElement(meta, q("Creator")).text = f"{SOFTWARE} {software_version()}"
     stamp = _timestamp(source.mtime)  # the input's time: the same reading gives the same bytes
     ET.SubElement(meta, q("Created")).text = stamp
     ET.SubElement(meta, q("LastChange")).text = stamp
     if fingerprint:
-        ET.SubElement(meta, q("Comments")).text = f"read by {SOFTWARE} {_version()}, {fingerprint}"
+        ET.SubElement(meta, q("Comments")).text = f"read by {SOFTWARE} {software_version()}, {fingerprint}"
     page = ET.SubElement(root, q("Page"), {"imageFilename": Path(source.path).name,
                                             "imageWidth": str(frame.size[0]), "imageHeight": str(frame.size[1])})
     if lines:
@@ -260,7 +260,7 @@ def alto_xml(result: PageRecognition, source: Source, fingerprint: str = "") -> 
     lines = _lines(result, frame)
     ET.register_namespace("", ALTO_NS)
     ET.register_namespace("xsi", XSI_NS)
-    q = lambda tag: f"{{{ALTO_NS}}}{tag}"  # noqa: E731
+    q = lambda tag: f"{{{ALTO_NS}}}{tag}"
     root = ET.Element(q("alto"), {f"{{{XSI_NS}}}schemaLocation": f"{ALTO_NS} {ALTO_XSD}"})
     description = ET.SubElement(root, q("Description"))
     ET.SubElement(description, q("MeasurementUnit")).text = "pixel"
@@ -273,7 +273,7 @@ def alto_xml(result: PageRecognition, source: Source, fingerprint: str = "") -> 
         ET.SubElement(processing, q("processingStepSettings")).text = fingerprint
     software = ET.SubElement(processing, q("processingSoftware"))
     ET.SubElement(software, q("softwareName")).text = SOFTWARE
-    ET.SubElement(software, q("softwareVersion")).text = _version()
+    ET.SubElement(software, q("softwareVersion")).text = software_version()
     layout = ET.SubElement(root, q("Layout"))
     w, h = frame.size
     page = ET.SubElement(layout, q("Page"), {"ID": "page1", "PHYSICAL_IMG_NR": "1", "WIDTH": str(w), "HEIGHT": str(h),

@@ -15,7 +15,14 @@ import pytest
 from conftest import FIXTURES, MODEL_DIR, ROOT, write_png
 from test_cli import htr
 
-from htr.archive import ERRORS, MANIFEST, STATE_DIR, ReadSettings, find_inputs, read_archive
+from htr.archive import (
+    ERRORS,
+    MANIFEST,
+    STATE_DIR,
+    ReadSettings,
+    find_inputs,
+    read_archive,
+)
 from htr.formats import ALTO_NS, PAGE_NS
 
 SCHEMAS = ROOT / "tests" / "data" / "schemas"
@@ -36,7 +43,7 @@ def tree(tmp_path_factory, iam_dev_forms) -> Path:
         shutil.copy(line, root / "box1" / f"line-{k}.png")
     (root / "box2" / "sub").mkdir(parents=True)
     shutil.copy(LINES[2], root / "box2" / "sub" / "line-2.png")
-    ink = sorted((FIXTURES / "iam-ondb" / "lineStrokes").rglob("*.xml"))[0]
+    ink = min((FIXTURES / "iam-ondb" / "lineStrokes").rglob("*.xml"))
     shutil.copy(ink, root / "box2" / "strokes.xml")
     (root / "box2" / "notes.txt").write_text("not a page")
     return root
