@@ -211,9 +211,8 @@ def read_archive(names: list[str], out: str | Path, settings: ReadSettings, mode
         import_ray()  # before anything is walked or written: say at once if it is missing
     start = time.perf_counter()
     inputs = find_inputs(names, out, settings.format)
-    recognizer = Recognizer.load(model_dir, runtime) if engine == "local" else None
-    used_runtime = recognizer.runtime if recognizer is not None else _ray_runtime(model_dir, runtime)
-    fingerprint = model_fingerprint(model_dir, used_runtime, settings)
+    # the model is loaded only when something is left to read: a finished run costs a walk
+    fingerprint = model_fingerprint(model_dir, resolved_runtime(model_dir, runtime), settings)
     tree = OutputTree(out, fingerprint)
     summary = Summary(inputs=len(inputs))
     pending = [item for item in inputs if not tree.is_done(item)]
@@ -239,8 +238,9 @@ def read_archive(names: list[str], out: str | Path, settings: ReadSettings, mode
 
             run_on_ray(pending, settings, model_dir, runtime, fingerprint, record, address, workers)
         elif pending:
+            recognizer = Recognizer.load(model_dir, runtime)
             for item, outcome in zip(pending, read_items(recognizer, [i.path for i in pending], settings,
-                                                         fingerprint)):
+                                                         fingerprint), strict=True):
                 record(item, outcome)
     finally:
         if bar is not None:
@@ -250,8 +250,11 @@ def read_archive(names: list[str], out: str | Path, settings: ReadSettings, mode
     return summary
 
 
-def _ray_runtime(model_dir, runtime: str) -> str:
-    """The runtime Ray workers will use: as the local engine would choose it, without loading it."""
+def resolved_runtime(model_dir, runtime: str) -> str:
+    """The runtime ``Recognizer.load`` will choose (``auto``: ONNX if model.onnx is current),
+    told without loading the model."""
+    if runtime == "auto":
+        runtime = os.environ.get("HTR_RUNTIME", "auto") or "auto"
     if runtime != "auto":
         return runtime
     from htr.config import ModelConfig
