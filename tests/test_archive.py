@@ -248,3 +248,29 @@ def test_ray_missing_or_options_without_out_say_what_to_do(tmp_path):
     for args in ((str(tmp_path),), (str(tmp_path / "a.png"), "--format", "alto")):
         result = htr("predict", *args)
         assert result.returncode == 2 and "give --out OUT" in result.stderr
+
+
+def test_a_photo_is_given_in_the_photo_s_own_pixels(tree, tmp_path):
+    """A phone photo larger than the reader's working size: its flattened sheet is read, and
+    the PAGE outlines are mapped back onto the sheet in the photo as stored."""
+    import cv2
+
+    from htr.synth.photos import photograph
+
+    page = cv2.imread(str(tree / "box1" / "page-1.png"), cv2.IMREAD_GRAYSCALE)
+    photo = photograph(page, "", seed=2, long_side=3200)
+    (tmp_path / "in").mkdir()
+    (tmp_path / "in" / "photo.jpg").write_bytes(photo.jpeg)
+    assert _read([tmp_path / "in"], tmp_path / "out", "pagexml").read == 1
+    root = ET.parse(tmp_path / "out" / "photo.xml").getroot()
+    page_node = root.find(f"{{{PAGE_NS}}}Page")
+    assert (int(page_node.get("imageWidth")), int(page_node.get("imageHeight"))) == tuple(photo.size)
+    sheet = photo.corners.astype(np.float32).reshape(-1, 1, 2)
+    lines = list(root.iter(f"{{{PAGE_NS}}}TextLine"))
+    assert len(lines) == 3
+    for line in lines:
+        points = [tuple(float(v) for v in p.split(",")) for p in line.find(f"{{{PAGE_NS}}}Coords").get("points").split()]
+        assert all(cv2.pointPolygonTest(sheet, p, True) > -4 for p in points)
+    # and the lines lie where the sheet's writing is: across most of its width
+    xs = [float(p.split(",")[0]) for line in lines for p in line.find(f"{{{PAGE_NS}}}Coords").get("points").split()]
+    assert max(xs) - min(xs) > 0.5 * (photo.corners[:, 0].max() - photo.corners[:, 0].min())
