@@ -212,8 +212,16 @@ def test_failures_are_recorded_and_the_rest_is_read(tree, tmp_path):
     assert again.returncode == 1 and "read 0, skipped 5 (done before), failed 2" in again.stderr
 
 
-def test_ray_writes_what_the_local_engine_writes(tree, tmp_path):
-    pytest.importorskip("ray")
+@pytest.fixture
+def local_ray():
+    """A local Ray of 2 CPUs for the test (one start for its runs), shut down after it."""
+    ray = pytest.importorskip("ray")
+    ray.init(num_cpus=2, include_dashboard=False, configure_logging=False)
+    yield ray
+    ray.shutdown()
+
+
+def test_ray_writes_what_the_local_engine_writes(tree, tmp_path, local_ray):
     root = tmp_path / "two"
     (root / "sub").mkdir(parents=True)
     shutil.copy(tree / "box1" / "page-1.png", root / "page-1.png")
