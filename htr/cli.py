@@ -12,6 +12,7 @@ from htr.datasets.base import PARTS
 from htr.decode import DECODERS
 from htr.engine import RUNTIMES
 from htr.errors import HTRError
+from htr.formats import FORMATS
 from htr.paths import default_model_dir
 from htr.train.settings import (
     RESUME_OVERRIDABLE,
@@ -102,7 +103,8 @@ def build_parser() -> argparse.ArgumentParser:
                        description="Read each file: an image of one line of handwriting, or of a paragraph or "
                                    "page (PNG, JPEG, TIFF, BMP, WebP ...), or digital ink (W3C InkML .inkml, IAM "
                                    "On-Line .xml). Pages are read line by line, top to bottom (see --layout).")
-    p.add_argument("images", nargs="+", metavar="FILE", help="image, .inkml or IAM On-Line .xml files")
+    p.add_argument("images", nargs="+", metavar="FILE",
+                   help="image, .inkml or IAM On-Line .xml files; with --out also folders, read recursively")
     p.add_argument("--model-dir", default=str(DEFAULT_MODEL),
                    help="model folder with config.json and model.weights.h5 (default: the shipped model)")
     p.add_argument("--decoder", choices=DECODERS, default=DEFAULT_DECODER, help=DECODER_HELP)
@@ -118,6 +120,21 @@ def build_parser() -> argparse.ArgumentParser:
                         "line: read it as one line; page: find its lines and read them all. A page prints "
                         '{"path", "text" (lines joined by newlines), "confidence", "decoder", "lines": '
                         '[{"box": [x, y, w, h], "text", "confidence", "alternatives"}]}')
+    arc = p.add_argument_group("archives", "read folder trees into one output file per input (docs/archive.md)")
+    arc.add_argument("--out", metavar="OUT",
+                     help="write one file per input under OUT, mirroring the input tree, instead of printing; "
+                          "a second run skips what is done (output newer than its input, same model and "
+                          "settings); failures go to OUT/errors.jsonl")
+    arc.add_argument("--format", choices=FORMATS, default="jsonl",
+                     help="with --out: jsonl (.json, as --json prints), txt (.txt, as plain predict prints), "
+                          "pagexml (.xml, PAGE 2019) or alto (.xml, ALTO v4); default jsonl")
+    arc.add_argument("--engine", choices=("local", "ray"), default="local",
+                     help="with --out: local (this process) or ray (a pool of Ray workers; pip install "
+                          '"htr[ray]"); default local')
+    arc.add_argument("--address", metavar="HOST:PORT",
+                     help="with --engine ray: a running Ray cluster's head to join (default: start a local Ray)")
+    arc.add_argument("--workers", type=int, metavar="N",
+                     help="with --engine ray: workers, one CPU each (default: every CPU Ray has)")
 
     e = sub.add_parser("export", help="write MODEL_DIR/model.onnx, which predict, the app and the dashboard then run "
                                       "on ONNX Runtime", description="Export the inference graph (no training mask, "
@@ -301,7 +318,23 @@ def _without_path(error: HTRError, path: str) -> str:
     return str(error).removeprefix(f"{path}: ")
 
 
+def _predict_archive(args) -> int:
+    """``predict ... --out OUT``: every input to a file under OUT (htr.archive)."""
+    from htr.archive import ERRORS, ReadSettings, read_archive
+
+    if args.workers is not None and args.workers < 1:
+        raise HTRError("--workers must be at least 1")
+    settings = ReadSettings(args.format, args.layout, args.decoder, args.beam_width, args.top_k, args.correct,
+                            args.batch_size)
+    summary = read_archive(args.images, args.out, settings, args.model_dir, args.runtime, args.engine,
+                           args.address, args.workers)
+    print(f"{summary.line()}; outputs in {args.out}"
+          + (f"; failures in {Path(args.out) / ERRORS}" if summary.failed else ""), file=sys.stderr)
+    return 1 if summary.failed else 0
+
+
 def cmd_predict(args) -> int:
+    from htr.formats import json_line, text_rows
     from htr.ink import is_ink_file, load_ink, render_ink
     from htr.recognizer import Recognizer
 
@@ -310,6 +343,15 @@ def cmd_predict(args) -> int:
 
     if args.batch_size < 1:
         raise SystemExit("error: --batch-size must be at least 1")
+    if args.out:
+        return _predict_archive(args)
+    given = [flag for flag, value in (("--format", args.format != "jsonl"), ("--engine", args.engine != "local"),
+                                      ("--address", args.address), ("--workers", args.workers)) if value]
+    if given:
+        raise HTRError(f"{given[0]} writes files: give --out OUT too")
+    folders = [name for name in args.images if Path(name).is_dir()]
+    if folders:
+        raise HTRError(f"{folders[0]} is a folder: give --out OUT to read a folder tree into files")
     recognizer = Recognizer.load(args.model_dir, args.runtime)
     if args.layout == "line":
         results = recognizer.recognize_stream(args.images, args.decoder, args.beam_width, args.top_k, args.correct,
@@ -329,15 +371,10 @@ def cmd_predict(args) -> int:
                 print(f"{path}: error: {_without_path(result, path)}", file=sys.stderr)
             continue
         if args.json:
-            print(json.dumps(result.to_json(path), ensure_ascii=False), flush=True)
-        elif getattr(result, "layout", "line") == "page":  # a page: one row per line, numbered
-            for number, found in enumerate(result.lines, start=1):
-                print(f"{path}:{number}\t{found.text}\t{found.confidence:.3f}", flush=True)
-        else:
-            line = f"{path}\t{result.text}\t{result.confidence:.3f}"
-            if result.corrected is not None:
-                line += f"\t{result.corrected}"
-            print(line, flush=True)
+            print(json_line(path, result), flush=True)
+        else:  # a page: one row per line, numbered
+            for row in text_rows(path, result):
+                print(row, flush=True)
     return 1 if failed else 0
 
 

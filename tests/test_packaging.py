@@ -103,7 +103,8 @@ def test_install_files_agree():
             for other in [base, *extras.values(), requirements]:
                 assert other.get(package, version) == version, (name, package)
     assert set(extras["app"]) <= set(requirements)
-    assert "-e .[app,dashboard,train,dev]" in (ROOT / "requirements-dev.txt").read_text()
+    assert "-e .[app,dashboard,train,ray,dev]" in (ROOT / "requirements-dev.txt").read_text()
+    assert "ray" not in requirements  # the reading install stays without Ray
 
 
 def test_no_sys_path_tricks():
