@@ -230,7 +230,7 @@ def recognize_page_api(image: Any, decoder: str = DEFAULT_DECODER, beam_width: i
         overlay = save_png(reading.overlay, "lines.png")
     page = reading.page
     return (page.text, [line.to_json() for line in page.lines], round(float(page.confidence), 4), overlay,
-            page_status(len(page.lines), page.decoder, decoder, reading.seconds))
+            with_hints(page_status(len(page.lines), page.decoder, decoder, reading.seconds), reading.hints))
 
 
 # The page's own events (not part of the API): problems become a status line and a notice.

@@ -10,13 +10,14 @@ reading (:class:`HintedReading`), so a face shows them without looking at the in
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import cv2
 import numpy as np
 
 from htr.errors import BadImageError, NoInkError, NoPaperError
 from htr.ink import Drawing, InkShape, Strokes, ink_shape
+from htr.paper import Paper
 from htr.results import Recognition
 
 SEVERAL_LINES_HINT = (
@@ -31,6 +32,14 @@ SMALL_DRAWING_HINT = "**The writing is very small** (about {height} pixels tall)
 SMALL_IMAGE_HINT = (
     "**The writing is very small in this picture** (about {height} pixels tall): "
     "a closer photo or a higher-resolution scan reads better."
+)
+SEVERAL_SHEETS_HINT = (
+    "**The photo shows {sheets} sheets of paper:** the largest was read. Photograph one sheet at a time "
+    "to read the others."
+)
+SHEET_CUT_HINT = (
+    "**The sheet runs out of the photo:** writing beyond its edge cannot be read. Step back so that "
+    "the whole sheet is in view."
 )
 NOTHING_READ = "The model read no characters here; try writing larger and clearer, on one line."
 NO_LM = " (The language model could not be loaded; see the server log.)"
@@ -148,6 +157,19 @@ def image_hints(image: np.ndarray) -> Hints:
     return Hints(max(1, len(lines)), False, small, tuple(texts))
 
 
+def sheet_hints(paper: Paper | None, hints: Hints = NO_HINTS) -> Hints:
+    """``hints`` with what the sheet finder saw added: several sheets (the largest read), or the
+    sheet cut by the photo's edge."""
+    if paper is None:
+        return hints
+    texts = list(hints.texts)
+    if paper.sheets > 1:
+        texts.append(SEVERAL_SHEETS_HINT.format(sheets=paper.sheets))
+    if paper.cut_by_frame:
+        texts.append(SHEET_CUT_HINT)
+    return replace(hints, texts=tuple(texts))
+
+
 @dataclass
 class HintedReading:
     """A line read, the hints about its input, and how long the reading itself took."""
@@ -169,7 +191,7 @@ def read_image_line(recognizer, image, decoder: str = "best", beam_width: int = 
     r = recognizer.recognize(array, decoder=decoder, beam_width=beam_width, top_k=top_k, correct=bool(correct),
                              find_paper=False)
     r.paper = paper
-    return HintedReading(r, image_hints(array), time.perf_counter() - start)
+    return HintedReading(r, sheet_hints(paper, image_hints(array)), time.perf_counter() - start)
 
 
 def read_drawing_line(recognizer, drawing: Drawing, decoder: str = "best", beam_width: int = 16, top_k: int = 5,

@@ -195,13 +195,13 @@ class PageReading:
 def read_page_image(recognizer, image, decoder: str = "best", beam_width: int = 16, top_k: int = 5,
                     correct: bool = False) -> PageReading:
     """Read an image of a page (or of one line) and outline its lines; BadImageError passes through."""
-    from htr.hints import NO_HINTS
+    from htr.hints import sheet_hints
     from htr.imageio import read_image
 
     array = read_image(image)
     start = time.perf_counter()
     page = recognize_page(recognizer, array, "auto", decoder, beam_width, top_k, bool(correct))
-    return PageReading(page, time.perf_counter() - start, NO_HINTS, draw_lines(array, page))
+    return PageReading(page, time.perf_counter() - start, sheet_hints(page.paper), draw_lines(array, page))
 
 
 def read_drawing_lines(recognizer, drawing: Drawing, decoder: str = "best", beam_width: int = 16, top_k: int = 5,

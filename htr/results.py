@@ -21,6 +21,17 @@ def corners_json(points: np.ndarray) -> list[list[float]]:
     return [[round(float(x), 1), round(float(y), 1)] for x, y in np.asarray(points).reshape(-1, 2)]
 
 
+def sheet_json(paper) -> dict:
+    """What a user should know of the sheet found in a photo, only where it applies: how many
+    sheets were seen (the largest is read), and that the sheet runs out of the photo."""
+    data = {}
+    if paper.sheets > 1:
+        data["sheets"] = int(paper.sheets)
+    if paper.cut_by_frame:
+        data["paper_cut"] = True
+    return data
+
+
 def confidence_from_score(score: float, length: int) -> float:
     """Geometric-mean probability per emitted character (plus one for the line end): the network's
     own certainty of a path, which second readings compare (not the reading's confidence, which
@@ -105,6 +116,7 @@ class Recognition:
         data["alternatives"] = [self._alternative_json(a) for a in self.alternatives]
         if self.paper is not None:
             data["paper"] = corners_json(self.paper.corners)
+            data.update(sheet_json(self.paper))
         if self.corrected is not None:
             data["corrected"] = self.corrected
         return data
@@ -141,7 +153,8 @@ class LineRecognition:
     def to_json(self) -> dict:
         data = self.recognition.to_json()
         data.pop("decoder", None)
-        data.pop("paper", None)
+        for key in ("paper", "sheets", "paper_cut"):  # said once, by the page
+            data.pop(key, None)
         # the line's outline where it is in the image read: the sheet's box corners in a photo,
         # else the outline found around the line's ink (inside its box)
         outline = self.photo_polygon if self.photo_polygon is not None else self.polygon
@@ -191,6 +204,7 @@ class PageRecognition:
             data["corrected"] = self.corrected
         if self.paper is not None:
             data["paper"] = corners_json(self.paper.corners)
+            data.update(sheet_json(self.paper))
         data["lines"] = [line.to_json() for line in self.lines]
         return data
 

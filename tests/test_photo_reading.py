@@ -173,3 +173,27 @@ def test_a_photo_of_only_desk_says_no_handwriting_found_on_every_face(recognizer
 
     assert "only a desk or background" in app.recognize_upload(str(desk_photo), "best")[-1]
     assert "only a desk or background" in app.recognize_page_upload(str(desk_photo), "best")[4]
+
+
+def test_two_sheets_and_a_cut_sheet_are_said(recognizer, tmp_path):
+    """Two sheets side by side: the larger is read and the page says how many it saw; a sheet
+    running out of the photo: the page says that writing beyond the edge is lost."""
+    import cv2
+    from test_paper import desk, on_desk, written_sheet
+
+    from htr.page import read_page_image
+
+    big = np.float32([[820, 150], [1500, 170], [1490, 1060], [810, 1050]])
+    two = on_desk(on_desk(desk("dark", 1), written_sheet(), big), written_sheet(600, 720, 4),
+                  np.float32([[120, 300], [620, 290], [630, 900], [130, 910]]))
+    cut = on_desk(desk("wood"), written_sheet(), np.float32([[700, 300], [1800, 380], [1760, 1500], [640, 1400]]))
+    for name, photo, key, words in [("two.png", two, "sheets", "2 sheets of paper"),
+                                    ("cut.png", cut, "paper_cut", "runs out of the photo")]:
+        path = tmp_path / name
+        cv2.imwrite(str(path), cv2.cvtColor(photo, cv2.COLOR_RGB2BGR))
+        reading = read_page_image(recognizer, path, "best")
+        assert key in reading.page.to_json() and any(words in text for text in reading.hints.texts)
+        assert all(key not in line.to_json() for line in reading.page.lines)
+    run = subprocess.run([sys.executable, "-m", "htr", "predict", str(tmp_path / "two.png"), "--json",
+                          "--model-dir", str(MODEL_DIR)], capture_output=True, text=True, timeout=FACE_TIMEOUT)
+    assert json.loads(run.stdout)["sheets"] == 2, run.stderr[-2000:]
