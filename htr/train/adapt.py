@@ -55,12 +55,12 @@ class AdaptSettings:
     """How a model is adapted; chosen on unseen IAM and IAM On-Line writers (docs/adapt.md)."""
 
     epochs: int = 8
-    learning_rate: float = 1e-3
+    learning_rate: float = 3e-4
     batch_size: int = 8
     copies: int = 4  # augmented renderings of each training line per epoch
     holdout: float = 0.3  # share of the lines held out (at least 1) for early stopping and the guard
     patience: int = 3  # epochs without a better held-out CER before stopping
-    minutes: float | None = 2.0  # training-time budget; the best epoch so far is kept when it is spent
+    minutes: float | None = 1.5  # training-time budget; the best epoch so far is kept when it is spent
     layers: str = "recurrent"  # what moves: "recurrent" (all but the convolutions), "top" (last LSTM + output)
     guard: bool = True  # keep the base model when the held-out lines do not read better
     seed: int = 0
@@ -303,9 +303,9 @@ def adapt(lines: list[WriterLine], model_dir: str | Path, out: str | Path, setti
     held_images = _prepared(held_lines, config)
     held_texts = [l.text for l in held_lines]
     model = build_model(config)
+    model.load_weights(model_dir / WEIGHTS_FILE)
     _trainable(model, settings.layers)
     model = compile_model(model, settings.learning_rate)
-    model.load_weights(model_dir / WEIGHTS_FILE)
     base_weights = [w.copy() for w in model.get_weights()]
     engine = KerasEngine(model, config.time_stride)
     held_x = _held_batch(held_images, [config.encode(t) for t in held_texts], config)
