@@ -94,7 +94,7 @@ from htr.hints import (  # noqa: E402
 from htr.ink import EMPTY_DRAWING, Drawing, drawing_seq, parse_drawing  # noqa: E402
 from htr.page import read_drawing_lines, read_page_image  # noqa: E402
 from htr.paths import default_model_dir  # noqa: E402
-from htr.teach import PersonalModels, TaughtLine, adapt_lines, load_prompts, summary, unzip_model, zip_model  # noqa: E402
+from htr.train.teach import PersonalModels, TaughtLine, adapt_lines, load_prompts, summary, unzip_model, zip_model  # noqa: E402
 
 MODEL_DIR = default_model_dir()
 DEFAULT_HOST = "127.0.0.1"
@@ -514,7 +514,7 @@ def adapt_api(lines_json: Any, request: gr.Request = None) -> tuple:
     except HTRError as exc:
         raise gr.Error(str(exc), title="Can't adapt", print_exception=False) from None
     archive = zip_model(result.out, result.out.with_suffix(".zip"))
-    from htr.teach import describe
+    from htr.train.teach import describe
 
     return str(archive), describe(result.out)
 

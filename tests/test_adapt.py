@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from htr.config import ModelConfig
-from htr.teach import PersonalModels, TaughtLine, load_prompts, unzip_model, write_lines, zip_model
+from htr.train.teach import PersonalModels, TaughtLine, load_prompts, unzip_model, write_lines, zip_model
 from htr.train.adapt import MIN_LINES, AdaptInputError, check_output, read_labels, split_lines
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -62,7 +62,7 @@ def test_adapted_folder_is_complete_and_says_what_it_is(adapted):
 def test_adapted_folder_loads_in_the_cli_and_the_app(adapted, capsys):
     from htr.cli import main
     from htr.recognizer import Recognizer
-    from htr.teach import PersonalModels
+    from htr.train.teach import PersonalModels
 
     out, _ = adapted
     recognizer = Recognizer.load(out)

@@ -109,8 +109,12 @@ def adapt_lines(lines: list[TaughtLine], base_dir: str | Path, out_root: str | P
     (every problem listed) before anything trains.
     """
     from htr.config import ModelConfig
+    from htr.tf_env import installed, missing_extra_message
     from htr.train.adapt import read_labels
 
+    missing = [module for module in ("keras", "tensorflow", "tf2onnx") if not installed(module)]
+    if missing:
+        raise ModelLoadError(missing_extra_message("adapting a model", missing))
     config = ModelConfig.load(Path(base_dir))
     out_root = Path(out_root)
     out_root.mkdir(parents=True, exist_ok=True)
@@ -270,13 +274,13 @@ def summary(info: dict) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``python -m htr.teach prompts DATA/iam-ondb``: print the prompts file."""
+    """``python -m htr.train.teach prompts DATA/iam-ondb``: print the prompts file."""
     import argparse
 
     from htr.config import ModelConfig
     from htr.paths import default_model_dir
 
-    parser = argparse.ArgumentParser(prog="python -m htr.teach")
+    parser = argparse.ArgumentParser(prog="python -m htr.train.teach")
     sub = parser.add_subparsers(dest="command", required=True)
     p = sub.add_parser("prompts", help="print short training-split sentences for the Teach tab")
     p.add_argument("ondb", help="the IAM On-Line folder")
@@ -285,7 +289,7 @@ def main(argv: list[str] | None = None) -> int:
     charset = ModelConfig.load(default_model_dir()).charset
     print("# Sentences the app's Teach tab asks a writer to write: short lines of the IAM On-Line\n"
           "# training split's text (never validation text), each a whole sentence ending in a full stop.\n"
-          "# Made by: python -m htr.teach prompts DATA/iam-ondb > htr/prompts.txt")
+          "# Made by: python -m htr.train.teach prompts DATA/iam-ondb > htr/train/prompts.txt")
     print("\n".join(make_prompts(args.ondb, charset, args.count)))
     return 0
 
