@@ -97,3 +97,52 @@ def test_interrupted_adaptation_leaves_no_folder(lines, tmp_path, monkeypatch):
     with pytest.raises(KeyboardInterrupt):
         write_model([], ModelConfig.load(ROOT / "model"), ROOT / "model", out, result, TINY)
     assert list(tmp_path.iterdir()) == []
+
+
+def test_teach_in_the_app_then_read_with_the_personal_model_and_switch_back(monkeypatch, tmp_path):
+    from functools import partial
+
+    import gradio as gr
+
+    import app
+    from app_glue import SESSION
+    from htr.ink import load_ink
+    from htr.train.teach import adapt_lines
+
+    monkeypatch.setattr(app, "adapt_lines", partial(adapt_lines, settings=TINY))
+    monkeypatch.setattr(app, "PERSONAL_DIR", tmp_path)
+    ink = sorted((FIXTURES / "iam-ondb" / "lineStrokes").rglob("*.xml"))
+    lines, index = [], 0
+    for path in ink[:4]:
+        drawing = json.dumps({"strokes": [s.tolist() for s in load_ink(path)]})
+        lines, index, prompt, text, photo, count = app.teach_add(drawing, None, f"line {path.stem[-2:]}", lines,
+                                                                 index)
+    assert len(lines) == 4 and index == 4 and "4 lines" in count and prompt.endswith(app.PROMPTS[4])
+    # Nothing written: nothing added, the prompt stays.
+    same = app.teach_add('{"strokes": []}', None, "a line", lines, index)
+    assert len(same[0]) == 4 and same[1] == 4
+
+    status, download, switch = app.teach_adapt(lines, progress=lambda *a, **k: None)
+    assert "personal model is ready" in status, status
+    assert download["visible"] and Path(download["value"]).suffix == ".zip"
+    assert switch["value"] == app.MY_MODEL
+    base = app._recognizer or app.get_recognizer()
+    token = SESSION.set("local")
+    try:
+        assert app.get_recognizer() is not base
+        assert "base" in app.choose_model(app.BASE_MODEL)
+        assert app.get_recognizer() is base
+        app.choose_model(app.MY_MODEL)
+        assert app.get_recognizer() is not base
+    finally:
+        SESSION.reset(token)
+    assert app.get_recognizer() is base  # other sessions read with the base model
+
+    # The downloaded .zip loads again.
+    status, _, switch = app.teach_load(download["value"])
+    assert "Loaded your personal model" in status and switch["value"] == app.MY_MODEL
+    # /adapt says what is wrong with its input.
+    with pytest.raises(gr.Error, match="at least 3"):
+        app.adapt_api(json.dumps({"lines": [{"text": "a", "strokes": [[[0, 0], [5, 9]]]}]}))
+    with pytest.raises(gr.Error, match="expected"):
+        app.adapt_api("not json")
