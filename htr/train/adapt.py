@@ -63,6 +63,7 @@ class AdaptSettings:
     minutes: float | None = 1.5  # training-time budget; the best epoch so far is kept when it is spent
     layers: str = "recurrent"  # what moves: "recurrent" (all but the convolutions), "top" (last LSTM + output)
     guard: bool = True  # keep the base model when the held-out lines do not read better
+    recombine: float = 0.5  # share of each epoch's lines made of the writer's words joined anew (htr.train.recombine)
     seed: int = 0
 
     def check(self) -> None:
@@ -224,6 +225,44 @@ def _augmented(line: WriterLine, rng: np.random.Generator, config: ModelConfig) 
     return preprocess(raw, config.height, config.max_width, config.deslant)
 
 
+def word_pools(lines: list[WriterLine], config: ModelConfig) -> tuple[list, list]:
+    """The words of the lines whose gaps show them clearly: drawn ones, and cut from images."""
+    from htr.preprocess import preprocess
+    from htr.train.recombine import map_words, stroke_words
+
+    strokes, maps = [], []
+    for line in lines:
+        if line.strokes is not None:
+            strokes.extend(stroke_words(line.strokes, line.text) or [])
+        else:
+            ink = preprocess(line.image, config.height, config.max_width, config.deslant)
+            maps.extend(map_words(ink, line.text) or [])
+    return strokes, maps
+
+
+def _recombined(stroke_pool: list, map_pool: list, rng: np.random.Generator, config: ModelConfig,
+                label_width: int) -> tuple[np.ndarray | None, str]:
+    """A new line of the writer's words (drawn or cut from images, as the pools allow)."""
+    from htr.preprocess import preprocess
+    from htr.render import render_strokes
+    from htr.train.augment import ctc_min_steps
+    from htr.train.recombine import joined_map, joined_strokes, new_line
+
+    use_strokes = len(stroke_pool) >= 4 and (len(map_pool) < 4 or rng.random() < 0.5)
+    words = new_line(stroke_pool if use_strokes else map_pool, rng)
+    while len(words) > 1 and len(" ".join(w.text for w in words)) > label_width:
+        words = words[:-1]
+    text = " ".join(w.text for w in words)
+    if use_strokes:
+        image = preprocess(render_strokes(joined_strokes(words, rng), "canvas", rng), config.height,
+                           config.max_width, config.deslant)
+    else:
+        image = joined_map(words, rng, config.height)
+    if math.ceil(image.shape[1] / config.time_stride) < ctc_min_steps(text):
+        return None, text
+    return image, text
+
+
 def _prepared(lines: list[WriterLine], config: ModelConfig) -> list[np.ndarray]:
     from htr.preprocess import preprocess
 
@@ -320,7 +359,10 @@ def adapt(lines: list[WriterLine], model_dir: str | Path, out: str | Path, setti
     log(f"{len(train_lines)} lines to adapt on, {len(held_lines)} held out; held-out CER before: {cer_before:.2%}")
 
     labels = [config.encode(l.text) for l in train_lines]
-    label_width = max(len(l) for l in labels)
+    label_width = max(80, max(len(l) for l in labels))  # fixed: one compiled step
+    stroke_pool, map_pool = word_pools(train_lines, config)
+    if settings.recombine:
+        log(f"words for new lines: {len(stroke_pool)} drawn, {len(map_pool)} from images")
     rng = np.random.default_rng(settings.seed)
     batch = min(settings.batch_size, len(train_lines) * settings.copies)
     steps_per_epoch = math.ceil(len(train_lines) * settings.copies / batch)
@@ -334,10 +376,17 @@ def adapt(lines: list[WriterLine], model_dir: str | Path, out: str | Path, setti
     epoch = 0
     for epoch in range(1, settings.epochs + 1):
         images, targets = [], []
-        for _ in range(settings.copies):
-            for line, label in zip(train_lines, labels, strict=True):
-                images.append(_augmented(line, rng, config))
-                targets.append(label)
+        count = settings.copies * len(train_lines)
+        joined = round(settings.recombine * count) if len(stroke_pool) + len(map_pool) >= 4 else 0
+        for k in range(count - joined):
+            line = train_lines[k % len(train_lines)]
+            images.append(_augmented(line, rng, config))
+            targets.append(labels[k % len(train_lines)])
+        for _ in range(joined):
+            image, text = _recombined(stroke_pool, map_pool, rng, config, label_width)
+            if image is not None:
+                images.append(image)
+                targets.append(config.encode(text))
         # One padded width for the whole epoch: one compiled step, none traced again per width.
         width = -(-max(im.shape[1] for im in images) // 128) * 128
         order = rng.permutation(len(images))
