@@ -199,3 +199,27 @@ def test_personal_models_per_session_and_the_switch_back(tmp_path):
     assert not models.use("b", True)
     models.set("b", folder)  # size 1: the oldest session's model is let go
     assert models.recognizer("a") is None and models.recognizer("b") is not None
+
+
+def _word(x0: float, letters: int) -> list[np.ndarray]:
+    """A fake written word: one zigzag stroke per letter, touching, from x0."""
+    return [np.array([[x0 + 10 * k, 0], [x0 + 10 * k + 5, 20], [x0 + 10 * k + 10, 0]], np.float32)
+            for k in range(letters)]
+
+
+def test_lines_are_cut_at_clear_word_gaps_only():
+    from htr.train.recombine import joined_strokes, map_words, stroke_words
+
+    strokes = _word(0, 3) + _word(60, 2) + _word(110, 4)  # gaps of 30 and 30 between words
+    words = stroke_words(strokes, "the at word")
+    assert [w.text for w in words] == ["the", "at", "word"]
+    assert [len(w.strokes) for w in words] == [3, 2, 4]
+    assert stroke_words(strokes, "two words") is None  # two spaces' worth of gaps, one space: unclear
+    assert stroke_words(strokes, "one two three four") is None  # fewer gaps than spaces
+    line = joined_strokes(words[::-1], np.random.default_rng(0))
+    assert len(line) == 9 and np.concatenate(line)[:, 0].min() == 0
+    ink = np.zeros((64, 200), np.float32)
+    ink[20:40, 10:50] = ink[20:40, 80:120] = 1.0
+    ink[20:40, 122:160] = 1.0  # a gap of 2 inside the second word
+    assert [w.columns.shape[1] for w in map_words(ink, "ab cd")] == [40, 80]
+    assert map_words(ink, "ab cd ef") is None  # the gap inside a word is no space
