@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 
 CLEAR_MARGIN = 1.3  # the narrowest space-gap / the widest gap inside a word
+MIN_SPACE = 0.1  # the narrowest space-gap, in line heights
 
 
 @dataclass
@@ -25,7 +26,7 @@ class InkWord:
     columns: np.ndarray | None = None  # (height, width) slice of the line's ink map
 
 
-def _pick_gaps(starts: np.ndarray, ends: np.ndarray, spaces: int) -> list[int] | None:
+def _pick_gaps(starts: np.ndarray, ends: np.ndarray, spaces: int, min_gap: float) -> list[int] | None:
     """Indices i of the gaps (between piece i and i+1) taken as spaces, or None where unclear."""
     if spaces == 0:
         return []
@@ -34,7 +35,7 @@ def _pick_gaps(starts: np.ndarray, ends: np.ndarray, spaces: int) -> list[int] |
         return None
     order = np.argsort(gaps)[::-1]
     chosen, rest = gaps[order[:spaces]], gaps[order[spaces:]]
-    if chosen.min() <= 0 or (len(rest) and chosen.min() < CLEAR_MARGIN * max(rest.max(), 0)):
+    if chosen.min() < min_gap or (len(rest) and chosen.min() < CLEAR_MARGIN * max(rest.max(), 0)):
         return None
     return sorted(int(i) for i in order[:spaces])
 
@@ -55,7 +56,8 @@ def stroke_words(strokes: list[np.ndarray], text: str) -> list[InkWord] | None:
             pieces[-1][2].append(k)
         else:
             pieces.append([lo, hi, [k]])
-    cuts = _pick_gaps(np.array([p[0] for p in pieces]), np.array([p[1] for p in pieces]), len(words) - 1)
+    cuts = _pick_gaps(np.array([p[0] for p in pieces]), np.array([p[1] for p in pieces]), len(words) - 1,
+                      MIN_SPACE * height)
     if cuts is None:
         return None
     out, start = [], 0
@@ -77,7 +79,7 @@ def map_words(ink: np.ndarray, text: str, threshold: float = 0.2) -> list[InkWor
     starts, ends = changes[0::2], changes[1::2]  # runs of inked columns: [start, end)
     if len(starts) == 0:
         return None
-    cuts = _pick_gaps(starts.astype(float), ends.astype(float), len(words) - 1)
+    cuts = _pick_gaps(starts.astype(float), ends.astype(float), len(words) - 1, MIN_SPACE * ink.shape[0])
     if cuts is None:
         return None
     out, first = [], 0
