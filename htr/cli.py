@@ -473,6 +473,9 @@ def _add_adapt_parser(sub) -> None:
                    help="what moves: recurrent (all but the convolutions, default) or top (last LSTM and output)")
     a.add_argument("--holdout", type=float, default=d.holdout,
                    help=f"share of the lines held out for early stopping and the guard (default {d.holdout:g})")
+    a.add_argument("--min-gain", type=float, default=d.min_gain,
+                   help=f"keep the adapted weights only where the held-out CER falls by this share (default "
+                        f"{d.min_gain:g}); otherwise the folder keeps the base model's")
     a.add_argument("--seed", type=int, default=d.seed, help=f"random seed (default {d.seed})")
 
 
@@ -482,7 +485,7 @@ def cmd_adapt(args) -> int:
     from htr.train.adapt import AdaptSettings, check_output, read_labels
 
     settings = AdaptSettings(epochs=args.epochs, learning_rate=args.learning_rate, minutes=args.minutes,
-                             layers=args.layers, holdout=args.holdout, seed=args.seed)
+                             layers=args.layers, holdout=args.holdout, seed=args.seed, min_gain=args.min_gain)
     settings.check()
     out = check_output(args.out)  # before any work
     config = ModelConfig.load(Path(args.model_dir))
