@@ -498,7 +498,7 @@ def cmd_adapt(args) -> int:
                    source=str(Path(args.labels).resolve()))
     verdict = ("the base model was kept (adaptation did not read the held-out lines better)" if result.kept_base
                else f"{result.relative_change:+.0%}")
-    print(f"adapted model in {result.out}: held-out CER {result.cer_before:.2%} -> {result.cer_after:.2%} "
+    print(f"done: adapted model in {result.out}: held-out CER {result.cer_before:.2%} -> {result.cer_after:.2%} "
           f"({verdict}); {result.seconds:.0f} s")
     return 0
 

@@ -223,3 +223,21 @@ def test_lines_are_cut_at_clear_word_gaps_only():
     ink[20:40, 122:160] = 1.0  # a gap of 2 inside the second word
     assert [w.columns.shape[1] for w in map_words(ink, "ab cd")] == [40, 80]
     assert map_words(ink, "ab cd ef") is None  # the gap inside a word is no space
+
+
+def test_an_adaptation_job_is_refused_before_it_starts(tmp_path):
+    from htr.errors import HTRError
+    from htr.train.jobs import JobManager, adapt_command, adapt_job_dir
+
+    manager = JobManager(tmp_path / "runs")
+    labels = labels_file(tmp_path / "set", good_rows())
+    with pytest.raises(HTRError, match="no labels file"):
+        manager.launch_adapt(tmp_path / "nothing.tsv", ROOT / "model", tmp_path / "out")
+    with pytest.raises(HTRError, match="no trained model"):
+        manager.launch_adapt(labels, tmp_path, tmp_path / "out")
+    (tmp_path / "taken").mkdir()
+    with pytest.raises(HTRError, match="already exists"):
+        manager.launch_adapt(labels, ROOT / "model", tmp_path / "taken")
+    assert manager.current() is None and not adapt_job_dir(tmp_path / "out").exists()
+    command = adapt_command(labels, ROOT / "model", tmp_path / "out", 1.5, python="python")
+    assert command[:4] == ["python", "-m", "htr", "adapt"] and command[-2:] == ["--minutes", "1.5"]
