@@ -438,7 +438,8 @@ def adapt(lines: list[WriterLine], model_dir: str | Path, out: str | Path, setti
     cer_after, _, best_epoch, weights = best
     if not settings.guard and best_epoch == 0 and history:  # measuring adaptation itself: the last epoch
         cer_after, best_epoch, weights = history[-1]["heldout_cer"], epoch, model.get_weights()
-    if settings.guard and best_epoch and not cer_after <= (1 - settings.min_gain) * cer_before:
+    # (A writer whose held-out lines read without error leaves nothing to gain: the base model stays.)
+    if settings.guard and best_epoch and not (cer_before > 0 and cer_after <= (1 - settings.min_gain) * cer_before):
         log(f"epoch {best_epoch} read the held-out lines at {cer_after:.2%} against {cer_before:.2%}: "
             f"not {settings.min_gain:.0%} better")
         cer_after, best_epoch, weights = cer_before, 0, base_weights
