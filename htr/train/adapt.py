@@ -37,7 +37,7 @@ MIN_LINES = 3
 METADATA_FILE = "metadata.json"
 # Files of the base model carried over unchanged: the language model is about text, not hands,
 # and the confidence calibration is the best estimate there is for the adapted weights too.
-CARRIED = ("confidence.json", "README.md")
+CARRIED = ("confidence.json",)
 
 
 class AdaptInputError(DataError):
