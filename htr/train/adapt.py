@@ -365,7 +365,7 @@ def adapt(lines: list[WriterLine], model_dir: str | Path, out: str | Path, setti
 
     labels = [config.encode(l.text) for l in train_lines]
     label_width = max(80, max(len(l) for l in labels))  # fixed: one compiled step
-    stroke_pool, map_pool = word_pools(train_lines, config)
+    stroke_pool, map_pool = word_pools(train_lines, config) if settings.recombine else ([], [])
     if settings.recombine:
         log(f"words for new lines: {len(stroke_pool)} drawn, {len(map_pool)} from images")
     rng = np.random.default_rng(settings.seed)
@@ -392,7 +392,7 @@ def adapt(lines: list[WriterLine], model_dir: str | Path, out: str | Path, setti
             if image is not None:
                 images.append(image)
                 targets.append(config.encode(text))
-        # One padded width for the whole epoch: one compiled step, none traced again per width.
+        # One padded width (a multiple of 128) for each epoch's batches: few compiled steps.
         width = -(-max(im.shape[1] for im in images) // 128) * 128
         order = rng.permutation(len(images))
         losses = []
