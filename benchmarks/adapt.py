@@ -120,6 +120,10 @@ def main(argv=None) -> int:
     parser.add_argument("--recombine", type=float, default=defaults.recombine)
     parser.add_argument("--no-guard", action="store_true", help="keep the adapted weights even where the held-out "
                         "share does not read better (to measure adaptation itself)")
+    parser.add_argument("--serving", action="store_true",
+                        help="instead of the table: read one line again and again with the base model (as the "
+                             "app does, one ONNX Runtime thread) before and while the first writer is adapted "
+                             "in the same process, and print the reading times")
     parser.add_argument("--json", help="write the rows to this file")
     args = parser.parse_args(argv)
     settings = AdaptSettings(epochs=args.epochs, learning_rate=args.lr, batch_size=args.batch_size,
@@ -140,6 +144,8 @@ def main(argv=None) -> int:
         wanted = set(args.writers.split(","))
         writers = {k: v for k, v in writers.items() if k in wanted}
     print(f"settings: {settings}", flush=True)
+    if args.serving:
+        return serving(args.model_dir, *next(iter(writers.items())), settings)
     rows = []
     with tempfile.TemporaryDirectory(dir=CACHE.parent if CACHE.parent.is_dir() else None) as scratch:
         for name, (teach, rest) in writers.items():
@@ -161,6 +167,42 @@ def main(argv=None) -> int:
     print(table(rows, decoders))
     if args.json:
         Path(args.json).write_text(json.dumps({"settings": vars(args), "rows": rows}, indent=1))
+    return 0
+
+
+def serving(model_dir: str, name: str, lines: tuple[list, list], settings) -> int:
+    """Reading times of one line with the base model, alone and while ``name`` is adapted."""
+    import statistics
+    import threading
+
+    from htr.recognizer import Recognizer
+    from htr.train.adapt import adapt
+
+    reader = Recognizer.load(model_dir, threads=1)
+    line = lines[1][0].image
+
+    def times(seconds: float, until=None) -> list[float]:
+        out, end = [], time.monotonic() + seconds
+        while time.monotonic() < end and (until is None or until.is_alive()):
+            t0 = time.perf_counter()
+            reader.recognize(line, decoder="lm", find_paper=False)
+            out.append(time.perf_counter() - t0)
+        return out
+
+    def show(label: str, values: list[float]) -> None:
+        values = sorted(values)
+        print(f"{label}: {len(values)} reads, median {statistics.median(values) * 1000:.0f} ms, "
+              f"p95 {values[int(0.95 * (len(values) - 1))] * 1000:.0f} ms, max {values[-1] * 1000:.0f} ms "
+              f"(load {os.getloadavg()[0]:.1f})", flush=True)
+
+    show("alone", times(20))
+    with tempfile.TemporaryDirectory() as scratch:
+        worker = threading.Thread(target=adapt, args=(lines[0], model_dir, Path(scratch) / name, settings),
+                                  kwargs={"log": lambda *_: None})
+        worker.start()
+        during = times(600, worker)
+        worker.join()
+    show(f"while {name} is adapted", during)
     return 0
 
 
