@@ -35,8 +35,10 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import tempfile
 import threading
 import time
+from pathlib import Path
 from typing import Any
 
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
@@ -67,6 +69,7 @@ from app_glue import (  # noqa: E402
     api_errors,
     check_settings,
     example_files,
+    SESSION,
     latest_only,
     pad_html,
     result_area,
@@ -91,6 +94,7 @@ from htr.hints import (  # noqa: E402
 from htr.ink import EMPTY_DRAWING, Drawing, drawing_seq, parse_drawing  # noqa: E402
 from htr.page import read_drawing_lines, read_page_image  # noqa: E402
 from htr.paths import default_model_dir  # noqa: E402
+from htr.train.teach import PersonalModels, TaughtLine, adapt_lines, load_prompts, summary, unzip_model, zip_model  # noqa: E402
 
 MODEL_DIR = default_model_dir()
 DEFAULT_HOST = "127.0.0.1"
@@ -109,7 +113,11 @@ _recognizer_lock = threading.Lock()
 
 
 def get_recognizer():
-    """The shared :class:`htr.Recognizer`, loaded on first call (under a second on ONNX Runtime)."""
+    """The recognizer of this read: the session's personal model where it reads with one (the
+    Teach tab), else the shared :class:`htr.Recognizer`, loaded on first call."""
+    personal = _personal.recognizer(SESSION.get())
+    if personal is not None:
+        return personal
     global _recognizer
     if _recognizer is None:
         with _recognizer_lock:
@@ -126,6 +134,11 @@ def _warm_up(rec) -> None:
     """Run each decoder once so the first visitor does not wait for graph tracing."""
     for recognition in rec.warm_up_decoders([decoder for _, decoder in DECODER_CHOICES]):
         recognition_heatmap(recognition)
+
+
+# Personal models (the Teach tab): each browser session's, kept on the server until it ends.
+_personal = PersonalModels(size=int(os.environ.get("HTR_PERSONAL_MODELS") or 8), threads=1)
+PERSONAL_DIR = Path(os.environ.get("HTR_PERSONAL_DIR") or Path(tempfile.gettempdir()) / "htr-personal")
 
 
 # What the page shows of a reading.
@@ -369,6 +382,143 @@ N_PAGE_OUTPUTS = 5  # text, confidence, outlined lines, lines table, status
 UPLOAD_STATUS = "Upload, paste or photograph one line of handwriting, or click an example."
 
 
+# The Teach tab: prompted lines written on a canvas (or photographed), then a personal model.
+
+PROMPTS = load_prompts()
+BASE_MODEL, MY_MODEL = "Base model", "My personal model"
+TEACH_GOAL = 10  # lines asked for: measured, 10 lines take a writer's errors down (docs/adapt.md)
+TEACH_INTRO = ("Teach the recognizer your handwriting: write each sentence below on the canvas (or upload a photo "
+               "of it written on paper), press **Add this line**, and after about ten lines press **Adapt**. From "
+               "then on the Draw and Upload tabs read with your personal model; switch back to the base model at "
+               "any time, and download your model to load it again later.")
+
+
+def _prompt(index: int) -> tuple[str, str]:
+    text = PROMPTS[index % len(PROMPTS)]
+    return f"**Write:** {text}", text
+
+
+def _count(lines: list) -> str:
+    n = len(lines)
+    more = f"; {TEACH_GOAL - n} more to go" if n < TEACH_GOAL else ": ready to adapt"
+    return f"**{n} line{'s' if n != 1 else ''}** so far{more}."
+
+
+def teach_add(drawing: Any, photo: Any, text: Any, lines: list, index: int) -> tuple:
+    """Add the written (or photographed) line with its text; then the next prompt."""
+    text = " ".join(str(text or "").split())
+    lines = list(lines or [])
+    if not text:
+        gr.Warning("Type the text of the line first.", title="No text")
+        return lines, index, *_prompt(index), photo, _count(lines)
+    unknown = get_recognizer().config.unknown_characters(text)
+    if unknown:
+        gr.Warning(f"The model cannot write {' '.join(sorted(unknown))}: leave it out of the text.",
+                   title="Unknown characters")
+        return lines, index, *_prompt(index)[:1], text, photo, _count(lines)
+    if photo:
+        lines.append({"text": text, "image": str(photo)})
+    else:
+        try:
+            lines.append({"text": text, "strokes": [s.tolist() for s in parse_drawing(drawing).strokes]})
+        except BadImageError:
+            gr.Warning("Write the sentence on the canvas (or upload a photo of it) first.", title="Nothing written")
+            return lines, index, *_prompt(index)[:1], text, photo, _count(lines)
+    index += 1
+    return lines, index, *_prompt(index), None, _count(lines)
+
+
+def teach_skip(index: int) -> tuple:
+    index += 1
+    return index, *_prompt(index)
+
+
+def _taught(lines: list) -> list[TaughtLine]:
+    from htr.imageio import read_image
+
+    return [TaughtLine(l["text"], strokes=l.get("strokes"),
+                       image=read_image(l["image"]) if l.get("image") else None) for l in lines]
+
+
+def _personal_outputs(session: str, folder: Path, info: dict, status: str) -> tuple:
+    """Status, the download button (the model as a .zip) and the model switch, set to the personal model."""
+    archive = zip_model(folder, folder.with_suffix(".zip"))
+    return (status, gr.update(value=str(archive), visible=True), gr.update(value=MY_MODEL, visible=True))
+
+
+def teach_adapt(lines: list, progress: gr.Progress = gr.Progress(), request: gr.Request = None) -> tuple:
+    """Adapt the model to the session's lines (one adaptation at a time on the server)."""
+    from htr.errors import HTRError
+
+    session = getattr(request, "session_hash", None) or "local"
+    if len(lines or []) < 3:
+        gr.Warning("Add at least 3 lines first (10 or more work best).", title="Too few lines")
+        return f"Add at least 3 lines first; you have {len(lines or [])}.", gr.update(), gr.update()
+    progress(0, desc="waiting for the adapter")
+    try:
+        result = adapt_lines(_taught(lines), MODEL_DIR, PERSONAL_DIR, wait=600,
+                             on_progress=lambda fraction, stage: progress(fraction, desc=stage))
+        info = _personal.set(session, result.out)
+    except HTRError as exc:
+        gr.Warning(str(exc), title="Can't adapt")
+        return str(exc).replace("\n", "  \n"), gr.update(), gr.update()
+    return _personal_outputs(session, result.out, info, f"Your personal model is ready: {summary(info)} "
+                             "The Draw and Upload tabs now read with it.")
+
+
+def teach_load(archive: Any, request: gr.Request = None) -> tuple:
+    """Load a personal model from its .zip (as the download gave it)."""
+    from htr.errors import HTRError
+
+    session = getattr(request, "session_hash", None) or "local"
+    if not archive:
+        return gr.update(), gr.update(), gr.update()
+    try:
+        folder = unzip_model(archive, PERSONAL_DIR)
+        info = _personal.set(session, folder)
+    except HTRError as exc:
+        gr.Warning(str(exc), title="Can't load this model")
+        return str(exc), gr.update(), gr.update()
+    return _personal_outputs(session, folder, info, f"Loaded your personal model: {summary(info)}")
+
+
+def choose_model(choice: str, request: gr.Request = None) -> str:
+    """The switch between the personal and the base model."""
+    session = getattr(request, "session_hash", None) or "local"
+    has = _personal.use(session, choice == MY_MODEL)
+    if choice == MY_MODEL and not has:
+        return "No personal model yet: teach one in the Teach tab."
+    return f"Reading with the {'personal' if choice == MY_MODEL else 'base'} model."
+
+
+def adapt_api(lines_json: Any, request: gr.Request = None) -> tuple:
+    """The ``/adapt`` endpoint: ``{"lines": [{"text": "...", "strokes": [[[x, y, t], ...], ...]}, ...]}``
+    (at least 3 lines) -> (the personal model as a .zip, its adaptation figures as JSON)."""
+    import json
+
+    from htr.errors import HTRError
+    from htr.train.adapt import AdaptInputError
+
+    try:
+        data = json.loads(lines_json) if isinstance(lines_json, str) else lines_json
+        items = data["lines"] if isinstance(data, dict) else data
+        lines = [TaughtLine(str(item["text"]), strokes=[s.tolist() for s in parse_drawing(item).strokes])
+                 for item in items]
+    except (ValueError, KeyError, TypeError, BadImageError) as exc:
+        raise gr.Error(f'expected {{"lines": [{{"text": "...", "strokes": [[[x, y, t], ...], ...]}}, ...]}}: {exc}',
+                       title="Can't adapt", print_exception=False) from None
+    try:
+        result = adapt_lines(lines, MODEL_DIR, PERSONAL_DIR, wait=600)
+    except AdaptInputError as exc:
+        raise gr.Error(str(exc), title="Can't adapt", print_exception=False) from None
+    except HTRError as exc:
+        raise gr.Error(str(exc), title="Can't adapt", print_exception=False) from None
+    archive = zip_model(result.out, result.out.with_suffix(".zip"))
+    from htr.train.teach import describe
+
+    return str(archive), describe(result.out)
+
+
 # The page.
 
 def build_demo() -> gr.Blocks:
@@ -428,6 +578,34 @@ def build_demo() -> gr.Blocks:
                                               label="Each line's reading", elem_id="page-lines", interactive=False,
                                               wrap=True, column_widths=LINE_COLUMN_WIDTHS, scale=2, min_width=320)
                 page_lines_json = gr.JSON(visible=False, label="lines")
+            with gr.Tab("Teach", id="teach"):
+                gr.Markdown(TEACH_INTRO, elem_id="teach-intro")
+                first_prompt, first_text = _prompt(0)
+                teach_prompt = gr.Markdown(first_prompt, elem_id="teach-prompt")
+                teach_pad = gr.HTML(value=EMPTY_DRAWING, html_template=pad_html(live=False), js_on_load=PAD_JS,
+                                    apply_default_css=False, elem_id="teach-pad")
+                with gr.Row():
+                    teach_text = gr.Textbox(value=first_text, label="The line's text (change it if you wrote "
+                                            "something else)", elem_id="teach-text", scale=3)
+                    teach_photo = gr.Image(label="Or a photo of the line on paper", elem_id="teach-photo",
+                                           sources=["upload", "webcam", "clipboard"], type="filepath",
+                                           image_mode=None, height=120, scale=2)
+                with gr.Row():
+                    teach_add_button = gr.Button("Add this line", elem_id="teach-add", variant="secondary")
+                    teach_skip_button = gr.Button("Another sentence", elem_id="teach-skip")
+                    teach_adapt_button = gr.Button("Adapt", elem_id="teach-adapt", variant="primary")
+                teach_count = gr.Markdown(_count([]), elem_id="teach-count")
+                teach_status = gr.Markdown("", elem_id="teach-status")
+                with gr.Row():
+                    teach_download = gr.DownloadButton("Download my model (.zip)", visible=False,
+                                                       elem_id="teach-download")
+                    teach_zip = gr.File(label="Load my model again (.zip)", file_types=[".zip"], type="filepath",
+                                        elem_id="teach-zip", height=90)
+                teach_lines = gr.State([])
+                teach_index = gr.State(0)
+        model_choice = gr.Radio([BASE_MODEL, MY_MODEL], value=BASE_MODEL, label="Read with", visible=False,
+                                elem_id="model-choice", interactive=True)
+        model_note = gr.Markdown("", elem_id="model-note")
         with gr.Accordion("Decoding", open=True, elem_id="decoding"):
             with gr.Row():
                 decoder = gr.Radio(DECODER_CHOICES, value=DEFAULT_DECODER, label="Decoder", elem_id="decoder")
@@ -489,6 +667,31 @@ def build_demo() -> gr.Blocks:
               show_progress="minimal", **page)
         correct.change(lambda on: (gr.update(visible=bool(on)), gr.update(visible=bool(on))), inputs=correct,
                        outputs=[draw.corrected, upload.corrected], api_visibility="private", queue=False)
+        # The Teach tab: adaptations one at a time (their own group), readers keep the "model" group.
+        teach = dict(api_visibility="private")
+        teach_add_button.click(teach_add, inputs=[teach_pad, teach_photo, teach_text, teach_lines, teach_index],
+                               outputs=[teach_lines, teach_index, teach_prompt, teach_text, teach_photo, teach_count],
+                               **teach).then(
+            None, js="() => { const p = document.querySelector('#teach-pad .htr-pad'); "
+                     "if (p && !p.classList.contains('htr-empty')) p.querySelector('.htr-clear')?.click(); }")
+        teach_skip_button.click(teach_skip, inputs=teach_index, outputs=[teach_index, teach_prompt, teach_text],
+                                **teach)
+        personal_outputs = [teach_status, teach_download, model_choice]
+        teach_adapt_button.click(teach_adapt, inputs=teach_lines, outputs=personal_outputs, concurrency_id="adapt",
+                                 concurrency_limit=1, show_progress="full", **teach)
+        teach_zip.upload(teach_load, inputs=teach_zip, outputs=personal_outputs, **teach)
+        model_choice.change(choose_model, inputs=model_choice, outputs=model_note, **teach).then(
+            reread_drawing, inputs=[pad, *settings, several], outputs=draw_outputs, show_progress="minimal",
+            **page).then(reread_upload, inputs=[image, *settings], outputs=upload.outputs, preprocess=False,
+                         show_progress="minimal", **page)
+        adapt_json = gr.Textbox(visible=False, label="lines", elem_id="api-adapt-lines")
+        adapt_trigger = gr.Button(visible=False, elem_id="api-adapt-trigger")
+        adapt_trigger.click(adapt_api, inputs=adapt_json, outputs=[gr.File(visible=False), gr.JSON(visible=False)],
+                            api_name="adapt", concurrency_id="adapt", concurrency_limit=1,
+                            api_description='Adapt the model to one writer: JSON {"lines": [{"text": "...", '
+                                            '"strokes": [[[x, y, t], ...], ...]}, ...]} (at least 3 lines, 10 or '
+                                            'more work best). Returns the personal model as a .zip (a model folder '
+                                            'for --model-dir) and its adaptation figures.')
     # At most CONCURRENCY recognitions run at once (all events share the "model" group); the rest
     # wait in line. ONNX Runtime reads a line on one thread without the GIL, so a few run side by side.
     demo.queue(default_concurrency_limit=CONCURRENCY, max_size=200)

@@ -11,6 +11,7 @@ import tempfile
 import threading
 from collections import OrderedDict
 from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterator
@@ -154,6 +155,10 @@ def confidence_shown(area: str, outputs: tuple) -> tuple:
     return (*outputs[:at], shown, *outputs[at + 1 :])
 
 
+# The browser session a page's read is for: the model it reads with may be its personal one.
+SESSION: ContextVar[str | None] = ContextVar("htr_session", default=None)
+
+
 def latest_only(area: str, request: gr.Request | None, read: Callable[[], tuple], n_outputs: int) -> tuple:
     """Run ``read`` and return its outputs for the page (:func:`confidence_shown`), or skips if a
     later read of the area was shown first."""
@@ -162,7 +167,11 @@ def latest_only(area: str, request: gr.Request | None, read: Callable[[], tuple]
         return confidence_shown(area, read())
     key = (session, area)
     ticket = _latest.begin(key)
-    outputs = read()
+    token = SESSION.set(session)
+    try:
+        outputs = read()
+    finally:
+        SESSION.reset(token)
     if not _latest.show(key, ticket):
         return skips(n_outputs)
     return confidence_shown(area, outputs)
@@ -179,15 +188,20 @@ TALL_PAD_JS = ("(...args) => { document.querySelector('#pad .htr-pad')?.classLis
                "!!args[args.length - 1]); return args; }")
 
 
-def pad_html() -> str:
-    """The writing surface's markup: pen sizes, undo, clear, the reading state and the canvas."""
+LIVE_OFF = ' data-live="off"'
+
+
+def pad_html(live: bool = True) -> str:
+    """The writing surface's markup: pen sizes, undo, clear, the reading state and the canvas
+    (``live=False``: a pad that never asks for reads, only collects the writing)."""
     pens = "".join(
         f'<button type="button" class="htr-pen" data-pen="{size}" aria-pressed="{str(size == DEFAULT_PEN).lower()}" '
         f'title="{name} pen ({size} px)" aria-label="{name} pen"><span style="height:{min(size, 14)}px"></span></button>'
         for name, size in PEN_SIZES.items()
     )
     return (
-        f'<div class="htr-pad htr-empty" data-pen="{DEFAULT_PEN}" data-state="idle" data-seq="0" data-answered="0">'
+        f'<div class="htr-pad htr-empty" data-pen="{DEFAULT_PEN}" data-state="idle" data-seq="0" data-answered="0"'
+        f'{"" if live else LIVE_OFF}>'
         f'<div class="htr-pad-bar"><div class="htr-pens" role="group" aria-label="Pen size">{pens}</div>'
         '<button type="button" class="htr-undo" title="Undo the last stroke" disabled>Undo</button>'
         '<button type="button" class="htr-clear" title="Clear the canvas" disabled>Clear</button>'

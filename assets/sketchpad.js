@@ -37,6 +37,7 @@
 
   const round2 = (v) => Math.round(v * 100) / 100;
   const live = () => {
+    if (root.dataset.live === "off") return false;  // a pad that only collects writing (the Teach tab)
     const box = document.querySelector("#live input[type=checkbox]");
     return !box || box.checked;
   };
@@ -101,7 +102,7 @@
     state.textContent = pad.current ? "" : reading ? "Reading\u2026" : "";
     undoButton.disabled = pad.strokes.length === 0;
     clearButton.disabled = pad.strokes.length === 0;
-    const result = document.getElementById("draw-result");
+    const result = root.dataset.live === "off" ? null : document.getElementById("draw-result");
     if (result) result.classList.toggle("htr-stale", reading || !!pad.current && pad.answered > 0);
   }
 
@@ -216,7 +217,7 @@
 
   // The button asks for a read of the current drawing: a pending live read is not needed.
   document.addEventListener("click", (e) => {
-    if (e.target instanceof Element && e.target.closest("#recognise-drawing")) {
+    if (root.dataset.live !== "off" && e.target instanceof Element && e.target.closest("#recognise-drawing")) {
       clearTimeout(pad.timer);
       pad.timer = null;
       if (pad.strokes.length) {

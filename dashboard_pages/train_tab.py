@@ -38,9 +38,11 @@ def train_tab(key) -> None:
     manager = jobs()
     active = manager.active()
     current = manager.current()
-    default_out = str(current) if current else "runs/dashboard"
-    # A reloaded page starts from the settings of the last job launched.
+    # A reloaded page starts from the settings of the last training job launched.
     last = manager.status(current).request if current else {}
+    if last.get("adapt"):  # the last job adapted a model (below): no training settings to start from
+        current, last = None, {}
+    default_out = str(current) if current else "runs/dashboard"
     st.caption("Runs `python -m htr train` in the background; its state is read from the run folder, so "
                "closing or reloading this page does not stop it. One training job at a time.")
     # The settings' widgets follow htr.train.settings (FORM_ROWS, each field's type and metadata).
@@ -112,10 +114,73 @@ def train_tab(key) -> None:
     if shown is not None:
         job_panel(manager, shown, live=active is not None)
 
+    adapt_panel(manager, active)
+
     history_path = Path(key[0]) / "history.csv"
     if history_path.is_file() and (shown is None or Path(key[0]) != shown):
         with st.expander(f"Training curves of the loaded model ({key[0]})"):
             show_curves(_history(Path(key[0])), "model")
+
+
+def adapt_panel(manager: JobManager, active) -> None:
+    """Adapt a model to one writer's lines as a background job (``python -m htr adapt``)."""
+    with st.expander("Adapt a model to one writer", expanded=False):
+        st.caption("Fine-tunes the model's recurrent layers on a writer's lines (images, photos, ink files or "
+                   "the app's stroke JSON, listed in a labels.tsv as path<TAB>text rows), holding a share out to "
+                   "check the result: see docs/adapt.md. One job at a time, beside training.")
+        c1, c2 = st.columns(2)
+        labels = c1.text_input("The writer's lines (labels.tsv)", "", key="adapt_labels")
+        base = c2.text_input("Model to adapt", str(DEFAULT_MODEL), key="adapt_base")
+        c3, c4 = st.columns([3, 1])
+        out = c3.text_input("Adapted model folder (a new one)", "runs/adapted", key="adapt_out")
+        minutes = c4.number_input("Minutes", 0.5, 60.0, 1.5, 0.5, key="adapt_minutes")
+        if st.button("Adapt", key="adapt_start", disabled=active is not None):
+            try:
+                launched = manager.launch_adapt(labels, base, out, float(minutes))
+            except HTRError as exc:
+                st.error(str(exc))
+            else:
+                st.success(f"Adapting in the background (pid {launched.pid}).")
+                st.rerun()
+        if out.strip():
+            adapt_status(manager, Path(out).expanduser().resolve())
+
+
+def adapt_status(manager: JobManager, out: Path) -> None:
+    """The adaptation job for ``out``: running (its log), failed, or its held-out figures."""
+    import json
+
+    from htr.train.jobs import adapt_job_dir
+
+    job_dir = adapt_job_dir(out)
+    status = manager.status(job_dir) if job_dir.is_dir() else None
+
+    @st.fragment(run_every=REFRESH_SECONDS if status is not None and status.running else None)
+    def panel():
+        current = manager.status(job_dir) if job_dir.is_dir() else None
+        if current is not None and current.running:
+            st.info("adapting ...")
+        elif current is not None and current.state in (FAILED, STOPPED):
+            st.error(f"{current.state}: {current.message}")
+        meta_path = out / "metadata.json"
+        if meta_path.is_file():
+            adapted = json.loads(meta_path.read_text()).get("adapted", {})
+            if adapted:
+                m1, m2, m3 = st.columns(3)
+                m1.metric("Held-out CER before", f"{adapted['heldout_cer_before']:.2%}")
+                m2.metric("Held-out CER after", f"{adapted['heldout_cer_after']:.2%}")
+                m3.metric("Lines (trained on / held out)",
+                          f"{len(adapted['train_lines'])} / {len(adapted['heldout_lines'])}")
+                if adapted.get("kept_base"):
+                    st.warning("Adapting did not read the held-out lines clearly better: the folder keeps the "
+                               "base model's weights.")
+                st.caption(f"Load it on the Inspect and Validate tabs with the model folder `{out}`.")
+        if current is not None and current.log_tail:
+            st.code(current.log_tail, language=None)
+        if current is not None and status is not None and status.running and not current.running:
+            st.rerun()
+
+    panel()
 
 
 class _NoData(HTRError):

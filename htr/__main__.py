@@ -1,7 +1,7 @@
 """``python -m htr`` and the ``htr`` command: TensorFlow's start-up settings first, then the CLI.
 
 A command that needs the training extra (``train``, ``average``, ``blend``, ``widen``,
-``export``) where it is not installed says which to install, in one line, with exit status 2.
+``export``, ``adapt``) where it is not installed says which to install, in one line, with exit status 2.
 """
 
 import sys

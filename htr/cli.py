@@ -147,6 +147,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="int8: store the LSTM and output weights as 8-bit integers (faster on a CPU, "
                         "readings within a few hundredths of a CER point; see docs/experiments/2026-11-26-integer-weights.md); default none")
 
+    _add_adapt_parser(sub)
+
     lm = sub.add_parser("lm", help="build or tune the language model used by --decoder lm")
     lm_sub = lm.add_subparsers(dest="lm_command", required=True)
     b = lm_sub.add_parser("build", help="estimate a character n-gram LM from training text, held-out text left out",
@@ -485,12 +487,66 @@ def cmd_lm_tune(args) -> int:
     return 0
 
 
+def _add_adapt_parser(sub) -> None:
+    from htr.train.adapt import LAYER_CHOICES, AdaptSettings
+
+    d = AdaptSettings()
+    a = sub.add_parser("adapt", help="adapt a model to one writer from a few of their lines",
+                       description="Fine-tune the model's recurrent layers (its convolutions frozen) on a writer's "
+                                   "lines, holding out a share of them to pick the best epoch and to keep the base "
+                                   "model where adaptation does not read them better. Writes a complete model folder "
+                                   "(ONNX export, language model kept) that every face loads with --model-dir.")
+    a.add_argument("labels", metavar="LABELS.tsv",
+                   help="one 'path<TAB>text' row per line, paths relative to the file: line images, photos of "
+                        "lines, ink (.inkml, IAM On-Line .xml) or the app's stroke JSON (.json)")
+    a.add_argument("--model-dir", default=str(DEFAULT_MODEL), help="the model to adapt (default: the shipped model)")
+    a.add_argument("--out", required=True, help="the adapted model folder to write (must not exist)")
+    a.add_argument("--minutes", type=float, default=d.minutes,
+                   help=f"training-time budget in minutes (default {d.minutes:g}): the best epoch so far is kept")
+    a.add_argument("--epochs", type=int, default=d.epochs, help=f"at most this many epochs (default {d.epochs})")
+    a.add_argument("--learning-rate", type=float, default=d.learning_rate,
+                   help=f"starting rate, cosine-annealed to 1 %% of it (default {d.learning_rate:g})")
+    a.add_argument("--layers", choices=LAYER_CHOICES, default=d.layers,
+                   help="what moves: recurrent (all but the convolutions, default) or top (last LSTM and output)")
+    a.add_argument("--holdout", type=float, default=d.holdout,
+                   help=f"share of the lines held out for early stopping and the guard (default {d.holdout:g})")
+    a.add_argument("--min-gain", type=float, default=d.min_gain,
+                   help=f"keep the adapted weights only where the held-out CER falls by this share (default "
+                        f"{d.min_gain:g}); otherwise the folder keeps the base model's")
+    a.add_argument("--seed", type=int, default=d.seed, help=f"random seed (default {d.seed})")
+
+
+def cmd_adapt(args) -> int:
+    from htr.config import ModelConfig
+    from htr.tf_env import configure_tensorflow
+    from htr.train.adapt import AdaptSettings, check_output, read_labels
+
+    settings = AdaptSettings(epochs=args.epochs, learning_rate=args.learning_rate, minutes=args.minutes,
+                             layers=args.layers, holdout=args.holdout, seed=args.seed, min_gain=args.min_gain)
+    settings.check()
+    out = check_output(args.out)  # before any work
+    config = ModelConfig.load(Path(args.model_dir))
+    lines = read_labels(args.labels, config)
+    print(f"{len(lines)} lines read from {args.labels}", file=sys.stderr)
+    configure_tensorflow(training=True)
+    from htr.train.adapt import adapt
+
+    result = adapt(lines, args.model_dir, out, settings, log=lambda m: print(m, file=sys.stderr),
+                   source=str(Path(args.labels).resolve()))
+    verdict = ("the base model was kept (adaptation did not read the held-out lines better)" if result.kept_base
+               else f"{result.relative_change:+.0%}")
+    print(f"done: adapted model in {result.out}: held-out CER {result.cer_before:.2%} -> {result.cer_after:.2%} "
+          f"({verdict}); {result.seconds:.0f} s")
+    return 0
+
+
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     try:
         commands = {"train": cmd_train, "average": cmd_average, "blend": cmd_blend, "widen": cmd_widen, "validate": cmd_validate, "predict": cmd_predict,
                     "export": cmd_export,
                     "lm": cmd_lm}
+        commands["adapt"] = cmd_adapt
         return commands[args.command](args)
     except HTRError as exc:
         print(f"error: {exc}", file=sys.stderr)

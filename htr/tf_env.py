@@ -16,6 +16,7 @@ COMMAND_NEEDS = {
     "blend": ("keras", "h5py"),
     "widen": ("keras", "h5py"),
     "export": ("keras", "h5py", "tensorflow", "onnx", "tf2onnx"),
+    "adapt": ("keras", "h5py", "tensorflow", "onnx", "tf2onnx"),  # trains, then exports
 }
 
 

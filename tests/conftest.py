@@ -39,8 +39,9 @@ NO_ONDB = f"needs the whole IAM On-Line validation split (licensed data, not fou
 NO_IAM = f"needs the IAM line images (licensed data, not found at {REAL_IAM}; set HTR_DATA)"
 
 # Tiers by file; training tests elsewhere (training, export, Keras) are named below by node id prefix.
-BROWSER_FILES = ("test_app_browser.py", "test_app_page_browser.py", "test_dashboard_browser.py")
-TRAINING_FILES = ("test_training.py", "test_distributed.py", "test_widening.py", "test_scan_augment.py")
+BROWSER_FILES = ("test_app_browser.py", "test_app_page_browser.py", "test_dashboard_browser.py", "test_teach_browser.py")
+TRAINING_FILES = ("test_training.py", "test_distributed.py", "test_widening.py", "test_scan_augment.py",
+                  "test_adapt_training.py")
 TRAINING_TESTS = (
     "test_dashboard.py::test_train_from_the_page_then_resume_and_stop",
     "test_dashboard.py::test_train_on_two_data_sets_from_the_page",

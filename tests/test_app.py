@@ -387,7 +387,12 @@ def test_upload_tab_warns_instead_of_raising(recognizer, tmp_path):
 def test_queue_runs_a_few_recognitions_at_a_time():
     assert app.demo._queue.default_concurrency_limit == app.CONCURRENCY >= 2
     assert app.get_recognizer().runtime == "onnx"
-    model_events = [fn for fn in app.demo.fns.values() if fn.name not in ("<lambda>", "load_example")]
+    # The Teach tab's events: collecting lines and switching models read nothing; adapting has its own group.
+    teach = {"teach_add", "teach_skip", "teach_load", "choose_model", "teach_adapt", "adapt_api"}
+    adapting = [fn for fn in app.demo.fns.values() if fn.name in ("teach_adapt", "adapt_api")]
+    assert len(adapting) == 2 and all(fn.concurrency_id == "adapt" and fn.concurrency_limit == 1 for fn in adapting)
+    model_events = [fn for fn in app.demo.fns.values()
+                    if fn.name not in ("<lambda>", "load_example", *teach) and fn.fn is not None]
     names = {fn.name for fn in model_events}
     assert {"recognize", "recognize_strokes", "read_drawing", "read_drawing_live", "reread_drawing",
             "recognize_upload", "reread_upload"} <= names
@@ -405,7 +410,10 @@ def test_host_and_port_from_flags_and_environment():
 
 def test_api_exposes_recognize_and_recognize_strokes():
     info = app.demo.get_api_info()
-    assert list(info["named_endpoints"]) == ["/recognize", "/recognize_strokes", "/recognize_page"]
+    assert list(info["named_endpoints"]) == ["/recognize", "/recognize_strokes", "/recognize_page", "/adapt"]
+    adapt = info["named_endpoints"]["/adapt"]
+    assert [p["component"] for p in adapt["parameters"]] == ["Textbox"]
+    assert [r["component"] for r in adapt["returns"]] == ["File", "Json"]
     page = info["named_endpoints"]["/recognize_page"]
     assert page["parameters"][0]["component"] == "Image"
     assert [r["component"] for r in page["returns"]] == ["Textbox", "Json", "Number", "Image", "Markdown"]

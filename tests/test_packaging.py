@@ -58,6 +58,7 @@ def test_predict_runs_without_training_modules():
     ("export",),
     ("average", "--run", "nowhere", "--model-dir", "nowhere"),
     ("widen", "--from", "model", "--model-dir", "nowhere"),
+    ("adapt", "labels.tsv", "--out", "nowhere"),
 ])
 def test_training_commands_without_the_extra_say_what_to_install(args):
     result = run_cli_without_training(*args)

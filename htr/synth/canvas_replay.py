@@ -31,8 +31,8 @@ MARGIN = 16  # CSS pixels left free at the canvas's left and right
 # longer pause after stroke `pauseAfter`, to let a live read start mid-line). Returns the
 # time of the last pen-up and the canvas's state right after it (page clock, ms).
 REPLAY_JS = """
-async ({strokes, pauseAfter, pauseMs, gapMs, pointerType}) => {
-  const canvas = document.querySelector('#pad canvas');
+async ({strokes, pauseAfter, pauseMs, gapMs, pointerType, pad}) => {
+  const canvas = document.querySelector(`${pad} canvas`);
   const box = canvas.getBoundingClientRect();
   const fire = (type, x, y, buttons) => canvas.dispatchEvent(new PointerEvent(type, {
     bubbles: true, cancelable: true, composed: true, pointerId: 7, pointerType, isPrimary: true,
@@ -48,7 +48,7 @@ async ({strokes, pauseAfter, pauseMs, gapMs, pointerType}) => {
     penUp = performance.now();
     if (i < strokes.length - 1) await sleep(i === pauseAfter ? pauseMs : gapMs);
   }
-  state = document.querySelector('#pad .htr-pad').dataset.state;
+  state = document.querySelector(`${pad} .htr-pad`).dataset.state;
   return {penUp, state};
 }
 """
@@ -62,8 +62,8 @@ ANSWERED_JS = """
 """
 
 
-def canvas_box(page) -> dict:
-    return page.locator("#pad canvas").bounding_box()
+def canvas_box(page, pad: str = "#pad") -> dict:
+    return page.locator(f"{pad} canvas").bounding_box()
 
 
 def place(strokes: list[np.ndarray], height: float, top: float, left: float = MARGIN) -> list[list[list[float]]]:
@@ -91,12 +91,14 @@ def fitting_lines(samples, count: int, width: float, heights=LINE_HEIGHTS) -> li
 
 
 def write_line(page, strokes: list[np.ndarray], height: float, pause_after: int | None = None, pause_ms: int = 500,
-               gap_ms: int = 4, pointer_type: str = "mouse") -> dict:
-    """Write a line in the middle of the canvas; returns {penUp, state} (see REPLAY_JS)."""
-    box = canvas_box(page)
+               gap_ms: int = 4, pointer_type: str = "mouse", pad: str = "#pad") -> dict:
+    """Write a line in the middle of the canvas (``pad``: the writing surface's element, the Draw
+    tab's by default); returns {penUp, state} (see REPLAY_JS)."""
+    box = canvas_box(page, pad)
     placed = place(strokes, height, top=max(4.0, (box["height"] - height) / 2))
     return page.evaluate(REPLAY_JS, {"strokes": placed, "pauseAfter": -1 if pause_after is None else pause_after,
-                                     "pauseMs": pause_ms, "gapMs": gap_ms, "pointerType": pointer_type})
+                                     "pauseMs": pause_ms, "gapMs": gap_ms, "pointerType": pointer_type,
+                                     "pad": pad})
 
 
 def wait_answered(page, timeout_ms: float = 60_000) -> float:

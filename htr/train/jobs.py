@@ -64,6 +64,23 @@ def train_command(settings_path: str | Path, resume: bool = False, python: str =
     return [python, "-m", "htr", "train", "--settings", str(settings_path)] + (["--resume"] if resume else [])
 
 
+ADAPT_JOB_SUFFIX = ".adapt-job"  # an adaptation's job folder sits beside the model folder it makes
+
+
+def adapt_command(labels: str | Path, model_dir: str | Path, out: str | Path, minutes: float,
+                  python: str = sys.executable) -> list[str]:
+    """``python -m htr adapt LABELS --model-dir M --out OUT --minutes X``."""
+    return [python, "-m", "htr", "adapt", str(labels), "--model-dir", str(model_dir), "--out", str(out),
+            "--minutes", f"{minutes:g}"]
+
+
+def adapt_job_dir(out: str | Path) -> Path:
+    """Where an adaptation's job state and log live: beside its model folder, which appears only
+    complete (``htr.train.adapt`` renames it into place at the end)."""
+    out = Path(out).expanduser().resolve()
+    return out.with_name(out.name + ADAPT_JOB_SUFFIX)
+
+
 @dataclass
 class JobStatus:
     """A run folder's job as it stands now."""
@@ -395,6 +412,24 @@ class JobManager:
         path = Path(settings.model_dir) / SETTINGS_FILE
         return self.start(settings.model_dir, train_command(path, resume), {**asdict(settings), "resume": resume},
                           files={SETTINGS_FILE: settings_json(settings)})
+
+    def launch_adapt(self, labels: str | Path, model_dir: str | Path, out: str | Path,
+                     minutes: float = 1.5) -> JobStatus:
+        """Start ``python -m htr adapt`` in the background (one job at a time, like training); its
+        job folder is :func:`adapt_job_dir` of ``out``."""
+        from htr.config import WEIGHTS_FILE
+        from htr.train.adapt import check_output
+
+        labels, model_dir = Path(labels).expanduser().resolve(), Path(model_dir).expanduser().resolve()
+        out = Path(out).expanduser().resolve()
+        if not labels.is_file():
+            raise JobError(f"no labels file {labels}: one 'path<TAB>text' row per line of the writer")
+        if not (model_dir / "config.json").is_file() or not (model_dir / WEIGHTS_FILE).is_file():
+            raise JobError(f"no trained model to adapt in {model_dir} (config.json and {WEIGHTS_FILE} expected)")
+        check_output(out)
+        request = {"adapt": True, "labels": str(labels), "model_dir": str(model_dir), "out": str(out),
+                   "minutes": minutes}
+        return self.start(adapt_job_dir(out), adapt_command(labels, model_dir, out, minutes), request)
 
     def start(self, run_dir: str | Path, command: list[str], request: dict | None = None,
               files: dict[str, str] | None = None) -> JobStatus:
