@@ -31,7 +31,7 @@ MARGIN = 16  # CSS pixels left free at the canvas's left and right
 # longer pause after stroke `pauseAfter`, to let a live read start mid-line). Returns the
 # time of the last pen-up and the canvas's state right after it (page clock, ms).
 REPLAY_JS = """
-async ({strokes, pauseAfter, pauseMs, gapMs, pointerType, pad}) => {
+async ({strokes, pauseAfter, pauseMs, gapMs, pointerType, pad = '#pad'}) => {
   const canvas = document.querySelector(`${pad} canvas`);
   const box = canvas.getBoundingClientRect();
   const fire = (type, x, y, buttons) => canvas.dispatchEvent(new PointerEvent(type, {
