@@ -113,6 +113,8 @@ def evidence(probabilities: np.ndarray, labels: list[int], text: str, candidates
     """
     from rapidfuzz.distance import Levenshtein
 
+    from htr.spelling import dictionary_evidence
+
     probabilities = np.asarray(probabilities, np.float64)
     logs = log_softmax_floor(probabilities)
     steps = len(probabilities)
@@ -183,6 +185,7 @@ def evidence(probabilities: np.ndarray, labels: list[int], text: str, candidates
             "log_length": math.log(b - a + 1),
             "line_total_per_char": line["total_per_char"],
         })
+        words[-1]["not_in_dictionary"], words[-1]["dictionary_log_frequency"] = dictionary_evidence(word)
         if lm_scores is not None:
             w_lm = lm_scores[a : b + 1]  # the word's characters and what ends it
             words[-1]["lm_mean"] = float(w_lm.mean())

@@ -1,5 +1,7 @@
-"""Optional spelling correction of recognised text, word by word, with autocorrect."""
+"""Optional spelling correction of recognised text, word by word, with autocorrect; and its
+English dictionary as evidence of a misread word (a word no dictionary holds is often misread)."""
 
+import math
 import re
 from functools import lru_cache
 
@@ -30,3 +32,23 @@ def correct(text: str) -> str:
         return fixed
 
     return _WORD.sub(fix, text)
+
+
+# A word with no letters (a number, a dash) is as safe as a common word: its dictionary evidence is neutral.
+NO_LETTERS_LOG_FREQUENCY = 7.0
+
+
+def dictionary_evidence(word: str) -> tuple[float, float]:
+    """(1 if a run of letters in ``word`` is in no English dictionary entry else 0, log10 of one plus
+    the rarest run's frequency in the dictionary): autocorrect's English word list, ~91,000 words
+    counted in general English text (not the handwriting data sets' texts).
+
+    Measured on the validation sets' tune halves, these two lifted the word confidence's AUROC
+    from 0.91 to 0.92 and the line confidence's on real scans from 0.86 to 0.88 (docs/confidence.md).
+    """
+    counts = _speller().nlp_data
+    runs = _WORD.findall(word)
+    if not runs:
+        return 0.0, NO_LETTERS_LOG_FREQUENCY
+    unknown = any(run.lower() not in counts for run in runs)
+    return float(unknown), math.log10(min(counts.get(run.lower(), 0) for run in runs) + 1)

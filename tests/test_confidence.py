@@ -30,6 +30,40 @@ EXAMPLE_TEXT = "got the shape for modelling. So"
 PAPER_TEXT = "Later a Roman road took"
 
 
+def test_dictionary_evidence_tells_words_from_misreadings():
+    from htr.spelling import NO_LETTERS_LOG_FREQUENCY, dictionary_evidence
+
+    unknown, common = dictionary_evidence("the")
+    assert unknown == 0.0 and common > 6
+    assert dictionary_evidence("Roman,")[0] == 0.0  # case and punctuation aside
+    unknown, frequency = dictionary_evidence("foman")
+    assert unknown == 1.0 and frequency == 0.0
+    assert dictionary_evidence("1961") == (0.0, NO_LETTERS_LOG_FREQUENCY)
+    assert dictionary_evidence("well-qzxv")[0] == 1.0  # one unknown run is enough
+
+
+def test_shipped_calibration_trusts_a_dictionary_word_more(recognizer):
+    """The same network evidence, once as a word in the dictionary and once as one in none: the
+    shipped word model gives the unknown word the lower chance, and its line the lower confidence."""
+    import dataclasses
+
+    from htr.confidence import assess, measure
+    from htr.decode import decode
+
+    read = recognizer.recognize(str(EXAMPLE), decoder="lm")
+    assert read.text == EXAMPLE_TEXT
+    decoded = decode(read.probabilities, "lm", 16, 5, lm=recognizer.lm)
+    found = measure(read.probabilities, decoded, recognizer.config.decode, lm=recognizer.lm)
+    k = found.word_texts.index("shape")
+    assert found.words[k]["not_in_dictionary"] == 0.0
+    unknown = dataclasses.replace(found, words=[dict(w) for w in found.words])
+    unknown.words[k].update(not_in_dictionary=1.0, dictionary_log_frequency=0.0)
+    line_known, words_known = assess(found, "lm", recognizer.calibration)
+    line_unknown, words_unknown = assess(unknown, "lm", recognizer.calibration)
+    assert words_unknown[k].confidence < words_known[k].confidence
+    assert line_unknown < line_known
+
+
 def test_logistic_fit_recovers_a_known_relation():
     rng = np.random.default_rng(0)
     x = rng.normal(size=(20000, 3)) * [1.0, 3.0, 0.5] + [0.0, 5.0, -1.0]

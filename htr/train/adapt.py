@@ -28,7 +28,6 @@ from pathlib import Path
 import numpy as np
 
 from htr.config import WEIGHTS_FILE, ModelConfig
-from htr.datasets.base import LineSample
 from htr.errors import DataError, HTRError, ModelLoadError
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".webp", ".gif")
@@ -316,70 +315,29 @@ def check_output(out: str | Path) -> Path:
     return out
 
 
-def adapt(lines: list[WriterLine], model_dir: str | Path, out: str | Path, settings: AdaptSettings | None = None,
-          log: Callable[[str], None] = print, on_progress: Callable[[float, str], None] | None = None,
-          source: str = "") -> Adapted:
-    """Adapt the model in ``model_dir`` to ``lines`` and write the result to ``out``.
-
-    ``on_progress(fraction, stage)`` is told how far it is (for a page's progress bar);
-    ``source``: where the lines came from, for the metadata.
-    """
-    settings = settings or AdaptSettings()
-    settings.check()
-    model_dir, out = Path(model_dir), check_output(out)
-    config = ModelConfig.load(model_dir)
-    if not (model_dir / WEIGHTS_FILE).is_file():
-        raise ModelLoadError(f"{model_dir} has no {WEIGHTS_FILE} to adapt (a training install is needed)")
-    if len(lines) < MIN_LINES:
-        raise AdaptInputError([f"{len(lines)} lines: adaptation needs at least {MIN_LINES}"])
-    started = time.monotonic()
-    report = on_progress or (lambda fraction, stage: None)
-    report(0.0, "preparing")
-
-    import keras
-
-    from htr.engine import KerasEngine
-    from htr.network import build_model, compile_model, ctc_targets, model_inputs
+def train_epochs(model, config: ModelConfig, train_lines: list[WriterLine], settings: AdaptSettings,
+                 started: float, on_epoch: Callable[[int, float], bool],
+                 report: Callable[[float, str], None] = lambda fraction, stage: None, epochs: int | None = None,
+                 log: Callable[[str], None] = lambda message: None) -> int:
+    """Fine-tune ``model`` on augmented copies of ``train_lines``; ``on_epoch(epoch, mean loss)``
+    after each epoch returns whether to stop. The cosine schedule spans ``settings.epochs`` (or
+    the time budget, whichever ends first); ``epochs`` stops earlier on the same schedule.
+    Returns the last epoch run."""
+    from htr.network import ctc_targets, model_inputs
     from htr.progress import Progress
-
-    keras.utils.set_random_seed(settings.seed)
-    train_lines, held_lines = split_lines(lines, settings.holdout)
-    held_images = _prepared(held_lines, config)
-    held_texts = [l.text for l in held_lines]
-    model = build_model(config)
-    model.load_weights(model_dir / WEIGHTS_FILE)
-    _trainable(model, settings.layers)
-    model = compile_model(model, settings.learning_rate)
-    base_weights = [w.copy() for w in model.get_weights()]
-    engine = KerasEngine(model, config.time_stride)
-    held_x = _held_batch(held_images, [config.encode(t) for t in held_texts], config)
-
-    def score() -> tuple[float, float]:
-        """Held-out CER, and the CTC loss that breaks its ties: a few lines make few errors, and
-        the loss still says whether the writer's lines became likelier."""
-        loss = float(np.asarray(model.test_on_batch(x=held_x[0], y=held_x[1])))
-        return heldout_cer(engine, config, held_images, held_texts), loss
-
-    cer_before, loss_before = score()
-    log(f"{len(train_lines)} lines to adapt on, {len(held_lines)} held out; held-out CER before: {cer_before:.2%}")
 
     labels = [config.encode(l.text) for l in train_lines]
     label_width = max(80, max(len(l) for l in labels))  # fixed: one compiled step
     stroke_pool, map_pool = word_pools(train_lines, config) if settings.recombine else ([], [])
-    if settings.recombine:
-        log(f"words for new lines: {len(stroke_pool)} drawn, {len(map_pool)} from images")
     rng = np.random.default_rng(settings.seed)
     batch = min(settings.batch_size, len(train_lines) * settings.copies)
     steps_per_epoch = math.ceil(len(train_lines) * settings.copies / batch)
     total_steps = steps_per_epoch * settings.epochs
     budget = 60 * settings.minutes if settings.minutes else math.inf
-    best = (cer_before, loss_before, 0, base_weights)
-    history: list[dict] = []
-    stale = step = 0
     bar = Progress(total_steps, "adapting")
     bar.bar.unit = "step"
-    epoch = 0
-    for epoch in range(1, settings.epochs + 1):
+    epoch = step = 0
+    for epoch in range(1, (epochs or settings.epochs) + 1):
         images, targets = [], []
         count = settings.copies * len(train_lines)
         joined = round(settings.recombine * count) if len(stroke_pool) + len(map_pool) >= 4 else 0
@@ -417,8 +375,69 @@ def adapt(lines: list[WriterLine], model_dir: str | Path, out: str | Path, setti
             step += 1
             bar.update()
             report(0.9 * step / total_steps, "adapting")
+        if on_epoch(epoch, float(np.mean(losses))):
+            break
+        if time.monotonic() - started >= budget:
+            log(f"the time budget of {settings.minutes:g} min is spent")
+            break
+    bar.close()
+    return epoch
+
+
+def adapt(lines: list[WriterLine], model_dir: str | Path, out: str | Path, settings: AdaptSettings | None = None,
+          log: Callable[[str], None] = print, on_progress: Callable[[float, str], None] | None = None,
+          source: str = "") -> Adapted:
+    """Adapt the model in ``model_dir`` to ``lines`` and write the result to ``out``.
+
+    ``on_progress(fraction, stage)`` is told how far it is (for a page's progress bar);
+    ``source``: where the lines came from, for the metadata.
+    """
+    settings = settings or AdaptSettings()
+    settings.check()
+    model_dir, out = Path(model_dir), check_output(out)
+    config = ModelConfig.load(model_dir)
+    if not (model_dir / WEIGHTS_FILE).is_file():
+        raise ModelLoadError(f"{model_dir} has no {WEIGHTS_FILE} to adapt (a training install is needed)")
+    if len(lines) < MIN_LINES:
+        raise AdaptInputError([f"{len(lines)} lines: adaptation needs at least {MIN_LINES}"])
+    started = time.monotonic()
+    report = on_progress or (lambda fraction, stage: None)
+    report(0.0, "preparing")
+
+    import keras
+
+    from htr.engine import KerasEngine
+    from htr.network import build_model, compile_model
+
+    keras.utils.set_random_seed(settings.seed)
+    train_lines, held_lines = split_lines(lines, settings.holdout)
+    held_images = _prepared(held_lines, config)
+    held_texts = [l.text for l in held_lines]
+    model = build_model(config)
+    model.load_weights(model_dir / WEIGHTS_FILE)
+    _trainable(model, settings.layers)
+    model = compile_model(model, settings.learning_rate)
+    base_weights = [w.copy() for w in model.get_weights()]
+    engine = KerasEngine(model, config.time_stride)
+    held_x = _held_batch(held_images, [config.encode(t) for t in held_texts], config)
+
+    def score() -> tuple[float, float]:
+        """Held-out CER, and the CTC loss that breaks its ties: a few lines make few errors, and
+        the loss still says whether the writer's lines became likelier."""
+        loss = float(np.asarray(model.test_on_batch(x=held_x[0], y=held_x[1])))
+        return heldout_cer(engine, config, held_images, held_texts), loss
+
+    cer_before, loss_before = score()
+    log(f"{len(train_lines)} lines to adapt on, {len(held_lines)} held out; held-out CER before: {cer_before:.2%}")
+
+    best = (cer_before, loss_before, 0, base_weights)
+    history: list[dict] = []
+    stale = 0
+
+    def on_epoch(epoch: int, train_loss: float) -> bool:
+        nonlocal best, stale
         cer, held_loss = score()
-        history.append({"epoch": epoch, "loss": round(float(np.mean(losses)), 4), "heldout_cer": round(cer, 5),
+        history.append({"epoch": epoch, "loss": round(train_loss, 4), "heldout_cer": round(cer, 5),
                         "heldout_loss": round(held_loss, 4), "seconds": round(time.monotonic() - started, 1)})
         improved = (cer, held_loss) < best[:2]
         if improved:
@@ -426,15 +445,14 @@ def adapt(lines: list[WriterLine], model_dir: str | Path, out: str | Path, setti
             stale = 0
         else:
             stale += 1
-        log(f"epoch {epoch}: loss {history[-1]['loss']:.3f}  held-out CER {cer:.2%}, loss {held_loss:.3f}"
+        log(f"epoch {epoch}: loss {train_loss:.3f}  held-out CER {cer:.2%}, loss {held_loss:.3f}"
             f"{'  (best)' if improved else ''}")
         if stale >= settings.patience:
             log(f"early stop: no better held-out CER for {settings.patience} epochs")
-            break
-        if time.monotonic() - started >= budget:
-            log(f"the time budget of {settings.minutes:g} min is spent")
-            break
-    bar.close()
+            return True
+        return False
+
+    epoch = train_epochs(model, config, train_lines, settings, started, on_epoch, report, log=log)
     cer_after, _, best_epoch, weights = best
     if not settings.guard and best_epoch == 0 and history:  # measuring adaptation itself: the last epoch
         cer_after, best_epoch, weights = history[-1]["heldout_cer"], epoch, model.get_weights()
