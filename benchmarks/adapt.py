@@ -104,6 +104,10 @@ def main(argv=None) -> int:
     parser.add_argument("--iam-only", action="store_true")
     parser.add_argument("--ondb-only", action="store_true")
     parser.add_argument("--forms", type=int, default=8)
+    parser.add_argument("--tune", action="store_true",
+                        help="the writers the method is chosen on instead: IAM available-dev writers with 13 to "
+                             "19 lines (adapt on 8) and the IAM On-Line validation forms ranked after the "
+                             "--forms reported ones")
     parser.add_argument("--adapt-lines", type=int, default=10, help="IAM writers: lines to adapt on (default 10)")
     parser.add_argument("--writers", help="only these writers (comma-separated names from the table)")
     parser.add_argument("--decoders", default="best,lm")
@@ -113,6 +117,7 @@ def main(argv=None) -> int:
     parser.add_argument("--copies", type=int, default=defaults.copies)
     parser.add_argument("--batch-size", type=int, default=defaults.batch_size)
     parser.add_argument("--holdout", type=float, default=defaults.holdout)
+    parser.add_argument("--folds", type=int, default=defaults.folds)
     parser.add_argument("--layers", default=defaults.layers)
     parser.add_argument("--minutes", type=float, default=defaults.minutes)
     parser.add_argument("--patience", type=int, default=defaults.patience)
@@ -127,19 +132,25 @@ def main(argv=None) -> int:
     parser.add_argument("--json", help="write the rows to this file")
     args = parser.parse_args(argv)
     settings = AdaptSettings(epochs=args.epochs, learning_rate=args.lr, batch_size=args.batch_size,
-                             copies=args.copies, holdout=args.holdout, patience=args.patience,
+                             copies=args.copies, holdout=args.holdout, folds=args.folds, patience=args.patience,
                              minutes=args.minutes, layers=args.layers, guard=not args.no_guard,
                              min_gain=args.min_gain, recombine=args.recombine)
     decoders = args.decoders.split(",")
     base = Recognizer.load(args.model_dir, threads=2)
     writers: dict[str, list] = {}
     if not args.ondb_only:
-        for name, lines in iam_writers(Path(args.iam), base.config).items():
-            writers[name] = (lines[: args.adapt_lines], lines[args.adapt_lines :])
+        for name, lines in iam_writers(Path(args.iam), base.config, 13).items():
+            if args.tune and len(lines) < 20:
+                writers[name] = (lines[:8], lines[8:])
+            elif not args.tune and len(lines) >= 20:
+                writers[name] = (lines[: args.adapt_lines], lines[args.adapt_lines :])
     if not args.iam_only:
-        for name, lines in ondb_forms(Path(args.iam_ondb), base.config, args.forms).items():
-            half = len(lines) // 2
-            writers[name] = (lines[:half], lines[half:])
+        ranked = ondb_forms(Path(args.iam_ondb), base.config, 2 * args.forms)
+        reported = set(ondb_forms(Path(args.iam_ondb), base.config, args.forms))
+        for name, lines in ranked.items():
+            if (name in reported) != args.tune:
+                half = len(lines) // 2
+                writers[name] = (lines[:half], lines[half:])
     if args.writers:
         wanted = set(args.writers.split(","))
         writers = {k: v for k, v in writers.items() if k in wanted}

@@ -167,13 +167,18 @@ def adapt_status(manager: JobManager, out: Path) -> None:
             adapted = json.loads(meta_path.read_text()).get("adapted", {})
             if adapted:
                 m1, m2, m3 = st.columns(3)
-                m1.metric("Held-out CER before", f"{adapted['heldout_cer_before']:.2%}")
-                m2.metric("Held-out CER after", f"{adapted['heldout_cer_after']:.2%}")
-                m3.metric("Lines (trained on / held out)",
-                          f"{len(adapted['train_lines'])} / {len(adapted['heldout_lines'])}")
+                folds = (adapted.get("settings") or {}).get("folds", 0)
+                checked = "Cross-validated" if folds else "Held-out"
+                m1.metric(f"{checked} CER before", f"{adapted['heldout_cer_before']:.2%}")
+                m2.metric(f"{checked} CER after", f"{adapted['heldout_cer_after']:.2%}")
+                if folds:
+                    m3.metric("Lines (each read once, by a model adapted on the others)", len(adapted["heldout_lines"]))
+                else:
+                    m3.metric("Lines (trained on / held out)",
+                              f"{len(adapted['train_lines'])} / {len(adapted['heldout_lines'])}")
                 if adapted.get("kept_base"):
-                    st.warning("Adapting did not read the held-out lines clearly better: the folder keeps the "
-                               "base model's weights.")
+                    st.warning(f"Adapting did not read the {checked.lower()} lines clearly better: the folder keeps "
+                               "the base model's weights.")
                 st.caption(f"Load it on the Inspect and Validate tabs with the model folder `{out}`.")
         if current is not None and current.log_tail:
             st.code(current.log_tail, language=None)

@@ -508,10 +508,14 @@ def _add_adapt_parser(sub) -> None:
                    help=f"starting rate, cosine-annealed to 1 %% of it (default {d.learning_rate:g})")
     a.add_argument("--layers", choices=LAYER_CHOICES, default=d.layers,
                    help="what moves: recurrent (all but the convolutions, default) or top (last LSTM and output)")
+    a.add_argument("--folds", type=int, default=d.folds,
+                   help=f"check adaptation by cross-validation: each line read by a model adapted on the other "
+                        f"folds, then adapt on every line (default {d.folds}; 0: hold out one share instead)")
     a.add_argument("--holdout", type=float, default=d.holdout,
-                   help=f"share of the lines held out for early stopping and the guard (default {d.holdout:g})")
+                   help=f"with --folds 0: share of the lines held out for early stopping and the guard "
+                        f"(default {d.holdout:g})")
     a.add_argument("--min-gain", type=float, default=d.min_gain,
-                   help=f"keep the adapted weights only where the held-out CER falls by this share (default "
+                   help=f"keep the adapted weights only where the checked CER falls by this share (default "
                         f"{d.min_gain:g}); otherwise the folder keeps the base model's")
     a.add_argument("--seed", type=int, default=d.seed, help=f"random seed (default {d.seed})")
 
@@ -522,7 +526,8 @@ def cmd_adapt(args) -> int:
     from htr.train.adapt import AdaptSettings, check_output, read_labels
 
     settings = AdaptSettings(epochs=args.epochs, learning_rate=args.learning_rate, minutes=args.minutes,
-                             layers=args.layers, holdout=args.holdout, seed=args.seed, min_gain=args.min_gain)
+                             layers=args.layers, holdout=args.holdout, folds=args.folds, seed=args.seed,
+                             min_gain=args.min_gain)
     settings.check()
     out = check_output(args.out)  # before any work
     config = ModelConfig.load(Path(args.model_dir))
@@ -533,9 +538,10 @@ def cmd_adapt(args) -> int:
 
     result = adapt(lines, args.model_dir, out, settings, log=lambda m: print(m, file=sys.stderr),
                    source=str(Path(args.labels).resolve()))
-    verdict = ("the base model was kept (adaptation did not read the held-out lines better)" if result.kept_base
+    checked = "cross-validated" if settings.folds else "held-out"
+    verdict = (f"the base model was kept (adaptation did not read the {checked} lines better)" if result.kept_base
                else f"{result.relative_change:+.0%}")
-    print(f"done: adapted model in {result.out}: held-out CER {result.cer_before:.2%} -> {result.cer_after:.2%} "
+    print(f"done: adapted model in {result.out}: {checked} CER {result.cer_before:.2%} -> {result.cer_after:.2%} "
           f"({verdict}); {result.seconds:.0f} s")
     return 0
 

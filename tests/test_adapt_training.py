@@ -18,7 +18,7 @@ TEXTS = {
     "a03-011-04": "the uncommitted countries and even to work out common",
 }
 # The quickest adaptation that still trains: one epoch of one rendering per line.
-TINY = AdaptSettings(epochs=1, copies=1, batch_size=4, minutes=None, holdout=0.25)
+TINY = AdaptSettings(epochs=1, copies=1, batch_size=4, minutes=None, holdout=0.25, folds=0)
 
 
 @pytest.fixture(scope="module")
@@ -57,6 +57,36 @@ def test_adapted_folder_is_complete_and_says_what_it_is(adapted):
     assert meta["heldout_cer_after"] <= meta["heldout_cer_before"]  # the guard: never worse on the held-out share
     assert meta["lines_from"] == "four fixture lines"
     assert not list(out.parent.glob(".mine.adapting-*"))
+
+
+def test_cross_validated_adaptation_reads_every_line_once_then_adapts_on_all(lines, tmp_path):
+    settings = AdaptSettings(epochs=2, copies=1, batch_size=4, minutes=None, folds=2, guard=False)
+    result = adapt(lines, ROOT / "model", tmp_path / "mine", settings, log=lambda *_: None)
+    meta = json.loads((tmp_path / "mine" / "metadata.json").read_text())["adapted"]
+    assert sorted(meta["heldout_lines"]) == sorted(meta["train_lines"]) == sorted(l.id for l in lines)
+    assert [h["epoch"] for h in meta["history"]] == [0, 1, 2]
+    # every line read once by the base model and after each epoch by a model that did not see it
+    from htr.text import normalize_for_scoring
+
+    assert {h["cv_chars"] for h in meta["history"]} == {sum(len(normalize_for_scoring(t)) for t in TEXTS.values())}
+    assert result.best_epoch in (1, 2) and not result.kept_base and meta["settings"]["folds"] == 2
+
+
+def test_cross_validated_guard_keeps_the_base_model_when_adapting_reads_worse(lines, tmp_path):
+    """A learning rate far too high wrecks the network on the other folds' lines: the guard sees it."""
+    import numpy as np
+
+    settings = AdaptSettings(epochs=1, copies=1, batch_size=4, minutes=None, folds=2, learning_rate=0.5)
+    result = adapt(lines, ROOT / "model", tmp_path / "mine", settings, log=lambda *_: None)
+    assert result.kept_base and result.best_epoch == 0
+    assert result.history[1]["cv_char_errors"] > result.history[0]["cv_char_errors"]
+    from htr.network import build_model
+
+    config = ModelConfig.load(ROOT / "model")
+    base, kept = build_model(config), build_model(config)
+    base.load_weights(ROOT / "model" / "model.weights.h5")
+    kept.load_weights(tmp_path / "mine" / "model.weights.h5")
+    assert all(np.array_equal(a, b) for a, b in zip(base.get_weights(), kept.get_weights()))
 
 
 def test_adapted_folder_loads_in_the_cli_and_the_app(adapted, capsys):

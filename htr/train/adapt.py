@@ -58,6 +58,10 @@ class AdaptSettings:
     batch_size: int = 8
     copies: int = 4  # augmented renderings of each training line per epoch
     holdout: float = 0.3  # share of the lines held out (at least 1) for early stopping and the guard
+    # Cross-validated decision (folds >= 2): each line is read once by a model adapted on the
+    # other folds; those readings choose the epochs and the guard, and the model is then adapted
+    # on every line. 0: one held-out share (``holdout``) decides, and is never trained on.
+    folds: int = 0
     patience: int = 3  # epochs without a better held-out CER before stopping
     minutes: float | None = 1.5  # training-time budget; the best epoch so far is kept when it is spent
     layers: str = "recurrent"  # what moves: "recurrent" (all but the convolutions), "top" (last LSTM + output)
@@ -77,6 +81,8 @@ class AdaptSettings:
             raise DataError(f"the held-out share must be between 0 and 1, got {self.holdout}")
         if self.epochs < 1 or self.copies < 1 or self.batch_size < 1:
             raise DataError("epochs, copies and batch size must be at least 1")
+        if self.folds == 1 or self.folds < 0:
+            raise DataError(f"folds must be 0 (one held-out share) or at least 2, got {self.folds}")
         if self.minutes is not None and self.minutes <= 0:
             raise DataError(f"--minutes must be positive, got {self.minutes}")
 
@@ -384,6 +390,110 @@ def train_epochs(model, config: ModelConfig, train_lines: list[WriterLine], sett
     return epoch
 
 
+def fold_of(lines: list[WriterLine], folds: int) -> list[int]:
+    """Each line's fold: a fixed choice by its id, the folds as even as they can be."""
+    order = sorted(range(len(lines)), key=lambda i: (zlib.crc32(lines[i].id.encode()), i))
+    fold = [0] * len(lines)
+    for rank, i in enumerate(order):
+        fold[i] = rank % folds
+    return fold
+
+
+def _errors(engine, config: ModelConfig, images: list[np.ndarray], texts: list[str]) -> tuple[int, int]:
+    """(character errors, characters) of a best-path reading, as CER counts them."""
+    from htr.train.evaluate import evaluate
+
+    rates = evaluate(engine, config, images, texts, [str(i) for i in range(len(texts))], "best").rates
+    return rates.char_errors, rates.chars
+
+
+def _reset(model, weights: list) -> None:
+    """The base weights and a fresh optimizer (Adam's moments and step count at zero)."""
+    model.set_weights(weights)
+    for variable in model.optimizer.variables:
+        variable.assign(np.zeros(variable.shape, variable.dtype))
+
+
+def _cross_validated(model, config: ModelConfig, lines: list[WriterLine], settings: AdaptSettings, started: float,
+                     log: Callable[[str], None], report: Callable[[float, str], None]) -> tuple[int, list[dict], float, float]:
+    """Adapt on all folds but one and read that one, for each fold and epoch; returns the epoch
+    to adapt all lines for (0: none, the guard keeps the base model), each epoch's summed figures,
+    and the CER of the chosen epoch and of the base model on the readings of every line."""
+    from htr.engine import KerasEngine
+
+    engine = KerasEngine(model, config.time_stride)
+    base_weights = [w.copy() for w in model.get_weights()]
+    folds = fold_of(lines, settings.folds)
+    images = _prepared(lines, config)
+    errors = np.zeros(settings.epochs + 1)
+    losses = np.zeros(settings.epochs + 1)
+    chars = 0
+    runs = settings.folds + 1  # the folds, then all lines
+    for k in range(settings.folds):
+        held = [i for i in range(len(lines)) if folds[i] == k]
+        train = [lines[i] for i in range(len(lines)) if folds[i] != k]
+        held_images, held_texts = [images[i] for i in held], [lines[i].text for i in held]
+        held_x = _held_batch(held_images, [config.encode(t) for t in held_texts], config)
+        _reset(model, base_weights)
+        n = len(held)
+
+        def read(epoch: int, held_images=held_images, held_texts=held_texts, held_x=held_x, n=n) -> int:
+            wrong, count = _errors(engine, config, held_images, held_texts)
+            errors[epoch] += wrong
+            losses[epoch] += float(np.asarray(model.test_on_batch(x=held_x[0], y=held_x[1]))) * n
+            return count
+
+        chars += read(0)
+        train_epochs(model, config, train, _with_budget(settings, runs), time.monotonic(),
+                     lambda epoch, loss: not read(epoch) and False,
+                     lambda f, stage, k=k: report(0.9 * (k + f) / runs, stage), log=log)
+        log(f"fold {k + 1}/{settings.folds}: {len(train)} lines adapted on, {len(held)} read: "
+            f"character errors by epoch {errors.astype(int).tolist()} (summed so far)")
+    history = [{"epoch": e, "cv_char_errors": int(errors[e]), "cv_chars": chars, "cv_loss": round(float(losses[e]), 4),
+                "cv_cer": round(float(errors[e] / max(1, chars)), 5)} for e in range(settings.epochs + 1)]
+    best = min(range(1, settings.epochs + 1), key=lambda e: (errors[e], losses[e]))
+    cer_before, cer_after = errors[0] / max(1, chars), errors[best] / max(1, chars)
+    clearly = errors[best] < errors[0] and errors[best] <= (1 - settings.min_gain) * errors[0]
+    if settings.guard and not clearly:
+        log(f"read by models adapted on the other lines, the lines had {int(errors[best])} character errors "
+            f"at best (epoch {best}) against {int(errors[0])}: the base model is kept")
+        return 0, history, cer_before, cer_before
+    return best, history, cer_before, cer_after
+
+
+def _with_budget(settings: AdaptSettings, runs: int) -> AdaptSettings:
+    """The settings for one of ``runs`` training runs that share the time budget."""
+    from dataclasses import replace
+
+    return replace(settings, minutes=settings.minutes / runs if settings.minutes else None)
+
+
+def _adapt_all(model, config: ModelConfig, lines: list[WriterLine], settings: AdaptSettings, model_dir: Path,
+               out: Path, started: float, log: Callable[[str], None], report: Callable[[float, str], None],
+               source: str) -> Adapted:
+    """The cross-validated way (``settings.folds``): choose the epochs on the folds, then adapt on every line."""
+    base_weights = [w.copy() for w in model.get_weights()]
+    log(f"{len(lines)} lines in {settings.folds} folds: each is read by a model adapted on the others")
+    epochs, history, cer_before, cer_after = _cross_validated(model, config, lines, settings, started, log, report)
+    weights = base_weights
+    if epochs:
+        log(f"adapting on all {len(lines)} lines for {epochs} epochs (the folds read best after {epochs}; "
+            f"CER {cer_before:.2%} -> {cer_after:.2%})")
+        _reset(model, base_weights)
+        runs = settings.folds + 1
+        train_epochs(model, config, lines, _with_budget(settings, runs), time.monotonic(), lambda e, loss: False,
+                     lambda f, stage: report(0.9 * (settings.folds + f) / runs, stage), epochs=epochs, log=log)
+        weights = model.get_weights()
+    ids = [l.id for l in lines]
+    result = Adapted(out, str(model_dir), ids if epochs else [], ids, cer_before, cer_after, not epochs, epochs,
+                     settings.epochs, 0.0, history)
+    report(0.92, "writing the model")
+    result.seconds = round(time.monotonic() - started, 1)
+    write_model(weights, config, model_dir, out, result, settings, source)
+    report(1.0, "done")
+    return result
+
+
 def adapt(lines: list[WriterLine], model_dir: str | Path, out: str | Path, settings: AdaptSettings | None = None,
           log: Callable[[str], None] = print, on_progress: Callable[[float, str], None] | None = None,
           source: str = "") -> Adapted:
@@ -418,6 +528,8 @@ def adapt(lines: list[WriterLine], model_dir: str | Path, out: str | Path, setti
     _trainable(model, settings.layers)
     model = compile_model(model, settings.learning_rate)
     base_weights = [w.copy() for w in model.get_weights()]
+    if settings.folds:
+        return _adapt_all(model, config, lines, settings, model_dir, out, started, log, report, source)
     engine = KerasEngine(model, config.time_stride)
     held_x = _held_batch(held_images, [config.encode(t) for t in held_texts], config)
 

@@ -264,12 +264,18 @@ def summary(info: dict) -> str:
     """One sentence on an adaptation, for a page."""
     if not info:
         return "a personal model (no adaptation figures in it)"
-    lines = len(info.get("train_lines", [])) + len(info.get("heldout_lines", []))
+    folds = (info.get("settings") or {}).get("folds", 0)
     before, after = info.get("heldout_cer_before"), info.get("heldout_cer_after")
-    figures = (f"on the {len(info.get('heldout_lines', []))} lines held out it reads {before:.1%} → {after:.1%} "
-               "of characters wrong" if before is not None and after is not None else "")
-    kept = " Adapting did not read your held-out lines better, so it keeps the base model's weights." \
-        if info.get("kept_base") else ""
+    if folds:
+        lines = len(info.get("heldout_lines", []))
+        checked = f"each of your lines read by a model adapted on the others, it reads {before:.1%} → {after:.1%}"
+        kept = " Adapting did not read your lines better that way, so it keeps the base model's weights."
+    else:
+        lines = len(info.get("train_lines", [])) + len(info.get("heldout_lines", []))
+        checked = f"on the {len(info.get('heldout_lines', []))} lines held out it reads {before:.1%} → {after:.1%}"
+        kept = " Adapting did not read your held-out lines better, so it keeps the base model's weights."
+    figures = f"{checked} of characters wrong" if before is not None and after is not None else ""
+    kept = kept if info.get("kept_base") else ""
     return f"adapted on {lines} of your lines in {info.get('seconds', 0):.0f} s; {figures}.{kept}"
 
 
