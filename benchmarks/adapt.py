@@ -122,6 +122,7 @@ def main(argv=None) -> int:
     parser.add_argument("--minutes", type=float, default=defaults.minutes)
     parser.add_argument("--patience", type=int, default=defaults.patience)
     parser.add_argument("--min-gain", type=float, default=defaults.min_gain)
+    parser.add_argument("--fold-min-gain", type=float, default=defaults.fold_min_gain)
     parser.add_argument("--recombine", type=float, default=defaults.recombine)
     parser.add_argument("--no-guard", action="store_true", help="keep the adapted weights even where the held-out "
                         "share does not read better (to measure adaptation itself)")
@@ -134,7 +135,8 @@ def main(argv=None) -> int:
     settings = AdaptSettings(epochs=args.epochs, learning_rate=args.lr, batch_size=args.batch_size,
                              copies=args.copies, holdout=args.holdout, folds=args.folds, patience=args.patience,
                              minutes=args.minutes, layers=args.layers, guard=not args.no_guard,
-                             min_gain=args.min_gain, recombine=args.recombine)
+                             min_gain=args.min_gain, fold_min_gain=args.fold_min_gain,
+                             recombine=args.recombine)
     decoders = args.decoders.split(",")
     base = Recognizer.load(args.model_dir, threads=2)
     writers: dict[str, list] = {}

@@ -167,7 +167,7 @@ def adapt_status(manager: JobManager, out: Path) -> None:
             adapted = json.loads(meta_path.read_text()).get("adapted", {})
             if adapted:
                 m1, m2, m3 = st.columns(3)
-                folds = (adapted.get("settings") or {}).get("folds", 0)
+                folds = adapted.get("folds", 0)
                 checked = "Cross-validated" if folds else "Held-out"
                 m1.metric(f"{checked} CER before", f"{adapted['heldout_cer_before']:.2%}")
                 m2.metric(f"{checked} CER after", f"{adapted['heldout_cer_after']:.2%}")

@@ -509,8 +509,9 @@ def _add_adapt_parser(sub) -> None:
     a.add_argument("--layers", choices=LAYER_CHOICES, default=d.layers,
                    help="what moves: recurrent (all but the convolutions, default) or top (last LSTM and output)")
     a.add_argument("--folds", type=int, default=d.folds,
-                   help=f"check adaptation by cross-validation: each line read by a model adapted on the other "
-                        f"folds, then adapt on every line (default {d.folds}; 0: hold out one share instead)")
+                   help=f"check adaptation by cross-validation where each fold gets {d.min_fold_lines} lines or more: "
+                        f"each line read by a model adapted on the other folds, then adapt on every line "
+                        f"(default {d.folds}; 0, or fewer lines: hold out one share instead)")
     a.add_argument("--holdout", type=float, default=d.holdout,
                    help=f"with --folds 0: share of the lines held out for early stopping and the guard "
                         f"(default {d.holdout:g})")
@@ -538,7 +539,7 @@ def cmd_adapt(args) -> int:
 
     result = adapt(lines, args.model_dir, out, settings, log=lambda m: print(m, file=sys.stderr),
                    source=str(Path(args.labels).resolve()))
-    checked = "cross-validated" if settings.folds else "held-out"
+    checked = "cross-validated" if result.folds else "held-out"
     verdict = (f"the base model was kept (adaptation did not read the {checked} lines better)" if result.kept_base
                else f"{result.relative_change:+.0%}")
     print(f"done: adapted model in {result.out}: {checked} CER {result.cer_before:.2%} -> {result.cer_after:.2%} "

@@ -19,6 +19,8 @@ TEXTS = {
 }
 # The quickest adaptation that still trains: one epoch of one rendering per line.
 TINY = AdaptSettings(epochs=1, copies=1, batch_size=4, minutes=None, holdout=0.25, folds=0)
+# Four lines in two folds of two: the least that shows the cross-validated way.
+TINY_FOLDS = {"copies": 1, "batch_size": 4, "minutes": None, "folds": 2, "min_fold_lines": 2}
 
 
 @pytest.fixture(scope="module")
@@ -60,7 +62,7 @@ def test_adapted_folder_is_complete_and_says_what_it_is(adapted):
 
 
 def test_cross_validated_adaptation_reads_every_line_once_then_adapts_on_all(lines, tmp_path):
-    settings = AdaptSettings(epochs=2, copies=1, batch_size=4, minutes=None, folds=2, guard=False)
+    settings = AdaptSettings(epochs=2, guard=False, **TINY_FOLDS)
     result = adapt(lines, ROOT / "model", tmp_path / "mine", settings, log=lambda *_: None)
     meta = json.loads((tmp_path / "mine" / "metadata.json").read_text())["adapted"]
     assert sorted(meta["heldout_lines"]) == sorted(meta["train_lines"]) == sorted(l.id for l in lines)
@@ -69,14 +71,21 @@ def test_cross_validated_adaptation_reads_every_line_once_then_adapts_on_all(lin
     from htr.text import normalize_for_scoring
 
     assert {h["cv_chars"] for h in meta["history"]} == {sum(len(normalize_for_scoring(t)) for t in TEXTS.values())}
-    assert result.best_epoch in (1, 2) and not result.kept_base and meta["settings"]["folds"] == 2
+    assert result.best_epoch in (1, 2) and not result.kept_base and meta["folds"] == 2
+
+
+def test_too_few_lines_for_the_folds_are_checked_by_a_held_out_share(lines, tmp_path):
+    settings = AdaptSettings(epochs=1, copies=1, batch_size=4, minutes=None)  # 2 folds of at least 4: 8 lines
+    result = adapt(lines, ROOT / "model", tmp_path / "mine", settings, log=lambda *_: None)
+    meta = json.loads((tmp_path / "mine" / "metadata.json").read_text())["adapted"]
+    assert result.folds == 0 and meta["folds"] == 0 and len(meta["heldout_lines"]) == 1
 
 
 def test_cross_validated_guard_keeps_the_base_model_when_adapting_reads_worse(lines, tmp_path):
     """A learning rate far too high wrecks the network on the other folds' lines: the guard sees it."""
     import numpy as np
 
-    settings = AdaptSettings(epochs=1, copies=1, batch_size=4, minutes=None, folds=2, learning_rate=0.5)
+    settings = AdaptSettings(epochs=1, learning_rate=0.5, **TINY_FOLDS)
     result = adapt(lines, ROOT / "model", tmp_path / "mine", settings, log=lambda *_: None)
     assert result.kept_base and result.best_epoch == 0
     assert result.history[1]["cv_char_errors"] > result.history[0]["cv_char_errors"]

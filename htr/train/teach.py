@@ -264,7 +264,7 @@ def summary(info: dict) -> str:
     """One sentence on an adaptation, for a page."""
     if not info:
         return "a personal model (no adaptation figures in it)"
-    folds = (info.get("settings") or {}).get("folds", 0)
+    folds = info.get("folds", 0)
     before, after = info.get("heldout_cer_before"), info.get("heldout_cer_after")
     if folds:
         lines = len(info.get("heldout_lines", []))
