@@ -187,11 +187,10 @@ def read_lines(rows: list[tuple[str, str, Path]], config: ModelConfig, source: s
     return lines
 
 
-def read_labels(labels: str | Path, config: ModelConfig) -> list[WriterLine]:
-    """A ``path<TAB>text`` file's lines (paths relative to the file); see :func:`read_lines`."""
+def label_rows(labels: str | Path) -> tuple[list[tuple[str, str, Path]], list[str]]:
+    """A ``path<TAB>text`` file's ``(id, text, path)`` rows (paths relative to the file; ids such
+    as ``line 3 (name.png)``, as an adapted model's metadata names its lines), and its malformed rows."""
     labels = Path(labels)
-    if not labels.is_file():
-        raise AdaptInputError([f"no such file {labels}"], str(labels))
     rows, problems = [], []
     for number, row in enumerate(labels.read_text(encoding="utf-8").splitlines(), start=1):
         if not row.strip() or row.startswith("#"):
@@ -201,6 +200,15 @@ def read_labels(labels: str | Path, config: ModelConfig) -> list[WriterLine]:
             continue
         name, text = row.split("\t", 1)
         rows.append((f"line {number} ({name.strip()})", text.strip(), labels.parent / name.strip()))
+    return rows, problems
+
+
+def read_labels(labels: str | Path, config: ModelConfig) -> list[WriterLine]:
+    """A ``path<TAB>text`` file's lines (paths relative to the file); see :func:`read_lines`."""
+    labels = Path(labels)
+    if not labels.is_file():
+        raise AdaptInputError([f"no such file {labels}"], str(labels))
+    rows, problems = label_rows(labels)
     try:
         lines = read_lines(rows, config, str(labels))
     except AdaptInputError as exc:
