@@ -61,14 +61,21 @@ def test_the_same_weights_change_no_reading_and_missing_lines_are_named(tmp_path
         changed_readings(ROOT / "model")
 
 
-def test_a_tiny_adaptation_shows_the_lines_it_reads_differently(tmp_path):
-    labels = labels_file(tmp_path / "lines")
+@pytest.fixture(scope="module")
+def adapted(tmp_path_factory):
+    """A tiny adaptation from a labels file: three of the four lines checked; a high learning
+    rate and no guard, so readings surely move."""
+    folder = tmp_path_factory.mktemp("compare")
+    labels = labels_file(folder / "lines")
     lines = read_labels(labels, ModelConfig.load(ROOT / "model"))
-    # Three of the four lines checked; a high learning rate and no guard, so readings surely move.
     settings = AdaptSettings(epochs=1, copies=4, batch_size=4, minutes=None, holdout=0.75, folds=0, guard=False,
                              learning_rate=3e-3)
-    out = tmp_path / "mine"
-    adapt(lines, ROOT / "model", out, settings, log=lambda *_: None, source=str(labels))
+    adapt(lines, ROOT / "model", folder / "mine", settings, log=lambda *_: None, source=str(labels))
+    return folder / "mine", labels
+
+
+def test_a_tiny_adaptation_shows_the_lines_it_reads_differently(adapted):
+    out, labels = adapted
     checked = json.loads((out / "metadata.json").read_text())["adapted"]["heldout_lines"]
     assert len(checked) == 3
 
@@ -85,3 +92,26 @@ def test_a_tiny_adaptation_shows_the_lines_it_reads_differently(tmp_path):
             assert not np.array_equal(line.base_heatmap, line.adapted_heatmap)
         else:
             assert base == mine  # left out: read the same by both
+
+
+def test_the_dashboard_shows_both_readings_of_each_changed_line(adapted, tmp_path, monkeypatch):
+    from streamlit.testing.v1 import AppTest
+
+    from dashboard_pages.common import diff_html
+
+    monkeypatch.setenv("HTR_JOBS_DIR", str(tmp_path / "jobs"))
+    out, _ = adapted
+    at = AppTest.from_file(str(ROOT / "dashboard.py"), default_timeout=180)
+    at.run()
+    at.text_input(key="adapt_out").set_value(str(out)).run()
+    assert not at.exception and not any("read differently" in m.value for m in at.markdown)  # asked for only
+    before = len(at.get("image"))
+    at.toggle(key="adapt_compare").set_value(True).run()
+    assert not at.exception, at.exception
+    result = changed_readings(out)
+    shown = [m.value for m in at.markdown]
+    assert any(f"{len(result.changed)} of 3 checked lines read differently" in m for m in shown), shown
+    for line in result.changed:
+        assert any(line.id in m for m in shown)
+        assert diff_html(line.text, line.base) in shown and diff_html(line.text, line.adapted) in shown
+    assert len(at.get("image")) == before + 2 * len(result.changed)  # each changed line's two heatmaps
