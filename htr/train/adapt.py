@@ -124,7 +124,7 @@ class Adapted:
 # ---------------------------------------------------------------- reading the writer's lines
 
 
-def _read_one(path: Path) -> tuple[np.ndarray, list[np.ndarray] | None]:
+def read_line_file(path: Path) -> tuple[np.ndarray, list[np.ndarray] | None]:
     """A file's raw image, and its strokes where it is ink. Raises HTRError (or OSError) when unreadable."""
     from htr.ink import is_ink_file, load_ink, parse_drawing, render_ink
 
@@ -169,7 +169,7 @@ def read_lines(rows: list[tuple[str, str, Path]], config: ModelConfig, source: s
             problems.append(f"{where}: no such file {path}")
             continue
         try:
-            image, strokes = _read_one(path)
+            image, strokes = read_line_file(path)
             ink = preprocess(image, config.height, config.max_width, config.deslant)
         except (HTRError, OSError, ValueError, UnicodeDecodeError) as exc:
             problems.append(f"{where}: cannot be read: {exc}")

@@ -88,7 +88,7 @@ def changed_readings(adapted_dir: str | Path, base_dir: str | Path | None = None
     """
     from htr.metrics import line_cer
     from htr.recognizer import Recognizer
-    from htr.train.adapt import _read_one, label_rows
+    from htr.train.adapt import read_line_file, label_rows
 
     adapted_dir = Path(adapted_dir)
     info = adaptation_info(adapted_dir)
@@ -108,7 +108,7 @@ def changed_readings(adapted_dir: str | Path, base_dir: str | Path | None = None
             continue
         text, path = rows[line_id]
         try:
-            image, _ = _read_one(path)  # as adapting read it (the sheet found where it is a photo)
+            image, _ = read_line_file(path)  # as adapting read it (the sheet found where it is a photo)
             before = base.recognize(image, decoder=decoder, find_paper=False)
             after = adapted.recognize(image, decoder=decoder, find_paper=False)
         except (HTRError, OSError, ValueError, UnicodeDecodeError) as exc:
