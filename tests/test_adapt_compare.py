@@ -34,7 +34,7 @@ def labels_file(folder: Path) -> Path:
 def readings(model: Path, labels: Path, line_id: str) -> str:
     """A line of the labels file read by ``model``, as the comparison must read it."""
     from htr import Recognizer
-    from htr.train.adapt import read_line_file, label_rows
+    from htr.train.adapt import label_rows, read_line_file
 
     path = {i: p for i, _, p in label_rows(labels)[0]}[line_id]
     return Recognizer.load(model).recognize(read_line_file(path)[0], decoder="best", find_paper=False).text

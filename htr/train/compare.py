@@ -88,7 +88,7 @@ def changed_readings(adapted_dir: str | Path, base_dir: str | Path | None = None
     """
     from htr.metrics import line_cer
     from htr.recognizer import Recognizer
-    from htr.train.adapt import read_line_file, label_rows
+    from htr.train.adapt import label_rows, read_line_file
 
     adapted_dir = Path(adapted_dir)
     info = adaptation_info(adapted_dir)
