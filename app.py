@@ -26,6 +26,10 @@ A third, ``/recognize_page``, reads a paragraph or page from an image file and r
 
     client.predict(handle_file("letter.jpg"), api_name="/recognize_page")
 
+``/adapt`` makes a personal model from a writer's lines (strokes or base64 images) and returns
+it as a .zip and its figures, ``model_id`` among them; the three reading endpoints take that id
+as their last, optional argument and then read with the personal model.
+
 Reading, hints and messages are :mod:`htr`'s (:mod:`htr.hints`, :mod:`htr.ink`, :mod:`htr.page`);
 this file lays out the page and wires it to them.
 """
@@ -79,7 +83,7 @@ from app_glue import (  # noqa: E402
 )
 from htr.cli import DEFAULT_DECODER  # noqa: E402
 from htr.confidence import review_note  # noqa: E402
-from htr.errors import BadImageError, NoInkError  # noqa: E402
+from htr.errors import BadImageError, HTRError, NoInkError  # noqa: E402
 from htr.heatmap import recognition_heatmap  # noqa: E402
 from htr.hints import (  # noqa: E402
     HintedReading,
@@ -94,7 +98,16 @@ from htr.hints import (  # noqa: E402
 from htr.ink import EMPTY_DRAWING, Drawing, drawing_seq, parse_drawing  # noqa: E402
 from htr.page import read_drawing_lines, read_page_image  # noqa: E402
 from htr.paths import default_model_dir  # noqa: E402
-from htr.train.teach import PersonalModels, TaughtLine, adapt_lines, load_prompts, summary, unzip_model, zip_model  # noqa: E402
+from htr.train.teach import (  # noqa: E402
+    PersonalModels,
+    TaughtLine,
+    adapt_lines,
+    load_prompts,
+    parse_lines,
+    summary,
+    unzip_model,
+    zip_model,
+)
 
 MODEL_DIR = default_model_dir()
 DEFAULT_HOST = "127.0.0.1"
@@ -112,9 +125,12 @@ _recognizer = None
 _recognizer_lock = threading.Lock()
 
 
-def get_recognizer():
-    """The recognizer of this read: the session's personal model where it reads with one (the
-    Teach tab), else the shared :class:`htr.Recognizer`, loaded on first call."""
+def get_recognizer(model_id: str | None = None):
+    """The recognizer of this read: the personal model ``model_id`` names (API callers), the
+    session's personal model where it reads with one (the Teach tab), else the shared
+    :class:`htr.Recognizer`, loaded on first call. An unknown ``model_id`` raises ModelLoadError."""
+    if model_id and str(model_id).strip():
+        return _by_id.by_id(PERSONAL_DIR, str(model_id).strip())
     personal = _personal.recognizer(SESSION.get())
     if personal is not None:
         return personal
@@ -138,6 +154,9 @@ def _warm_up(rec) -> None:
 
 # Personal models (the Teach tab): each browser session's, kept on the server until it ends.
 _personal = PersonalModels(size=int(os.environ.get("HTR_PERSONAL_MODELS") or 8), threads=1)
+# ... and those API callers name by the model_id /adapt returned (kept apart: callers do not
+# push browser sessions' models out).
+_by_id = PersonalModels(size=int(os.environ.get("HTR_PERSONAL_MODELS") or 8), threads=1)
 PERSONAL_DIR = Path(os.environ.get("HTR_PERSONAL_DIR") or Path(tempfile.gettempdir()) / "htr-personal")
 
 
@@ -168,6 +187,18 @@ def _notify_hint(status: str) -> None:
         gr.Warning(hint, title="Hint")
 
 
+def api_recognizer(model_id: Any, title: str):
+    """The recognizer an API call reads with (:func:`get_recognizer`); an unknown ``model_id`` is a
+    ``gr.Error`` saying so."""
+    if model_id is not None and not isinstance(model_id, str):
+        raise gr.Error(f"model_id must be a string, got {type(model_id).__name__}", title=title,
+                       print_exception=False)
+    try:
+        return get_recognizer(model_id)
+    except HTRError as exc:
+        raise gr.Error(str(exc), title=title, print_exception=False) from None
+
+
 def _outputs(reading: HintedReading, decoder: str) -> tuple:
     """The six outputs of a reading: text, corrected text, confidence, alternatives, heatmap, status."""
     r = reading.recognition
@@ -181,37 +212,41 @@ def _outputs(reading: HintedReading, decoder: str) -> tuple:
 
 
 def recognize(image: Any, decoder: str = DEFAULT_DECODER,
-              beam_width: int = 16, top_k: int = 5, correct: bool = False,
+              beam_width: int = 16, top_k: int = 5, correct: bool = False, model_id: str | None = None,
               request: gr.Request = None) -> tuple:
-    """The ``/recognize`` endpoint: an image file (or array) of one handwritten line.
+    """The ``/recognize`` endpoint: an image file (or array) of one handwritten line, read with
+    the personal model ``model_id`` names (from ``/adapt``), or the base model without one.
 
     Returns (text, corrected text, confidence, alternatives, heatmap, status). Unusable
     input raises ``gr.Error`` with a message saying what to do.
     """
     decoder, beam_width, top_k = check_settings(decoder, beam_width, top_k)
+    recognizer = api_recognizer(model_id, "Can't read this image")
     with api_errors(problem, "Can't read this image", "this image", "Please try another one."):
         image = uploaded(image, request)
-        return _outputs(read_image_line(get_recognizer(), image, decoder, beam_width, top_k, correct), decoder)
+        return _outputs(read_image_line(recognizer, image, decoder, beam_width, top_k, correct), decoder)
 
 
 def read_strokes(drawing: Drawing, decoder: str, beam_width: int, top_k: int, correct: bool,
-                 on_screen: bool = False) -> tuple:
+                 on_screen: bool = False, recognizer=None) -> tuple:
     """Recognise a drawing from its strokes (rendered as the model's training lines are)."""
-    return _outputs(read_drawing_line(get_recognizer(), drawing, decoder, beam_width, top_k, correct, on_screen),
-                    decoder)
+    return _outputs(read_drawing_line(recognizer or get_recognizer(), drawing, decoder, beam_width, top_k, correct,
+                                      on_screen), decoder)
 
 
 def recognize_strokes(strokes: Any, decoder: str = DEFAULT_DECODER, beam_width: int = 16, top_k: int = 5,
-                      correct: bool = False) -> tuple:
+                      correct: bool = False, model_id: str | None = None) -> tuple:
     """The ``/recognize_strokes`` endpoint: pen strokes of one handwritten line, as JSON.
 
-    ``strokes`` is ``{"strokes": [[[x, y, t], ...], ...]}`` (y down, any scale; t optional).
-    Returns what ``/recognize`` does; unusable input raises ``gr.Error`` saying what to do.
+    ``strokes`` is ``{"strokes": [[[x, y, t], ...], ...]}`` (y down, any scale; t optional);
+    ``model_id`` as for ``/recognize``. Returns what ``/recognize`` does; unusable input raises
+    ``gr.Error`` saying what to do.
     """
     decoder, beam_width, top_k = check_settings(decoder, beam_width, top_k)
+    recognizer = api_recognizer(model_id, "Can't read this drawing")
     with api_errors(lambda exc: problem(exc, "strokes"), "Can't read this drawing", "these strokes",
                     "Please try again."):
-        return read_strokes(parse_drawing(strokes), decoder, beam_width, top_k, correct)
+        return read_strokes(parse_drawing(strokes), decoder, beam_width, top_k, correct, recognizer=recognizer)
 
 
 LINE_COLUMNS = ["#", "text", "confidence", "box (x, y, w, h)"]
@@ -229,17 +264,19 @@ def lines_table(lines: list[dict]) -> pd.DataFrame:
 
 
 def recognize_page_api(image: Any, decoder: str = DEFAULT_DECODER, beam_width: int = 16, top_k: int = 5,
-                       correct: bool = False, request: gr.Request = None) -> tuple:
-    """The ``/recognize_page`` endpoint: an image of a paragraph or page (or of one line).
+                       correct: bool = False, model_id: str | None = None, request: gr.Request = None) -> tuple:
+    """The ``/recognize_page`` endpoint: an image of a paragraph or page (or of one line), read
+    with the personal model ``model_id`` names, as for ``/recognize``.
 
     Returns (text: the lines joined by newlines, lines: [{"box": [x, y, w, h], "text",
     "confidence", "alternatives"}], confidence, the image with the lines outlined and
     numbered, status). Unusable input raises ``gr.Error`` with a message saying what to do.
     """
     decoder, beam_width, top_k = check_settings(decoder, beam_width, top_k)
+    recognizer = api_recognizer(model_id, "Can't read this image")
     with api_errors(lambda exc: problem(exc, "page"), "Can't read this image", "this page",
                     "Please try another image."):
-        reading = read_page_image(get_recognizer(), uploaded(image, request), decoder, beam_width, top_k, correct)
+        reading = read_page_image(recognizer, uploaded(image, request), decoder, beam_width, top_k, correct)
         overlay = save_png(reading.overlay, "lines.png")
     page = reading.page
     return (page.text, [line.to_json() for line in page.lines], round(float(page.confidence), 4), overlay,
@@ -262,7 +299,7 @@ def recognize_page_upload(image: Any, decoder: Any = DEFAULT_DECODER, beam_width
             return empty_page_outputs(PAGE_STATUS)
         try:
             text, lines, confidence, overlay, status = recognize_page_api(image, decoder, beam_width, top_k,
-                                                                          correct, request)
+                                                                          correct, request=request)
         except gr.Error as exc:
             gr.Warning(exc.message, title="Can't read this image")
             return empty_page_outputs(exc.message)
@@ -349,7 +386,7 @@ def recognize_upload(image: Any, decoder: Any = DEFAULT_DECODER, beam_width: Any
             gr.Warning(UPLOAD_STATUS, title="No image yet")
             return empty_outputs(UPLOAD_STATUS)
         try:
-            outputs = recognize(image, decoder, beam_width, top_k, correct, request)
+            outputs = recognize(image, decoder, beam_width, top_k, correct, request=request)
         except gr.Error as exc:
             gr.Warning(exc.message, title="Can't read this image")
             return empty_outputs(exc.message)
@@ -364,7 +401,7 @@ def reread_upload(image: Any, decoder: Any = DEFAULT_DECODER, beam_width: Any = 
     """A setting changed: read the uploaded image again with it (nothing to do without one)."""
     def read() -> tuple:
         try:
-            return recognize(image, decoder, beam_width, top_k, correct, request)
+            return recognize(image, decoder, beam_width, top_k, correct, request=request)
         except gr.Error as exc:
             return empty_outputs(exc.message)
 
@@ -492,31 +529,21 @@ def choose_model(choice: str, request: gr.Request = None) -> str:
 
 
 def adapt_api(lines_json: Any, request: gr.Request = None) -> tuple:
-    """The ``/adapt`` endpoint: ``{"lines": [{"text": "...", "strokes": [[[x, y, t], ...], ...]}, ...]}``
-    (at least 3 lines) -> (the personal model as a .zip, its adaptation figures as JSON)."""
-    import json
+    """The ``/adapt`` endpoint: ``{"lines": [{"text": "...", "strokes": [[[x, y, t], ...], ...]}`` or
+    ``{"text": "...", "image": "<base64 PNG or JPEG>"}, ...]}`` (at least 3 lines) -> (the personal
+    model as a .zip, its adaptation figures as JSON with the ``model_id`` the reading endpoints take).
 
-    from htr.errors import HTRError
-    from htr.train.adapt import AdaptInputError
-
-    try:
-        data = json.loads(lines_json) if isinstance(lines_json, str) else lines_json
-        items = data["lines"] if isinstance(data, dict) else data
-        lines = [TaughtLine(str(item["text"]), strokes=[s.tolist() for s in parse_drawing(item).strokes])
-                 for item in items]
-    except (ValueError, KeyError, TypeError, BadImageError) as exc:
-        raise gr.Error(f'expected {{"lines": [{{"text": "...", "strokes": [[[x, y, t], ...], ...]}}, ...]}}: {exc}',
-                       title="Can't adapt", print_exception=False) from None
-    try:
-        result = adapt_lines(lines, MODEL_DIR, PERSONAL_DIR, wait=600)
-    except AdaptInputError as exc:
-        raise gr.Error(str(exc), title="Can't adapt", print_exception=False) from None
-    except HTRError as exc:
-        raise gr.Error(str(exc), title="Can't adapt", print_exception=False) from None
-    archive = zip_model(result.out, result.out.with_suffix(".zip"))
+    The figures carry the id (rather than a third output) so that callers unpacking two values go on working.
+    """
     from htr.train.teach import describe
 
-    return str(archive), describe(result.out)
+    try:
+        lines = parse_lines(lines_json)
+        result = adapt_lines(lines, MODEL_DIR, PERSONAL_DIR, wait=600)
+    except HTRError as exc:  # AdaptInputError lists every line's problem
+        raise gr.Error(str(exc), title="Can't adapt", print_exception=False) from None
+    archive = zip_model(result.out, result.out.with_suffix(".zip"))
+    return str(archive), {**describe(result.out), "model_id": result.out.name}
 
 
 # The page.
@@ -619,24 +646,30 @@ def build_demo() -> gr.Blocks:
 
         # The public API, on hidden triggers: both raise gr.Error on unusable input, so clients
         # get a clear message. The page itself uses the handlers below, which warn instead.
+        # The personal model to read with (the model_id /adapt returned); empty: the base model.
+        api_model_id = gr.Textbox(value="", visible=False, label="model_id", elem_id="api-model-id")
         api_trigger = gr.Button(visible=False, elem_id="api-trigger")
-        api_trigger.click(recognize, inputs=[image, *settings], outputs=upload.outputs, api_name="recognize",
-                          api_description="Read one line of handwriting from an image file.",
+        api_trigger.click(recognize, inputs=[image, *settings, api_model_id], outputs=upload.outputs,
+                          api_name="recognize",
+                          api_description="Read one line of handwriting from an image file (model_id: a personal "
+                                          "model from /adapt; empty: the base model).",
                           preprocess=False,  # the file is read here, so unreadable files get a clear message
                           concurrency_id="model")
         strokes_json = gr.Textbox(visible=False, label="strokes", elem_id="api-strokes")
         strokes_trigger = gr.Button(visible=False, elem_id="api-strokes-trigger")
-        strokes_trigger.click(recognize_strokes, inputs=[strokes_json, *settings], outputs=draw.outputs,
-                              api_name="recognize_strokes", concurrency_id="model",
+        strokes_trigger.click(recognize_strokes, inputs=[strokes_json, *settings, api_model_id],
+                              outputs=draw.outputs, api_name="recognize_strokes", concurrency_id="model",
                               api_description="Read one line of handwriting from pen strokes: "
-                                              'JSON {"strokes": [[[x, y, t], ...], ...]}.')
+                                              'JSON {"strokes": [[[x, y, t], ...], ...]} (model_id: a personal '
+                                              "model from /adapt; empty: the base model).")
         page_trigger = gr.Button(visible=False, elem_id="api-page-trigger")
-        page_trigger.click(recognize_page_api, inputs=[page_image, *settings], api_name="recognize_page",
+        page_trigger.click(recognize_page_api, inputs=[page_image, *settings, api_model_id], api_name="recognize_page",
                            outputs=[page_text, page_lines_json, page_confidence, page_overlay, page_status],
                            api_description="Read a paragraph or page of handwriting from an image file: the text "
                                            "(lines joined by newlines), each line's box, text, confidence and "
                                            "alternatives, the confidence, and the image with the lines outlined and "
-                                           "numbered.", preprocess=False, concurrency_id="model")
+                                           "numbered (model_id: a personal model from /adapt; empty: the base "
+                                           "model).", preprocess=False, concurrency_id="model")
 
         # The page's own events: not part of the API, sharing the model's concurrency group.
         # "always_last": while a read runs, further triggers collapse into one read of the latest input.
@@ -689,9 +722,11 @@ def build_demo() -> gr.Blocks:
         adapt_trigger.click(adapt_api, inputs=adapt_json, outputs=[gr.File(visible=False), gr.JSON(visible=False)],
                             api_name="adapt", concurrency_id="adapt", concurrency_limit=1,
                             api_description='Adapt the model to one writer: JSON {"lines": [{"text": "...", '
-                                            '"strokes": [[[x, y, t], ...], ...]}, ...]} (at least 3 lines, 10 or '
+                                            '"strokes": [[[x, y, t], ...], ...]} or {"text": "...", "image": '
+                                            '"<base64 PNG or JPEG of the line>"}, ...]} (at least 3 lines, 10 or '
                                             'more work best). Returns the personal model as a .zip (a model folder '
-                                            'for --model-dir) and its adaptation figures.')
+                                            'for --model-dir) and its adaptation figures, with the model_id that '
+                                            '/recognize, /recognize_strokes and /recognize_page read with.')
     # At most CONCURRENCY recognitions run at once (all events share the "model" group); the rest
     # wait in line. ONNX Runtime reads a line on one thread without the GIL, so a few run side by side.
     demo.queue(default_concurrency_limit=CONCURRENCY, max_size=200)

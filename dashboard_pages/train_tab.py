@@ -16,6 +16,7 @@ from dashboard_pages.common import (
     ROOT,
     data_set_folder,
     data_sets_note,
+    diff_html,
 )
 from htr.datasets import DATASETS
 from htr.errors import HTRError
@@ -180,12 +181,56 @@ def adapt_status(manager: JobManager, out: Path) -> None:
                     st.warning(f"Adapting did not read the {checked.lower()} lines clearly better: the folder keeps "
                                "the base model's weights.")
                 st.caption(f"Load it on the Inspect and Validate tabs with the model folder `{out}`.")
+                if current is None or not current.running:
+                    changed_lines(out, meta_path.stat().st_mtime_ns)
         if current is not None and current.log_tail:
             st.code(current.log_tail, language=None)
         if current is not None and status is not None and status.running and not current.running:
             st.rerun()
 
     panel()
+
+
+DECODER_NOTES = {"best": "the best path (letters alone), as the checked figures count it",
+                 "lm": "the language model's beam search, as the app reads"}
+
+
+def changed_lines(out: Path, stamp: int) -> None:
+    """The writer's checked lines that the adapted model reads otherwise than the base model:
+    both readings (differences marked against the line's text) and both heatmaps, side by side."""
+    if not st.toggle("Show the checked lines whose reading changed", key="adapt_compare",
+                     help="reads the writer's checked lines with the base and the adapted model"):
+        return
+    decoder = st.radio("Read with", list(DECODER_NOTES), format_func=DECODER_NOTES.get, horizontal=True,
+                       key="adapt_compare_decoder")
+    try:
+        comparison = _changed_readings(str(out), stamp, decoder)
+    except HTRError as exc:
+        st.info(str(exc))
+        return
+    for problem in comparison.missing:
+        st.warning(problem)
+    better = sum(line.better for line in comparison.changed)
+    worse = sum(line.adapted_cer > line.base_cer for line in comparison.changed)
+    st.markdown(f"**{len(comparison.changed)} of {len(comparison.checked)} checked lines read differently**: "
+                f"{better} with fewer character errors, {worse} with more (base model `{comparison.base_dir}`).")
+    for line in comparison.changed:
+        verdict = "better" if line.better else "worse" if line.adapted_cer > line.base_cer else "as many errors"
+        st.markdown(f"`{line.id}`: {verdict}, CER {line.base_cer:.1%} → {line.adapted_cer:.1%}")
+        left, right = st.columns(2)
+        for column, title, text, picture in ((left, "Base model", line.base, line.base_heatmap),
+                                             (right, "Adapted model", line.adapted, line.adapted_heatmap)):
+            column.markdown(f"**{title}**")
+            column.markdown(diff_html(line.text, text), unsafe_allow_html=True)
+            column.image(picture, width="stretch", output_format="PNG", alt=f"{title} heatmap of {line.id}")
+
+
+@st.cache_resource(max_entries=4, show_spinner="Reading the checked lines with both models ...")
+def _changed_readings(out: str, stamp: int, decoder: str):
+    """:func:`htr.train.compare.changed_readings`, once per adapted folder (``stamp``: its metadata's mtime)."""
+    from htr.train.compare import changed_readings
+
+    return changed_readings(out, decoder=decoder)
 
 
 class _NoData(HTRError):

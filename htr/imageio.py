@@ -124,9 +124,11 @@ def decode_image(data: bytes | bytearray | io.IOBase, name: str = "the image") -
 
 
 def encode_png(image: np.ndarray) -> bytes:
-    """An RGB (or grey) array as PNG bytes, for pictures the faces hand to a browser."""
+    """An RGB(A) (or grey) array as PNG bytes, for pictures the faces hand to a browser or keep."""
     if image.ndim == 3 and image.shape[2] == 3:
         image = cv2.cvtColor(image, cv2.COLOR_RGB2BGR)
+    elif image.ndim == 3 and image.shape[2] == 4:  # (OpenCV writes BGRA: red and blue would swap)
+        image = cv2.cvtColor(image, cv2.COLOR_RGBA2BGRA)
     ok, encoded = cv2.imencode(".png", image)
     if not ok:
         raise BadImageError("could not encode the picture as PNG")

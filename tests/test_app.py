@@ -422,7 +422,12 @@ def test_api_exposes_recognize_and_recognize_strokes():
     assert endpoint["returns"][0]["component"] == "Textbox"
     strokes = info["named_endpoints"]["/recognize_strokes"]
     assert strokes["parameters"][0]["component"] == "Textbox"
-    assert [p["parameter_name"] for p in strokes["parameters"]] == ["strokes", "decoder", "beam_width", "top_k", "correct"]
+    assert [p["parameter_name"] for p in strokes["parameters"]] == ["strokes", "decoder", "beam_width", "top_k", "correct",
+                                                                  "model_id"]
+    # The personal model to read with comes last and may be left out: callers of before go on working.
+    for reading in (endpoint, strokes, page):
+        last = reading["parameters"][-1]
+        assert last["parameter_name"] == "model_id" and last["parameter_has_default"] and last["parameter_default"] == ""
     assert [r["component"] for r in strokes["returns"]] == [r["component"] for r in endpoint["returns"]]
 
 
@@ -508,6 +513,21 @@ def test_api_bad_input_gives_clear_error_and_keeps_serving(server, tmp_path):
         assert words in str(excinfo.value).lower(), name
     text = client.predict(handle_file(str(EXAMPLE)), api_name="/recognize")[0]
     assert line_cer(EXAMPLE_TEXT, text) < 0.1
+
+
+def test_api_unknown_personal_model_is_named_and_no_id_reads_with_the_base_model(server):
+    from gradio_client import Client, handle_file
+    from gradio_client.exceptions import AppError
+
+    client = Client(server, verbose=False)
+    for model_id, words in [("personal-" + "0" * 32, "no personal model personal-0000"),
+                            ("../model", "is no personal model id")]:
+        with pytest.raises(AppError, match=words):
+            client.predict(handle_file(str(EXAMPLE)), model_id=model_id, api_name="/recognize")
+        with pytest.raises(AppError, match=words):
+            client.predict('{"strokes": [[[0, 0], [5, 9]]]}', model_id=model_id, api_name="/recognize_strokes")
+    base = app.get_recognizer().recognize(EXAMPLE, decoder="best").text
+    assert client.predict(handle_file(str(EXAMPLE)), "best", model_id="", api_name="/recognize")[0] == base
 
 
 def test_api_path_strings_get_a_hint_and_no_traceback(server, capfd, tmp_path):

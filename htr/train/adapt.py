@@ -133,7 +133,7 @@ class Adapted:
 # ---------------------------------------------------------------- reading the writer's lines
 
 
-def _read_one(path: Path) -> tuple[np.ndarray, list[np.ndarray] | None]:
+def read_line_file(path: Path) -> tuple[np.ndarray, list[np.ndarray] | None]:
     """A file's raw image, and its strokes where it is ink. Raises HTRError (or OSError) when unreadable."""
     from htr.ink import is_ink_file, load_ink, parse_drawing, render_ink
 
@@ -178,7 +178,7 @@ def read_lines(rows: list[tuple[str, str, Path]], config: ModelConfig, source: s
             problems.append(f"{where}: no such file {path}")
             continue
         try:
-            image, strokes = _read_one(path)
+            image, strokes = read_line_file(path)
             ink = preprocess(image, config.height, config.max_width, config.deslant)
         except (HTRError, OSError, ValueError, UnicodeDecodeError) as exc:
             problems.append(f"{where}: cannot be read: {exc}")
@@ -196,11 +196,10 @@ def read_lines(rows: list[tuple[str, str, Path]], config: ModelConfig, source: s
     return lines
 
 
-def read_labels(labels: str | Path, config: ModelConfig) -> list[WriterLine]:
-    """A ``path<TAB>text`` file's lines (paths relative to the file); see :func:`read_lines`."""
+def label_rows(labels: str | Path) -> tuple[list[tuple[str, str, Path]], list[str]]:
+    """A ``path<TAB>text`` file's ``(id, text, path)`` rows (paths relative to the file; ids such
+    as ``line 3 (name.png)``, as an adapted model's metadata names its lines), and its malformed rows."""
     labels = Path(labels)
-    if not labels.is_file():
-        raise AdaptInputError([f"no such file {labels}"], str(labels))
     rows, problems = [], []
     for number, row in enumerate(labels.read_text(encoding="utf-8").splitlines(), start=1):
         if not row.strip() or row.startswith("#"):
@@ -210,6 +209,15 @@ def read_labels(labels: str | Path, config: ModelConfig) -> list[WriterLine]:
             continue
         name, text = row.split("\t", 1)
         rows.append((f"line {number} ({name.strip()})", text.strip(), labels.parent / name.strip()))
+    return rows, problems
+
+
+def read_labels(labels: str | Path, config: ModelConfig) -> list[WriterLine]:
+    """A ``path<TAB>text`` file's lines (paths relative to the file); see :func:`read_lines`."""
+    labels = Path(labels)
+    if not labels.is_file():
+        raise AdaptInputError([f"no such file {labels}"], str(labels))
+    rows, problems = label_rows(labels)
     try:
         lines = read_lines(rows, config, str(labels))
     except AdaptInputError as exc:

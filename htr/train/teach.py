@@ -5,25 +5,31 @@ text only, so no line a model is measured on is ever asked for), collects each w
 its text (:class:`TaughtLine`), adapts the model to them (:func:`adapt_lines`, one adaptation at a
 time on a server: others keep reading meanwhile) and keeps each browser session's personal model
 (:class:`PersonalModels`) until the session switches back to the base model. A personal model
-travels as a ``.zip`` of its folder (:func:`zip_model`, :func:`unzip_model`).
+travels as a ``.zip`` of its folder (:func:`zip_model`, :func:`unzip_model`), and API callers
+name it by its id, the folder's unguessable name (:func:`personal_folder`). The API's lines,
+drawn or photographed, arrive as JSON (:func:`parse_lines`).
 
 No Keras here: :func:`adapt_lines` imports it when it trains.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
 import json
 import random
+import re
 import shutil
 import sys
 import tempfile
 import threading
-import time
+import uuid
 import zipfile
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -33,6 +39,11 @@ PROMPTS_FILE = Path(__file__).resolve().parent / "prompts.txt"
 # A model folder in a zip: what must be there, and how much may be unpacked (a model is ~15 MB).
 REQUIRED_FILES = ("config.json", "model.weights.h5")
 MAX_UNZIPPED = 200 * 1024 * 1024
+# A personal model's id: its folder's name, with 128 random bits so that no one reads with
+# another's model by guessing (the API names models by it).
+MODEL_ID = re.compile(r"personal-[0-9a-f]{32}")
+LINES_FORMAT = ('{"lines": [{"text": "...", "strokes": [[[x, y, t], ...], ...]} or '
+                '{"text": "...", "image": "<base64 PNG or JPEG>"}, ...]}')
 
 
 def load_prompts(path: Path = PROMPTS_FILE) -> list[str]:
@@ -92,6 +103,90 @@ def write_lines(lines: list[TaughtLine], folder: Path) -> Path:
     return labels
 
 
+def decode_base64_image(data: Any, name: str = "the image") -> np.ndarray:
+    """A base64 string (optionally a ``data:image/...;base64,`` URL) as an upright image array.
+
+    Raises BadImageError saying whether the base64 or the image in it is at fault.
+    """
+    from htr.errors import BadImageError
+    from htr.imageio import decode_image
+
+    if not isinstance(data, str):
+        raise BadImageError(f"{name}: expected the image as a base64 string, got {type(data).__name__}")
+    text = data.strip()
+    if text.startswith("data:"):
+        header, _, text = text.partition(",")
+        if not header.endswith(";base64"):
+            raise BadImageError(f"{name}: a data URL must be base64 (data:image/png;base64,...)")
+    try:
+        encoded = base64.b64decode("".join(text.split()), validate=True)
+    except (binascii.Error, ValueError) as exc:
+        raise BadImageError(f"{name}: the image is not valid base64 ({exc})") from None
+    return decode_image(encoded, name)
+
+
+def parse_lines(value: Any) -> list[TaughtLine]:
+    """The API's lines (JSON text or decoded) as TaughtLines, every problem reported at once.
+
+    Each line has its ``text`` and either ``strokes`` (as the canvas sends them) or ``image``
+    (a base64 PNG or JPEG of one line, a photo or a scan: read as uploads are, sheet found
+    and flattened when adapting). Raises :class:`htr.train.adapt.AdaptInputError`.
+    """
+    from htr.errors import BadImageError
+    from htr.ink import parse_drawing
+    from htr.train.adapt import AdaptInputError
+
+    try:
+        data = json.loads(value) if isinstance(value, (str, bytes)) else value
+    except ValueError as exc:
+        raise AdaptInputError([f"expected JSON {LINES_FORMAT}: {exc}"]) from None
+    items = data.get("lines") if isinstance(data, dict) else data
+    if not isinstance(items, list):
+        raise AdaptInputError([f"expected {LINES_FORMAT}"])
+    lines, problems = [], []
+    for number, item in enumerate(items, start=1):
+        where = f"line {number}"
+        if not isinstance(item, dict):
+            problems.append(f"{where}: expected an object with text and strokes or image, got {type(item).__name__}")
+            continue
+        text = item.get("text")
+        if not isinstance(text, str) or not text.strip():
+            problems.append(f"{where}: the text is missing or empty (give what the line says)")
+            continue
+        has_strokes, has_image = item.get("strokes") is not None, item.get("image") is not None
+        if has_strokes == has_image:
+            problems.append(f"{where}: give either strokes or an image, {'not both' if has_image else 'got neither'}")
+            continue
+        try:
+            if has_image:
+                lines.append(TaughtLine(text, image=decode_base64_image(item["image"], where)))
+            else:
+                lines.append(TaughtLine(text, strokes=[s.tolist() for s in parse_drawing(item).strokes]))
+        except BadImageError as exc:
+            message = str(exc)
+            problems.append(message if message.startswith(where) else f"{where}: {message}")
+    if problems:
+        raise AdaptInputError(problems)
+    return lines
+
+
+def new_model_id() -> str:
+    """An unguessable name for a new personal model's folder (:data:`MODEL_ID`)."""
+    return f"personal-{uuid.uuid4().hex}"
+
+
+def personal_folder(root: str | Path, model_id: Any) -> Path:
+    """The folder under ``root`` of the personal model ``model_id``; ModelLoadError if there is none."""
+    if not isinstance(model_id, str) or not MODEL_ID.fullmatch(model_id.strip()):
+        raise ModelLoadError(f"{str(model_id)[:80]!r} is no personal model id: use the model_id that /adapt "
+                             "returned (personal- and 32 hexadecimal digits)")
+    folder = Path(root) / model_id.strip()
+    if not (folder / "config.json").is_file():
+        raise ModelLoadError(f"no personal model {model_id.strip()} on this server: it was never made here, "
+                             "or it was removed; adapt again, or read with the base model")
+    return folder
+
+
 class AdaptBusy(HTRError):
     """Another adaptation is running on this server."""
 
@@ -130,7 +225,7 @@ def adapt_lines(lines: list[TaughtLine], base_dir: str | Path, out_root: str | P
             configure_tensorflow(training=True)
             from htr.train.adapt import adapt
 
-            out = out_root / f"personal-{time.strftime('%Y%m%d-%H%M%S')}-{time.time_ns() % 10**6:06d}"
+            out = out_root / new_model_id()
             return adapt(checked, base_dir, out, settings, log=lambda m: print(m, file=sys.stderr),
                          on_progress=on_progress, source=f"{len(lines)} lines taught in the app")
         finally:
@@ -225,6 +320,26 @@ class PersonalModels:
             while len(self._models) > self.size:
                 self._models.popitem(last=False)
         return info
+
+    def by_id(self, root: str | Path, model_id: Any):
+        """The recognizer of the personal model ``model_id`` under ``root``, for API callers who
+        name it: loaded on first use and kept as a session's is. ModelLoadError for an unknown id."""
+        key = f"id:{model_id}"
+        with self._lock:
+            entry = self._models.get(key)
+            if entry is not None:
+                self._models.move_to_end(key)
+                return entry.recognizer
+        from htr.recognizer import Recognizer
+
+        folder = personal_folder(root, model_id)
+        recognizer = Recognizer.load(folder, threads=self.threads)
+        with self._lock:
+            self._models[key] = _Personal(folder, recognizer, True, describe(folder))
+            self._models.move_to_end(key)
+            while len(self._models) > self.size:
+                self._models.popitem(last=False)
+        return recognizer
 
     def use(self, session: str, personal: bool) -> bool:
         """Read with the personal model (True) or the base model; False if the session has none."""
