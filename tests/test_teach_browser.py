@@ -17,7 +17,7 @@ from htr.synth.canvas_replay import CHROMIUM, CHROMIUM_ARGS, clear, wait_answere
 from htr.train.adapt import AdaptSettings
 
 FORM = "d09-664z"  # 12 lines: 10 to teach, 2 to read
-QUICK = AdaptSettings(epochs=2, copies=2, minutes=None, guard=False, learning_rate=3e-3)
+QUICK = AdaptSettings(epochs=2, copies=2, minutes=None, guard=False, learning_rate=3e-3, folds=0)
 
 
 @pytest.fixture(scope="module")
