@@ -1,9 +1,11 @@
 """Adapting the model to writers it never saw: CER on each writer's other lines, before and after.
 
-    python benchmarks/adapt.py [--iam-only | --ondb-only] [--writers ID,ID] [--lr 1e-3] [--epochs 8]
+    python benchmarks/adapt.py [--tune] [--iam-only | --ondb-only] [--writers ID,ID] [--folds 2] [--no-guard]
+                               [--lr 1e-3] [--epochs 8]
                                [--copies 4] [--layers recurrent|top] [--minutes 2] [--json FILE]
 
-Writers: every IAM ``available-dev`` writer with at least 20 usable lines (real scans; the
+``--tune``: the writers the method is chosen on instead (IAM writers with 13 to 19 lines, adapted
+on 8; the IAM On-Line forms ranked after the reported ones). Writers: every IAM ``available-dev`` writer with at least 20 usable lines (real scans; the
 model chose its epochs on some of these lines but never trained on them): adapt on the first 10
 of the writer's lines, read the rest. And the ``--forms`` (8) IAM On-Line validation forms with
 the most lines, each one writer's, drawn as the app draws its canvas (:func:`htr.ink.render_ink`):
