@@ -35,6 +35,15 @@ HAVE_IAM = (REAL_IAM / "lines").is_dir()
 ONDB = REAL_ONDB if HAVE_ONDB else FIXTURES / "iam-ondb"
 IAM = REAL_IAM if HAVE_IAM else FIXTURES / "iam"
 MODEL_DIR = ROOT / "model"
+# One writer's shipped lines and their texts: what the adaptation tests teach the model
+# (a03-011-05, not listed, is a further line of the same writer to read).
+WRITER_LINES = FIXTURES / "iam" / "lines" / "a03" / "a03-011"
+WRITER_TEXTS = {
+    "a03-011-00": "But he now feels, in view of a changed international",
+    "a03-011-02": "the new and independent countries of Africa, that the",
+    "a03-011-03": "time is ripe to have more frequent consultations between",
+    "a03-011-04": "the uncommitted countries and even to work out common",
+}
 NO_ONDB = f"needs the whole IAM On-Line validation split (licensed data, not found at {REAL_ONDB}; set HTR_DATA)"
 NO_IAM = f"needs the IAM line images (licensed data, not found at {REAL_IAM}; set HTR_DATA)"
 

@@ -10,19 +10,15 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import ROOT, WRITER_TEXTS
+from conftest import WRITER_LINES as LINES
 
 from htr.errors import ModelLoadError
 from htr.imageio import decode_image, encode_png, read_image_file
 from htr.train.adapt import AdaptInputError, AdaptSettings
 from htr.train.teach import MODEL_ID, parse_lines, personal_folder
 
-ROOT = Path(__file__).resolve().parents[1]
-LINES = Path(__file__).parent / "fixtures" / "iam" / "lines" / "a03" / "a03-011"
-TEXTS = {
-    "a03-011-00": "But he now feels, in view of a changed international",
-    "a03-011-02": "the new and independent countries of Africa, that the",
-    "a03-011-03": "time is ripe to have more frequent consultations between",
-}
+TEXTS = dict(list(WRITER_TEXTS.items())[:3])  # the fewest lines adapting takes
 # One epoch of one rendering per line; no guard, so the personal model's weights surely moved.
 TINY = AdaptSettings(epochs=1, copies=1, batch_size=4, minutes=None, holdout=0.25, folds=0, guard=False)
 

@@ -7,20 +7,14 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import ROOT
+from conftest import WRITER_LINES as LINES
+from conftest import WRITER_TEXTS as TEXTS
 
 from htr.config import ModelConfig
 from htr.errors import DataError
 from htr.train.adapt import AdaptSettings, adapt, read_labels
 from htr.train.compare import changed_readings, folds_of
-
-ROOT = Path(__file__).resolve().parents[1]
-LINES = Path(__file__).parent / "fixtures" / "iam" / "lines" / "a03" / "a03-011"
-TEXTS = {
-    "a03-011-00": "But he now feels, in view of a changed international",
-    "a03-011-02": "the new and independent countries of Africa, that the",
-    "a03-011-03": "time is ripe to have more frequent consultations between",
-    "a03-011-04": "the uncommitted countries and even to work out common",
-}
 
 
 def labels_file(folder: Path) -> Path:

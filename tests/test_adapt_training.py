@@ -5,18 +5,14 @@ import json
 from pathlib import Path
 
 import pytest
+from conftest import WRITER_LINES
+from conftest import WRITER_TEXTS as TEXTS
 
 from htr.config import ModelConfig
 from htr.train.adapt import Adapted, AdaptSettings, adapt, read_labels, write_model
 
 ROOT = Path(__file__).resolve().parents[1]
 FIXTURES = Path(__file__).parent / "fixtures"
-TEXTS = {
-    "a03-011-00": "But he now feels, in view of a changed international",
-    "a03-011-02": "the new and independent countries of Africa, that the",
-    "a03-011-03": "time is ripe to have more frequent consultations between",
-    "a03-011-04": "the uncommitted countries and even to work out common",
-}
 # The quickest adaptation that still trains: one epoch of one rendering per line.
 # Four lines are too few for the default two folds of four: one held-out share checks them.
 TINY = AdaptSettings(epochs=1, copies=1, batch_size=4, minutes=None, holdout=0.25)
@@ -26,8 +22,7 @@ TINY_FOLDS = {"copies": 1, "batch_size": 4, "minutes": None, "folds": 2, "min_fo
 
 @pytest.fixture(scope="module")
 def lines():
-    folder = FIXTURES / "iam" / "lines" / "a03" / "a03-011"
-    rows = "\n".join(f"{folder / (line_id + '.png')}\t{text}" for line_id, text in TEXTS.items())
+    rows = "\n".join(f"{WRITER_LINES / (line_id + '.png')}\t{text}" for line_id, text in TEXTS.items())
     import tempfile
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -100,7 +95,7 @@ def test_adapted_folder_loads_in_the_cli_and_the_app(adapted, capsys):
     out, _ = adapted
     recognizer = Recognizer.load(out)
     assert recognizer.runtime == "onnx" and recognizer.lm is not None
-    line = FIXTURES / "iam" / "lines" / "a03" / "a03-011" / "a03-011-05.png"
+    line = WRITER_LINES / "a03-011-05.png"
     assert main(["predict", str(line), "--model-dir", str(out), "--decoder", "best", "--json"]) == 0
     printed = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert printed["text"] == recognizer.recognize(line).text

@@ -316,11 +316,17 @@ def _held_batch(images: list[np.ndarray], labels: list[list[int]], config: Model
     return inputs, ctc_targets(labels, list(inputs[1]))
 
 
-def heldout_cer(engine, config: ModelConfig, images: list[np.ndarray], texts: list[str], decoder: str = "best",
-                lm=None) -> float:
+def heldout_rates(engine, config: ModelConfig, images: list[np.ndarray], texts: list[str], decoder: str = "best",
+                  lm=None):
+    """The error rates (:class:`htr.metrics.ErrorRates`) of prepared lines read by ``engine``."""
     from htr.train.evaluate import evaluate
 
-    return evaluate(engine, config, images, texts, [str(i) for i in range(len(texts))], decoder, lm=lm).rates.cer
+    return evaluate(engine, config, images, texts, [str(i) for i in range(len(texts))], decoder, lm=lm).rates
+
+
+def heldout_cer(engine, config: ModelConfig, images: list[np.ndarray], texts: list[str], decoder: str = "best",
+                lm=None) -> float:
+    return heldout_rates(engine, config, images, texts, decoder, lm).cer
 
 
 def _temp_folder(out: Path) -> Path:
@@ -421,14 +427,6 @@ def fold_of(lines: list[WriterLine], folds: int) -> list[int]:
     return fold
 
 
-def _errors(engine, config: ModelConfig, images: list[np.ndarray], texts: list[str]) -> tuple[int, int]:
-    """(character errors, characters) of a best-path reading, as CER counts them."""
-    from htr.train.evaluate import evaluate
-
-    rates = evaluate(engine, config, images, texts, [str(i) for i in range(len(texts))], "best").rates
-    return rates.char_errors, rates.chars
-
-
 def _reset(model, weights: list) -> None:
     """The base weights and a fresh optimizer (Adam's moments and step count at zero)."""
     model.set_weights(weights)
@@ -436,20 +434,22 @@ def _reset(model, weights: list) -> None:
         variable.assign(np.zeros(variable.shape, variable.dtype))
 
 
-def _cross_validated(model, config: ModelConfig, lines: list[WriterLine], settings: AdaptSettings, started: float,
-                     log: Callable[[str], None], report: Callable[[float, str], None]) -> tuple[int, list[dict], float, float]:
+def _cross_validated(model, config: ModelConfig, lines: list[WriterLine], settings: AdaptSettings,
+                     base_weights: list, log: Callable[[str], None],
+                     report: Callable[[float, str], None]) -> tuple[int, list[dict], float, float]:
     """Adapt on all folds but one and read that one, for each fold and epoch; returns the epoch
     to adapt all lines for (0: none, the guard keeps the base model), each epoch's summed figures,
-    and the CER of the chosen epoch and of the base model on the readings of every line."""
+    and the CER of the base model and of the chosen epoch on the readings of every line."""
     from htr.engine import KerasEngine
+    from htr.metrics import error_rates
 
     engine = KerasEngine(model, config.time_stride)
-    base_weights = [w.copy() for w in model.get_weights()]
     folds = fold_of(lines, settings.folds)
     images = _prepared(lines, config)
     errors = np.zeros(settings.epochs + 1)
     losses = np.zeros(settings.epochs + 1)
-    chars = 0
+    texts = [l.text for l in lines]
+    chars = error_rates(texts, texts).chars  # what each epoch's summed errors are out of
     runs = settings.folds + 1  # the folds, then all lines
     for k in range(settings.folds):
         held = [i for i in range(len(lines)) if folds[i] == k]
@@ -457,17 +457,16 @@ def _cross_validated(model, config: ModelConfig, lines: list[WriterLine], settin
         held_images, held_texts = [images[i] for i in held], [lines[i].text for i in held]
         held_x = _held_batch(held_images, [config.encode(t) for t in held_texts], config)
         _reset(model, base_weights)
-        n = len(held)
 
-        def read(epoch: int, held_images=held_images, held_texts=held_texts, held_x=held_x, n=n) -> int:
-            wrong, count = _errors(engine, config, held_images, held_texts)
-            errors[epoch] += wrong
-            losses[epoch] += float(np.asarray(model.test_on_batch(x=held_x[0], y=held_x[1]))) * n
-            return count
+        def read(epoch: int, loss: float = 0.0, held_images=held_images, held_texts=held_texts,
+                 held_x=held_x) -> bool:
+            """Add this fold's errors and loss after ``epoch`` to the sums; never stops the training."""
+            errors[epoch] += heldout_rates(engine, config, held_images, held_texts).char_errors
+            losses[epoch] += float(np.asarray(model.test_on_batch(x=held_x[0], y=held_x[1]))) * len(held_texts)
+            return False
 
-        chars += read(0)
-        train_epochs(model, config, train, _with_budget(settings, runs), time.monotonic(),
-                     lambda epoch, loss: not read(epoch) and False,
+        read(0)
+        train_epochs(model, config, train, _with_budget(settings, runs), time.monotonic(), read,
                      lambda f, stage, k=k: report(0.9 * (k + f) / runs, stage), log=log)
         log(f"fold {k + 1}/{settings.folds}: {len(train)} lines adapted on, {len(held)} read: "
             f"character errors by epoch {errors.astype(int).tolist()} (summed so far)")
@@ -490,13 +489,13 @@ def _with_budget(settings: AdaptSettings, runs: int) -> AdaptSettings:
     return replace(settings, minutes=settings.minutes / runs if settings.minutes else None)
 
 
-def _adapt_all(model, config: ModelConfig, lines: list[WriterLine], settings: AdaptSettings, model_dir: Path,
-               out: Path, started: float, log: Callable[[str], None], report: Callable[[float, str], None],
-               source: str) -> Adapted:
-    """The cross-validated way (``settings.folds``): choose the epochs on the folds, then adapt on every line."""
-    base_weights = [w.copy() for w in model.get_weights()]
+def _adapt_all(model, config: ModelConfig, lines: list[WriterLine], settings: AdaptSettings, base_weights: list,
+               log: Callable[[str], None], report: Callable[[float, str], None]) -> tuple[list, Adapted]:
+    """The cross-validated way (``settings.folds``): choose the epochs on the folds, then adapt on
+    every line. Returns the weights to write and what was done (its ``out`` and time left to fill)."""
     log(f"{len(lines)} lines in {settings.folds} folds: each is read by a model adapted on the others")
-    epochs, history, cer_before, cer_after = _cross_validated(model, config, lines, settings, started, log, report)
+    epochs, history, cer_before, cer_after = _cross_validated(model, config, lines, settings, base_weights, log,
+                                                              report)
     weights = base_weights
     if epochs:
         log(f"adapting on all {len(lines)} lines for {epochs} epochs (the folds read best after {epochs}; "
@@ -507,13 +506,8 @@ def _adapt_all(model, config: ModelConfig, lines: list[WriterLine], settings: Ad
                      lambda f, stage: report(0.9 * (settings.folds + f) / runs, stage), epochs=epochs, log=log)
         weights = model.get_weights()
     ids = [l.id for l in lines]
-    result = Adapted(out, str(model_dir), ids if epochs else [], ids, cer_before, cer_after, not epochs, epochs,
-                     settings.epochs, 0.0, history, settings.folds)
-    report(0.92, "writing the model")
-    result.seconds = round(time.monotonic() - started, 1)
-    write_model(weights, config, model_dir, out, result, settings, source)
-    report(1.0, "done")
-    return result
+    return weights, Adapted(Path(), "", ids if epochs else [], ids, cer_before, cer_after, not epochs, epochs,
+                            settings.epochs, 0.0, history, settings.folds)
 
 
 def adapt(lines: list[WriterLine], model_dir: str | Path, out: str | Path, settings: AdaptSettings | None = None,
@@ -538,20 +532,36 @@ def adapt(lines: list[WriterLine], model_dir: str | Path, out: str | Path, setti
 
     import keras
 
-    from htr.engine import KerasEngine
     from htr.network import build_model, compile_model
 
     keras.utils.set_random_seed(settings.seed)
-    train_lines, held_lines = split_lines(lines, settings.holdout)
-    held_images = _prepared(held_lines, config)
-    held_texts = [l.text for l in held_lines]
     model = build_model(config)
     model.load_weights(model_dir / WEIGHTS_FILE)
     _trainable(model, settings.layers)
     model = compile_model(model, settings.learning_rate)
     base_weights = [w.copy() for w in model.get_weights()]
     if uses_folds(settings, len(lines)):
-        return _adapt_all(model, config, lines, settings, model_dir, out, started, log, report, source)
+        weights, result = _adapt_all(model, config, lines, settings, base_weights, log, report)
+    else:
+        weights, result = _adapt_held_out(model, config, lines, settings, base_weights, started, log, report)
+    report(0.92, "writing the model")
+    result.out, result.base = out, str(model_dir)
+    result.seconds = round(time.monotonic() - started, 1)
+    write_model(weights, config, model_dir, out, result, settings, source)
+    report(1.0, "done")
+    return result
+
+
+def _adapt_held_out(model, config: ModelConfig, lines: list[WriterLine], settings: AdaptSettings, base_weights: list,
+                    started: float, log: Callable[[str], None],
+                    report: Callable[[float, str], None]) -> tuple[list, Adapted]:
+    """One held-out share picks the epoch and guards; the model is adapted on the other lines.
+    Returns the weights to write and what was done (its ``out`` and time left to fill)."""
+    from htr.engine import KerasEngine
+
+    train_lines, held_lines = split_lines(lines, settings.holdout)
+    held_images = _prepared(held_lines, config)
+    held_texts = [l.text for l in held_lines]
     engine = KerasEngine(model, config.time_stride)
     held_x = _held_batch(held_images, [config.encode(t) for t in held_texts], config)
 
@@ -598,13 +608,8 @@ def adapt(lines: list[WriterLine], model_dir: str | Path, out: str | Path, setti
     kept_base = best_epoch == 0
     if kept_base:
         log("adaptation did not read the held-out lines better: the folder keeps the base model's weights")
-    report(0.92, "writing the model")
-    result = Adapted(out, str(model_dir), [l.id for l in train_lines], [l.id for l in held_lines], cer_before,
-                     cer_after, kept_base, best_epoch, epoch, 0.0, history)
-    result.seconds = round(time.monotonic() - started, 1)
-    write_model(weights, config, model_dir, out, result, settings, source)
-    report(1.0, "done")
-    return result
+    return weights, Adapted(Path(), "", [l.id for l in train_lines], [l.id for l in held_lines], cer_before,
+                            cer_after, kept_base, best_epoch, epoch, 0.0, history)
 
 
 def write_model(weights: list, config: ModelConfig, model_dir: Path, out: Path, result: Adapted,
