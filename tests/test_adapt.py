@@ -241,3 +241,53 @@ def test_an_adaptation_job_is_refused_before_it_starts(tmp_path):
     assert manager.current() is None and not adapt_job_dir(tmp_path / "out").exists()
     command = adapt_command(labels, ROOT / "model", tmp_path / "out", 1.5, python="python")
     assert command[:4] == ["python", "-m", "htr", "adapt"] and command[-2:] == ["--minutes", "1.5"]
+
+
+def test_folds_choose_among_the_epochs_every_fold_reached(config, monkeypatch):
+    """A fold cut short by the time budget reads fewer epochs: its missing errors must not make
+    the later epochs look better (here the second fold stops after epoch 1)."""
+    import numpy as np
+
+    import htr.train.adapt as adapt_module
+    from htr.metrics import ErrorRates
+    from htr.train.adapt import AdaptSettings, WriterLine
+
+    from conftest import WRITER_LINES, WRITER_TEXTS
+    from htr.imageio import read_image_file
+
+    name, text = next(iter(WRITER_TEXTS.items()))
+    image = read_image_file(WRITER_LINES / f"{name}.png")
+    lines = [WriterLine(f"w-{i}", text, image) for i in range(8)]
+    fold = {"k": -1}
+    # errors read by the fold (after epoch 0, 1, 2): fold 0 improves slowly, fold 1 is cut short
+    errors = {0: [10, 6, 3], 1: [10, 6]}
+
+    class FakeModel:
+        class optimizer:  # noqa: N801
+            variables: list = []
+
+        def set_weights(self, weights):
+            fold["k"] += 1
+            fold["epoch"] = 0
+
+        def test_on_batch(self, x, y):
+            return 1.0
+
+    def fake_rates(engine, config, images, texts, decoder="best", lm=None):
+        wrong = errors[fold["k"]][fold["epoch"]]
+        return ErrorRates(0.0, 0.0, wrong, 40, 0, 8, len(texts))
+
+    def fake_train(model, config, train, settings, started, on_epoch, report, log=None, epochs=None):
+        for epoch in range(1, len(errors[fold["k"]])):
+            fold["epoch"] = epoch
+            on_epoch(epoch, 0.0)
+        return epoch
+
+    monkeypatch.setattr(adapt_module, "heldout_rates", fake_rates)
+    monkeypatch.setattr(adapt_module, "train_epochs", fake_train)
+    settings = AdaptSettings(epochs=2, folds=2, minutes=None)
+    best, history, before, after = adapt_module._cross_validated(FakeModel(), config, lines, settings, [],
+                                                                 lambda *_: None, lambda *_: None)
+    assert best == 1  # epoch 2 holds only fold 0's 3 errors: not comparable with 6 + 6
+    assert [h["epoch"] for h in history] == [0, 1]
+    assert history[1]["cv_char_errors"] == 12 and history[0]["cv_char_errors"] == 20

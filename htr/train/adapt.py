@@ -448,6 +448,7 @@ def _cross_validated(model, config: ModelConfig, lines: list[WriterLine], settin
     images = _prepared(lines, config)
     errors = np.zeros(settings.epochs + 1)
     losses = np.zeros(settings.epochs + 1)
+    folds_read = np.zeros(settings.epochs + 1, np.int64)  # a fold cut short by the budget reads fewer epochs
     texts = [l.text for l in lines]
     chars = error_rates(texts, texts).chars  # what each epoch's summed errors are out of
     runs = settings.folds + 1  # the folds, then all lines
@@ -463,6 +464,7 @@ def _cross_validated(model, config: ModelConfig, lines: list[WriterLine], settin
             """Add this fold's errors and loss after ``epoch`` to the sums; never stops the training."""
             errors[epoch] += heldout_rates(engine, config, held_images, held_texts).char_errors
             losses[epoch] += float(np.asarray(model.test_on_batch(x=held_x[0], y=held_x[1]))) * len(held_texts)
+            folds_read[epoch] += 1
             return False
 
         read(0)
@@ -471,8 +473,11 @@ def _cross_validated(model, config: ModelConfig, lines: list[WriterLine], settin
         log(f"fold {k + 1}/{settings.folds}: {len(train)} lines adapted on, {len(held)} read: "
             f"character errors by epoch {errors.astype(int).tolist()} (summed so far)")
     history = [{"epoch": e, "cv_char_errors": int(errors[e]), "cv_chars": chars, "cv_loss": round(float(losses[e]), 4),
-                "cv_cer": round(float(errors[e] / max(1, chars)), 5)} for e in range(settings.epochs + 1)]
-    best = min(range(1, settings.epochs + 1), key=lambda e: (errors[e], losses[e]))
+                "cv_cer": round(float(errors[e] / max(1, chars)), 5)} for e in range(settings.epochs + 1)
+               if folds_read[e] == settings.folds]
+    # Only epochs every fold reached: one fold's errors alone would look like fewer.
+    complete = [e for e in range(1, settings.epochs + 1) if folds_read[e] == settings.folds]
+    best = min(complete, key=lambda e: (errors[e], losses[e]))
     cer_before, cer_after = errors[0] / max(1, chars), errors[best] / max(1, chars)
     enough = errors[best] <= (1 - settings.fold_min_gain) * errors[0]
     if settings.guard and not enough:
