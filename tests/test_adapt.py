@@ -291,3 +291,18 @@ def test_folds_choose_among_the_epochs_every_fold_reached(config, monkeypatch):
     assert best == 1  # epoch 2 holds only fold 0's 3 errors: not comparable with 6 + 6
     assert [h["epoch"] for h in history] == [0, 1]
     assert history[1]["cv_char_errors"] == 12 and history[0]["cv_char_errors"] == 20
+
+
+def test_summary_of_an_adaptation_says_how_it_was_checked():
+    from htr.train.teach import summary
+
+    held = {"train_lines": ["a", "b", "c"], "heldout_lines": ["d"], "heldout_cer_before": 0.1,
+            "heldout_cer_after": 0.05, "seconds": 30, "folds": 0}
+    assert summary(held) == ("adapted on 4 of your lines in 30 s; on the 1 lines held out it reads 10.0% → 5.0% "
+                             "of characters wrong.")
+    folds = {**held, "train_lines": list("abcd"), "heldout_lines": list("abcd"), "folds": 2, "kept_base": True}
+    text = summary(folds)
+    assert text.startswith("adapted on 4 of your lines in 30 s; each of your lines read by a model adapted on the "
+                           "others, it reads 10.0% → 5.0%") and "keeps the base model's weights" in text
+    # a folder whose metadata has no figures still gets its sentence
+    assert summary({"folds": 2, "heldout_lines": list("abcd"), "seconds": 5}).startswith("adapted on 4 of your lines")

@@ -309,17 +309,7 @@ class PersonalModels:
 
     def set(self, session: str, folder: str | Path) -> dict:
         """Give ``session`` the model in ``folder`` (loaded now, so a bad folder fails here)."""
-        from htr.recognizer import Recognizer
-
-        folder = Path(folder)
-        recognizer = Recognizer.load(folder, threads=self.threads)
-        info = describe(folder)
-        with self._lock:
-            self._models[session] = _Personal(folder, recognizer, True, info)
-            self._models.move_to_end(session)
-            while len(self._models) > self.size:
-                self._models.popitem(last=False)
-        return info
+        return self._load(session, Path(folder)).info
 
     def by_id(self, root: str | Path, model_id: Any):
         """The recognizer of the personal model ``model_id`` under ``root``, for API callers who
@@ -330,16 +320,19 @@ class PersonalModels:
             if entry is not None:
                 self._models.move_to_end(key)
                 return entry.recognizer
+        return self._load(key, personal_folder(root, model_id)).recognizer
+
+    def _load(self, key: str, folder: Path) -> _Personal:
+        """Load the model in ``folder`` for ``key``, the least recently used beyond ``size`` let go."""
         from htr.recognizer import Recognizer
 
-        folder = personal_folder(root, model_id)
-        recognizer = Recognizer.load(folder, threads=self.threads)
+        entry = _Personal(folder, Recognizer.load(folder, threads=self.threads), True, describe(folder))
         with self._lock:
-            self._models[key] = _Personal(folder, recognizer, True, describe(folder))
+            self._models[key] = entry
             self._models.move_to_end(key)
             while len(self._models) > self.size:
                 self._models.popitem(last=False)
-        return recognizer
+        return entry
 
     def use(self, session: str, personal: bool) -> bool:
         """Read with the personal model (True) or the base model; False if the session has none."""
@@ -379,17 +372,17 @@ def summary(info: dict) -> str:
     """One sentence on an adaptation, for a page."""
     if not info:
         return "a personal model (no adaptation figures in it)"
-    folds = info.get("folds", 0)
     before, after = info.get("heldout_cer_before"), info.get("heldout_cer_after")
-    if folds:
+    if info.get("folds", 0):
         lines = len(info.get("heldout_lines", []))
-        checked = f"each of your lines read by a model adapted on the others, it reads {before:.1%} → {after:.1%}"
+        checked = "each of your lines read by a model adapted on the others, it reads"
         kept = " Adapting did not read your lines better that way, so it keeps the base model's weights."
     else:
         lines = len(info.get("train_lines", [])) + len(info.get("heldout_lines", []))
-        checked = f"on the {len(info.get('heldout_lines', []))} lines held out it reads {before:.1%} → {after:.1%}"
+        checked = f"on the {len(info.get('heldout_lines', []))} lines held out it reads"
         kept = " Adapting did not read your held-out lines better, so it keeps the base model's weights."
-    figures = f"{checked} of characters wrong" if before is not None and after is not None else ""
+    figures = (f"{checked} {before:.1%} → {after:.1%} of characters wrong"
+               if before is not None and after is not None else "")
     kept = kept if info.get("kept_base") else ""
     return f"adapted on {lines} of your lines in {info.get('seconds', 0):.0f} s; {figures}.{kept}"
 
