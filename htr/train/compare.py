@@ -16,8 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from htr.errors import DataError, HTRError, ModelLoadError
-
-METADATA_FILE = "metadata.json"
+from htr.train.adapt import METADATA_FILE
 
 
 @dataclass
