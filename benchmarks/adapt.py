@@ -106,6 +106,8 @@ def main(argv=None) -> int:
     parser.add_argument("--iam-only", action="store_true")
     parser.add_argument("--ondb-only", action="store_true")
     parser.add_argument("--forms", type=int, default=8)
+    parser.add_argument("--tune-forms", type=int, default=8,
+                        help="with --tune: how many IAM On-Line forms, ranked after the reported ones")
     parser.add_argument("--tune", action="store_true",
                         help="the writers the method is chosen on instead: IAM available-dev writers with 13 to "
                              "19 lines (adapt on 8) and the IAM On-Line validation forms ranked after the "
@@ -124,6 +126,7 @@ def main(argv=None) -> int:
     parser.add_argument("--minutes", type=float, default=defaults.minutes)
     parser.add_argument("--patience", type=int, default=defaults.patience)
     parser.add_argument("--min-gain", type=float, default=defaults.min_gain)
+    parser.add_argument("--min-fold-lines", type=int, default=defaults.min_fold_lines)
     parser.add_argument("--fold-min-gain", type=float, default=defaults.fold_min_gain)
     parser.add_argument("--recombine", type=float, default=defaults.recombine)
     parser.add_argument("--no-guard", action="store_true", help="keep the adapted weights even where the held-out "
@@ -135,7 +138,7 @@ def main(argv=None) -> int:
     parser.add_argument("--json", help="write the rows to this file")
     args = parser.parse_args(argv)
     settings = AdaptSettings(epochs=args.epochs, learning_rate=args.lr, batch_size=args.batch_size,
-                             copies=args.copies, holdout=args.holdout, folds=args.folds, patience=args.patience,
+                             copies=args.copies, holdout=args.holdout, folds=args.folds, min_fold_lines=args.min_fold_lines, patience=args.patience,
                              minutes=args.minutes, layers=args.layers, guard=not args.no_guard,
                              min_gain=args.min_gain, fold_min_gain=args.fold_min_gain,
                              recombine=args.recombine)
@@ -149,7 +152,7 @@ def main(argv=None) -> int:
             elif not args.tune and len(lines) >= 20:
                 writers[name] = (lines[: args.adapt_lines], lines[args.adapt_lines :])
     if not args.iam_only:
-        ranked = ondb_forms(Path(args.iam_ondb), base.config, 2 * args.forms)
+        ranked = ondb_forms(Path(args.iam_ondb), base.config, args.forms + args.tune_forms)
         reported = set(ondb_forms(Path(args.iam_ondb), base.config, args.forms))
         for name, lines in ranked.items():
             if (name in reported) != args.tune:

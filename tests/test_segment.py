@@ -78,6 +78,22 @@ def test_touching_descenders_and_ascenders(dev_forms):
     assert_all_found(page, segment_lines(page.image))
 
 
+@pytest.mark.parametrize("page_number, form_id", [(11, "b02-105"), (16, "b05-079")])
+def test_line_end_marks_stay_with_their_line(iam_dev_forms, page_number, form_id):
+    """A hyphen or full stop just past the end of a line's writing is that line's, though the
+    band beyond a shorter line's end is given to its neighbours: on these two dense pages of the
+    page benchmark ("Mean-" ending b02-105's second line, "close." its last) such marks stretched
+    the neighbouring line's box over their own line."""
+    if not HAVE_IAM:
+        pytest.skip(NO_IAM)
+    forms, boxes = iam_dev_forms
+    forms = [f for f in forms if len(f) >= 2]  # as the page benchmark's stacked pages are made
+    form = forms[page_number % len(forms)]
+    assert form[0].id.startswith(form_id)
+    page = stack_lines(form, boxes, np.random.default_rng(1000 + page_number))
+    assert_all_found(page, segment_lines(page.image))
+
+
 def test_faint_first_word_on_a_squeezed_page(dev_forms):
     """A line whose first word is so faint it falls apart into specks smaller than a letter
     (c02-026's fourth line, "recording", at 60 % line spacing) keeps that word."""
