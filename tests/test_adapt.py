@@ -131,6 +131,31 @@ def test_cli_says_what_is_wrong_before_any_work(tmp_path):
     assert not (tmp_path / "out").exists()
 
 
+def test_cli_asks_for_more_lines_when_too_few_kept_the_base_model(tmp_path, monkeypatch, capsys):
+    """With fewer lines than the folds need, a kept base model comes with how many to add."""
+    from htr.cli import main
+    from htr.train.adapt import Adapted, fewest_lines_for_folds
+
+    labels = labels_file(tmp_path / "set", good_rows())
+    kept = []
+
+    def adapt(lines, model_dir, out, settings, log, source):  # the guard's verdict, without the training
+        return Adapted(Path(out), str(model_dir), [], [], 0.1, 0.1, kept[-1], 0, 1, 1.0)
+
+    monkeypatch.setattr("htr.train.adapt.adapt", adapt)
+    missing = fewest_lines_for_folds() - len(TEXTS)
+    assert missing > 0
+    kept.append(True)
+    assert main(["adapt", str(labels), "--out", str(tmp_path / "a")]) == 0
+    assert f"with {len(TEXTS)} lines a gain cannot be told from chance: add {missing} more lines" in capsys.readouterr().err
+    kept.append(False)  # adapted: nothing to ask
+    assert main(["adapt", str(labels), "--out", str(tmp_path / "b")]) == 0
+    assert "more lines" not in capsys.readouterr().err
+    kept.append(True)  # one held-out share chosen (--folds 0): no number of lines changes the way it is checked
+    assert main(["adapt", str(labels), "--out", str(tmp_path / "c"), "--folds", "0"]) == 0
+    assert "more lines" not in capsys.readouterr().err
+
+
 def test_held_out_share_is_fixed_and_never_empty(config):
     from htr.train.adapt import WriterLine
 
@@ -304,5 +329,10 @@ def test_summary_of_an_adaptation_says_how_it_was_checked():
     text = summary(folds)
     assert text.startswith("adapted on 4 of your lines in 30 s; each of your lines read by a model adapted on the "
                            "others, it reads 10.0% → 5.0%") and "keeps the base model's weights" in text
+    # fewer lines than the folds need, and the base model kept: the sentence says to write more
+    few = {**held, "kept_base": True}
+    assert summary(few).endswith("keeps the base model's weights. With 4 lines a gain cannot be told from chance: "
+                                 "write 4 more (8 or more are each checked against the others) and adapt again.")
+    assert "write" not in summary({**held, "kept_base": False})
     # a folder whose metadata has no figures still gets its sentence
     assert summary({"folds": 2, "heldout_lines": list("abcd"), "seconds": 5}).startswith("adapted on 4 of your lines")

@@ -415,7 +415,13 @@ def train_epochs(model, config: ModelConfig, train_lines: list[WriterLine], sett
 
 def uses_folds(settings: AdaptSettings, count: int) -> bool:
     """Whether ``count`` lines are checked by cross-validation (else by one held-out share)."""
-    return settings.folds >= 2 and count >= settings.folds * settings.min_fold_lines
+    return settings.folds >= 2 and count >= fewest_lines_for_folds(settings)
+
+
+def fewest_lines_for_folds(settings: AdaptSettings | None = None) -> int:
+    """The fewest lines that are checked by cross-validation (fewer: one held-out share)."""
+    settings = settings or AdaptSettings()
+    return settings.folds * settings.min_fold_lines if settings.folds >= 2 else 0
 
 
 def fold_of(lines: list[WriterLine], folds: int) -> list[int]:
