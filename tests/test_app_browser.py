@@ -37,8 +37,10 @@ from htr.synth.canvas_replay import (
 # Validation lines written with the default pen, and (the first of them) with the thinnest and
 # thickest: over 20 lines the ratio below still moves by a tenth or two from one set of lines
 # to the next (0.7 to 1.3 over sets of 20; 0.96 over 200), so the tighter bound gets more lines.
+# The pen changes what the canvas shows, not the strokes sent (its first 20 lines read the same
+# with all three pens), so the other pens need only show that choosing one breaks nothing.
 N_LINES = 30
-N_LINES_OTHER_PENS = 20
+N_LINES_OTHER_PENS = 10
 VIEWPORT = {"width": 1280, "height": 900}
 PHONE = {"width": 390, "height": 844}
 UPLOADED_LINE = "a09-635z-08"  # "for that sort of thing."
@@ -149,7 +151,7 @@ def pens() -> dict[str, int]:
 
 
 def test_written_lines_read_live_as_well_as_images(page, samples):
-    """30 lines with the default pen, 20 with the thinnest and thickest, each read live after the pen rests."""
+    """30 lines with the default pen, 10 with the thinnest and thickest, each read live after the pen rests."""
     import app
 
     width = page.locator("#pad canvas").bounding_box()["width"]
