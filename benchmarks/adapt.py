@@ -1,11 +1,14 @@
 """Adapting the model to writers it never saw: CER on each writer's other lines, before and after.
 
-    python benchmarks/adapt.py [--tune] [--iam-only | --ondb-only] [--writers ID,ID] [--folds 2] [--no-guard]
+    python benchmarks/adapt.py [--tune [--tune-forms 8]] [--iam-only | --ondb-only] [--writers ID,ID]
+                               [--folds 2] [--min-fold-lines 4] [--fold-min-gain 0] [--no-guard]
                                [--lr 1e-3] [--epochs 8]
                                [--copies 4] [--layers recurrent|top] [--minutes 2] [--json FILE]
 
 ``--tune``: the writers the method is chosen on instead (IAM writers with 13 to 19 lines, adapted
-on 8; the IAM On-Line forms ranked after the reported ones). Writers: every IAM ``available-dev`` writer with at least 20 usable lines (real scans; the
+on 8; the ``--tune-forms`` IAM On-Line forms ranked after the reported ones).
+
+Writers: every IAM ``available-dev`` writer with at least 20 usable lines (real scans; the
 model chose its epochs on some of these lines but never trained on them): adapt on the first 10
 of the writer's lines, read the rest. And the ``--forms`` (8) IAM On-Line validation forms with
 the most lines, each one writer's, drawn as the app draws its canvas (:func:`htr.ink.render_ink`):
@@ -138,7 +141,8 @@ def main(argv=None) -> int:
     parser.add_argument("--json", help="write the rows to this file")
     args = parser.parse_args(argv)
     settings = AdaptSettings(epochs=args.epochs, learning_rate=args.lr, batch_size=args.batch_size,
-                             copies=args.copies, holdout=args.holdout, folds=args.folds, min_fold_lines=args.min_fold_lines, patience=args.patience,
+                             copies=args.copies, holdout=args.holdout, folds=args.folds,
+                             min_fold_lines=args.min_fold_lines, patience=args.patience,
                              minutes=args.minutes, layers=args.layers, guard=not args.no_guard,
                              min_gain=args.min_gain, fold_min_gain=args.fold_min_gain,
                              recombine=args.recombine)

@@ -535,7 +535,7 @@ def cmd_adapt(args) -> int:
     lines = read_labels(args.labels, config)
     print(f"{len(lines)} lines read from {args.labels}", file=sys.stderr)
     configure_tensorflow(training=True)
-    from htr.train.adapt import adapt, fewest_lines_for_folds
+    from htr.train.adapt import adapt, lines_to_add
 
     result = adapt(lines, args.model_dir, out, settings, log=lambda m: print(m, file=sys.stderr),
                    source=str(Path(args.labels).resolve()))
@@ -544,9 +544,10 @@ def cmd_adapt(args) -> int:
                else f"{result.relative_change:+.0%}")
     print(f"done: adapted model in {result.out}: {checked} CER {result.cer_before:.2%} -> {result.cer_after:.2%} "
           f"({verdict}); {result.seconds:.0f} s")
-    if result.kept_base and not result.folds and len(lines) < fewest_lines_for_folds(settings):
-        print(f"with {len(lines)} lines a gain cannot be told from chance: add "
-              f"{fewest_lines_for_folds(settings) - len(lines)} more lines and adapt again", file=sys.stderr)
+    missing = lines_to_add(len(lines), result.kept_base, result.folds, settings)
+    if missing:
+        print(f"with {len(lines)} lines a gain cannot be told from chance: add {missing} more lines and adapt again",
+              file=sys.stderr)
     return 0
 
 

@@ -334,5 +334,7 @@ def test_summary_of_an_adaptation_says_how_it_was_checked():
     assert summary(few).endswith("keeps the base model's weights. With 4 lines a gain cannot be told from chance: "
                                  "write 4 more (8 or more are each checked against the others) and adapt again.")
     assert "write" not in summary({**held, "kept_base": False})
+    # ... nor where the adaptation was told to use no folds (its metadata's settings)
+    assert "write" not in summary({**few, "settings": {"folds": 0}})
     # a folder whose metadata has no figures still gets its sentence
     assert summary({"folds": 2, "heldout_lines": list("abcd"), "seconds": 5}).startswith("adapted on 4 of your lines")

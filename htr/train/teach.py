@@ -370,7 +370,7 @@ def describe(folder: str | Path) -> dict:
 
 def summary(info: dict) -> str:
     """One sentence on an adaptation, for a page."""
-    from htr.train.adapt import fewest_lines_for_folds
+    from htr.train.adapt import AdaptSettings, fewest_lines_for_folds, lines_to_add
 
     if not info:
         return "a personal model (no adaptation figures in it)"
@@ -386,11 +386,12 @@ def summary(info: dict) -> str:
     figures = (f"{checked} {before:.1%} → {after:.1%} of characters wrong"
                if before is not None and after is not None else "")
     kept = kept if info.get("kept_base") else ""
-    folds_from = fewest_lines_for_folds()
-    if kept and not info.get("folds", 0) and lines < folds_from:
-        # Measured on 16 pen writers' forms: no check of 4 or 5 lines told whom adapting would help.
-        kept += (f" With {lines} lines a gain cannot be told from chance: write {folds_from - lines} more "
-                 f"({folds_from} or more are each checked against the others) and adapt again.")
+    used = info.get("settings") or {}  # the folds this adaptation was allowed, as its metadata records them
+    settings = AdaptSettings(**{k: used[k] for k in ("folds", "min_fold_lines") if k in used})
+    missing = lines_to_add(lines, bool(info.get("kept_base")), info.get("folds", 0), settings)
+    if missing:
+        kept += (f" With {lines} lines a gain cannot be told from chance: write {missing} more "
+                 f"({fewest_lines_for_folds(settings)} or more are each checked against the others) and adapt again.")
     return f"adapted on {lines} of your lines in {info.get('seconds', 0):.0f} s; {figures}.{kept}"
 
 
