@@ -346,12 +346,15 @@ def test_train_from_the_page_then_resume_and_stop(tmp_path, jobs_dir, ondb_valid
     manager = JobManager(jobs_dir)
     run = tmp_path / "run"
     at = set_training(app(), run, epochs=1)
+    # A tiny run never reads its validation lines better: with the default patience it would end
+    # by itself 10 epochs after its first, perhaps before the Stop below is clicked on a busy machine.
+    at.number_input(key="train_patience").set_value(1000)
     button(at, "Start training").click().run()
     assert not errors(at), errors(at)
     assert any("Started training" in s.value for s in at.success)
     # The job runs the settings file the page wrote into the run folder.
     assert f"python -m htr train --settings {run.resolve() / 'settings.json'}" in captions(at)
-    assert launched_settings(run, "limit", "val_limit", "epochs", "batch_size") == (32, 8, 1, 16)
+    assert launched_settings(run, "limit", "val_limit", "epochs", "batch_size", "patience") == (32, 8, 1, 16, 1000)
     # The page is drawn again at once with the job running: it cannot be launched twice.
     assert button(at, "Start training").disabled and button(at, "Resume").disabled
     assert any(b.label == "Stop training" for b in at.button)
@@ -388,7 +391,7 @@ def test_train_from_the_page_then_resume_and_stop(tmp_path, jobs_dir, ondb_valid
     status = manager.status(run)
     assert status.state == "stopped", (status.state, status.log_tail)
     assert [int(row["epoch"]) for row in status.history][:2] == [1, 2] and status.resumable
-    assert "--resume" in status.command and launched_settings(run, "epochs") == (50,)
+    assert "--resume" in status.command and launched_settings(run, "epochs", "patience") == (50, 1000)
     at.run()
     assert any("stopped after epoch" in w.value for w in at.warning)
     assert not at.exception

@@ -127,7 +127,8 @@ class TrainSettings:
         "form": {"label": "Learning rate", "key": "lr", "low": 1e-6, "high": 1.0, "step": 1e-4, "format": "%.1e",
                  "help": "1e-3 from scratch; lower (e.g. 3e-4) to fine-tune"}})
     patience: int = field(default=10, metadata={
-        "help": "early stop after this many epochs without better CER (default 10; on --resume, the run's own)"})
+        "help": "early stop after this many epochs without better CER (default 10; on --resume, the run's own)",
+        "form": {"label": "Early stop after (epochs)", "low": 1, "high": 1000}})
     seed: int = field(default=42, metadata={"help": "random seed of weights, augmentation and order (default 42)"})
     look: str = field(default="mixed", metadata={
         "help": "rendering of stroke data (default mixed)", "choices": LOOKS,
@@ -213,7 +214,7 @@ class TrainSettings:
 # from its type and metadata (the second data set and the output folder are drawn by the page).
 FORM_ROWS: tuple[tuple[str, ...], ...] = (
     ("dataset", "data", "look"),
-    ("epochs", "batch_size", "limit", "val_limit"),
+    ("epochs", "patience", "batch_size", "limit", "val_limit"),
     ("init_from", "learning_rate", "schedule"),
     ("freeze_convolutions", "dropout", "deslant"),
 )
