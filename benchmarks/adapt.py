@@ -1,6 +1,7 @@
 """Adapting the model to writers it never saw: CER on each writer's other lines, before and after.
 
     python benchmarks/adapt.py [--tune [--tune-forms 8]] [--iam-only | --ondb-only] [--writers ID,ID]
+                               [--form-adapt-lines 8]
                                [--folds 2] [--min-fold-lines 4] [--fold-min-gain 0] [--no-guard]
                                [--lr 1e-3] [--epochs 8]
                                [--copies 4] [--layers recurrent|top] [--minutes 2] [--json FILE]
@@ -67,8 +68,9 @@ def iam_writers(root: Path, config, min_lines: int = 20) -> dict[str, list]:
     return out
 
 
-def ondb_forms(root: Path, config, count: int = 8) -> dict[str, list]:
-    """The ``count`` IAM On-Line validation forms with the most lines (ties: by id), canvas-rendered."""
+def ondb_forms(root: Path, config, count: int | None = 8, min_lines: int = 1) -> dict[str, list]:
+    """The ``count`` IAM On-Line validation forms with the most lines (ties: by id; every form with
+    at least ``min_lines`` lines where ``count`` is None), canvas-rendered."""
     from htr.datasets import load_dataset
     from htr.ink import render_ink
     from htr.train.adapt import WriterLine
@@ -84,18 +86,21 @@ def ondb_forms(root: Path, config, count: int = 8) -> dict[str, list]:
     for sample in sorted(samples, key=lambda s: s.id):
         if sample.text.strip() and not config.unknown_characters(sample.text):
             groups[sample.id.rsplit("-", 1)[0]].append(sample)
-    chosen = sorted(groups, key=lambda form: (-len(groups[form]), form))[:count]
+    chosen = [form for form in sorted(groups, key=lambda form: (-len(groups[form]), form))
+              if len(groups[form]) >= min_lines][:count]
     return {f"ondb-{form}": [WriterLine(s.id, s.text, render_ink(s.strokes), s.strokes) for s in groups[form]]
             for form in sorted(chosen)}
 
 
-def read_cer(recognizer, lines, decoder: str) -> tuple[float, list[str]]:
+def read_cer(recognizer, lines, decoder: str) -> tuple[float, list[str], int, int]:
+    """CER of ``lines`` read by ``recognizer``, the readings, and the errors and characters."""
     from htr.metrics import error_rates
     from htr.train.evaluate import evaluate_recognizer
 
     images = [recognizer.prepare(l.image, find_paper=False) for l in lines]
     result = evaluate_recognizer(recognizer, images, [l.text for l in lines], [l.id for l in lines], decoder)
-    return error_rates(result.references, result.predictions).cer, result.predictions
+    rates = error_rates(result.references, result.predictions)
+    return rates.cer, result.predictions, rates.char_errors, rates.chars
 
 
 def main(argv=None) -> int:
@@ -116,6 +121,9 @@ def main(argv=None) -> int:
                              "19 lines (adapt on 8) and the IAM On-Line validation forms ranked after the "
                              "--forms reported ones")
     parser.add_argument("--adapt-lines", type=int, default=10, help="IAM writers: lines to adapt on (default 10)")
+    parser.add_argument("--form-adapt-lines", type=int,
+                        help="IAM On-Line: adapt on the first N lines of every validation form that has more, "
+                             "read the rest (instead of half of the --forms forms; ignores --tune)")
     parser.add_argument("--writers", help="only these writers (comma-separated names from the table)")
     parser.add_argument("--decoders", default="best,lm")
     defaults = AdaptSettings()
@@ -155,7 +163,11 @@ def main(argv=None) -> int:
                 writers[name] = (lines[:8], lines[8:])
             elif not args.tune and len(lines) >= 20:
                 writers[name] = (lines[: args.adapt_lines], lines[args.adapt_lines :])
-    if not args.iam_only:
+    if not args.iam_only and args.form_adapt_lines:
+        n = args.form_adapt_lines
+        for name, lines in ondb_forms(Path(args.iam_ondb), base.config, None, n + 1).items():
+            writers[name] = (lines[:n], lines[n:])
+    elif not args.iam_only:
         ranked = ondb_forms(Path(args.iam_ondb), base.config, args.forms + args.tune_forms)
         reported = set(ondb_forms(Path(args.iam_ondb), base.config, args.forms))
         for name, lines in ranked.items():
@@ -180,9 +192,11 @@ def main(argv=None) -> int:
                    "load": round(load, 2), "heldout_before": result.cer_before, "heldout_after": result.cer_after,
                    "kept_base": result.kept_base, "best_epoch": result.best_epoch}
             for decoder in decoders:
-                before, _ = read_cer(base, rest, decoder)
-                after, _ = read_cer(adapted, rest, decoder)
+                before, _, errors_before, chars = read_cer(base, rest, decoder)
+                after, _, errors_after, _ = read_cer(adapted, rest, decoder)
                 row[f"{decoder}_before"], row[f"{decoder}_after"] = before, after
+                row[f"{decoder}_errors_before"], row[f"{decoder}_errors_after"] = errors_before, errors_after
+                row["read_chars"] = chars
             rows.append(row)
             print(_line(row, decoders), flush=True)
     print()
@@ -249,6 +263,18 @@ def table(rows: list[dict], decoders: list[str]) -> str:
         chosen = [r for r in rows if r["writer"].startswith(group)]
         if not chosen:
             continue
+        if all(f"{d}_errors_before" in r for r in chosen for d in decoders):
+            # Pooled over the writers' lines read: with one to three lines read a writer, the
+            # relative change of each says little, their sum more.
+            cells = [f"pooled {group or 'all':<7} {'':>3} {sum(r['read_lines'] for r in chosen):>4}"]
+            for d in decoders:
+                chars = sum(r["read_chars"] for r in chosen)
+                before = sum(r[f"{d}_errors_before"] for r in chosen) / chars
+                after = sum(r[f"{d}_errors_after"] for r in chosen) / chars
+                cells.append(f"{before:7.2%} {after:7.2%} {_rel(before, after):+7.1%}")
+            adapted = sum(not r["kept_base"] for r in chosen)
+            cells.append(f"{adapted} of {len(chosen)} adapted")
+            out.append(" | ".join(cells))
         cells = [f"mean {group or 'all':<9} {'':>3} {'':>4}"]
         for d in decoders:
             changes = [_rel(r[f"{d}_before"], r[f"{d}_after"]) for r in chosen]

@@ -363,8 +363,7 @@ def train_epochs(model, config: ModelConfig, train_lines: list[WriterLine], sett
     steps_per_epoch = math.ceil(len(train_lines) * settings.copies / batch)
     total_steps = steps_per_epoch * settings.epochs
     budget = 60 * settings.minutes if settings.minutes else math.inf
-    bar = Progress(total_steps, "adapting")
-    bar.bar.unit = "step"
+    bar = Progress(total_steps, "adapting", unit="step")
     epoch = step = 0
     for epoch in range(1, (epochs or settings.epochs) + 1):
         images, targets = [], []
