@@ -1,4 +1,4 @@
-"""Adapting the model to writers it never saw: CER on each writer's other lines, before and after.
+"""Adapting the model to one writer: CER on each writer's other lines, before and after.
 
     python benchmarks/adapt.py [--tune [--tune-forms 8]] [--iam-only | --ondb-only] [--writers ID,ID]
                                [--form-adapt-lines 8]

@@ -173,3 +173,26 @@ def test_iam_ondb_limit_reads_only_the_first_lines(tmp_path):
     lines = load_dataset("iam-ondb", root, "train", limit=2)
     assert [s.id for s in lines.samples] == ["a01-000u-01", "a01-000u-02"]
     assert not lines.skipped
+
+
+def test_forms_are_dated_by_their_first_pen_down_and_grouped_into_rounds(tmp_path):
+    from pathlib import Path
+
+    from htr.datasets.iam_ondb import form_start_times, writing_rounds
+
+    shipped = form_start_times(Path(__file__).parent / "fixtures" / "iam-ondb")
+    # a09-583z's four lines began at 14234613.43, .57 (line 02), .76 and 668.29: the earliest is the form's.
+    assert shipped["a09-583z"] == pytest.approx(14234613.43)
+    assert set(shipped) == {"a09-583z", "a09-589z", "a09-595z"}
+
+    packed = form_start_times(make_ondb(tmp_path / "ondb", packed=True))
+    assert packed == {"a01-000u": pytest.approx(1.0)}  # the corrupt line is skipped, not fatal
+
+    minute = 60.0
+    times = {"a01-000u": 0.0, "c02-010u": 3 * minute, "e03-020u": 7 * minute,  # one sitting
+             "a04-030u": 10 * minute,  # a category already in the round: the next writer
+             "g05-040u": 13 * minute,
+             "k06-050u": 2 * 3600.0}  # hours later
+    assert writing_rounds(times) == [["a01-000u", "c02-010u", "e03-020u"], ["a04-030u", "g05-040u"], ["k06-050u"]]
+    assert writing_rounds(times, max_gap_s=60.0) == [["a01-000u"], ["c02-010u"], ["e03-020u"], ["a04-030u"],
+                                                     ["g05-040u"], ["k06-050u"]]

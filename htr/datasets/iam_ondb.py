@@ -5,6 +5,7 @@ same trees extracted, pairs each ``lineStrokes/a01/a01-000/a01-000u-01.xml`` wit
 the ``CSR:`` block of ``ascii/a01/a01-000/a01-000u.txt``, and detokenises the text.
 """
 
+import re
 import tarfile
 import xml.etree.ElementTree as ET
 from pathlib import Path
@@ -58,6 +59,35 @@ def parse_strokes(raw: bytes) -> list[np.ndarray]:
     if not strokes:
         raise ValueError("no strokes")
     return strokes
+
+
+def form_start_times(root: Path) -> dict[str, float]:
+    """When each form's writing began: the earliest pen-down time of its lines, in the recorder's
+    seconds. The data set names no writer per form, but its forms were written in rounds, one
+    text of each category a few minutes apart (:func:`writing_rounds`)."""
+    times: dict[str, float] = {}
+    for stem, raw in _iter_files(root, "lineStrokes-all.tar.gz", "lineStrokes", ".xml"):
+        found = re.search(rb'start_time="([0-9.]+)"', raw)
+        if found:
+            form = stem.rsplit("-", 1)[0]
+            times[form] = min(times.get(form, float("inf")), float(found.group(1)))
+    return times
+
+
+def writing_rounds(times: dict[str, float], max_gap_s: float = 900.0) -> list[list[str]]:
+    """Forms in the order they were written, cut into rounds: a round ends where the next form
+    began more than ``max_gap_s`` later or is of a text category (the id's first letter) the
+    round already has. Of IAM On-Line's 1,590 forms, 174 of the 254 rounds hold 7 or 8 forms
+    written a median 3.3 minutes apart: one writer's sitting, as the data set's about 8 forms
+    a writer suggest."""
+    rounds: list[list[str]] = []
+    last = -float("inf")
+    for form, start in sorted(times.items(), key=lambda item: (item[1], item[0])):
+        if not rounds or start - last > max_gap_s or form[0] in {f[0] for f in rounds[-1]}:
+            rounds.append([])
+        rounds[-1].append(form)
+        last = start
+    return rounds
 
 
 def load_transcriptions(root: Path) -> dict[str, str]:

@@ -51,7 +51,8 @@ class AdaptInputError(DataError):
 
 @dataclass
 class AdaptSettings:
-    """How a model is adapted; chosen on unseen IAM and IAM On-Line writers (docs/adapt.md)."""
+    """How a model is adapted; chosen on IAM writers unseen in training and IAM On-Line
+    validation forms (docs/adapt.md)."""
 
     epochs: int = 8
     learning_rate: float = 3e-4
@@ -61,7 +62,7 @@ class AdaptSettings:
     # Cross-validated decision (folds >= 2): each line is read once by a model adapted on the
     # other folds; those readings choose the epochs and the guard, and the model is then adapted
     # on every line. Used where every fold gets ``min_fold_lines``; otherwise (and with 0) one
-    # held-out share (``holdout``) decides, and is never trained on. Measured on unseen writers
+    # held-out share (``holdout``) decides, and is never trained on. Measured on the tune writers
     # (docs/adapt.md): with 8 lines, folds took more errors off than one held-out share; with
     # 4 or 5 lines the folds' readings were too few to tell a gain from chance.
     folds: int = 2
