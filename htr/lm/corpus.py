@@ -75,6 +75,18 @@ def _read_list(path: Path) -> list[str]:
     return read_split_ids(path)
 
 
+def _held_ids(root: Path, split_names: list[str] | tuple[str, ...], extra: set[str], result: LMText) -> set[str]:
+    """The line ids a data set holds out (its split files under ``root/splits`` that exist, and
+    ``extra``); each split file read is recorded in ``result.held_out``."""
+    held = set(extra)
+    for name in split_names:
+        path = root / "splits" / name
+        if path.is_file():
+            held |= set(read_split_ids(path))
+            result.held_out.append(str(path))
+    return held
+
+
 def collect(iam: str | Path | None = None, iam_ondb: str | Path | None = None, texts: Iterable[str | Path] = (),
             exclude: Iterable[str | Path] = (), overlap_words: int = 5) -> LMText:
     """Gather LM text from the training splits of IAM and IAM On-Line and from plain text files.
@@ -97,24 +109,14 @@ def collect(iam: str | Path | None = None, iam_ondb: str | Path | None = None, t
         if not lines_txt.is_file():
             raise DataError(f"{root} is not an IAM folder: ascii/lines.txt is missing")
         all_texts = parse_lines_txt(lines_txt)
-        held = set(extra_held)
-        for name in IAM_HELD_OUT:
-            path = root / "splits" / name
-            if path.is_file():
-                held |= set(read_split_ids(path))
-                result.held_out.append(str(path))
+        held = _held_ids(root, IAM_HELD_OUT, extra_held, result)
         databases.append(("iam", all_texts, _read_list(root / "splits" / IAM_TRAIN), held))
     if iam_ondb is not None:
         root = Path(iam_ondb)
         if not root.is_dir():
             raise DataError(f"IAM On-Line data folder not found: {root}")
         all_texts = load_transcriptions(root)
-        held = set(extra_held)
-        for name in ONDB_HELD_OUT:
-            path = root / "splits" / name
-            if path.is_file():
-                held |= set(read_split_ids(path))
-                result.held_out.append(str(path))
+        held = _held_ids(root, ONDB_HELD_OUT, extra_held, result)
         databases.append(("iam-ondb", all_texts, _read_list(root / "splits" / ONDB_TRAIN), held))
 
     held_runs: set[tuple[str, ...]] = set()
