@@ -169,7 +169,8 @@ def main(argv=None) -> int:
             writers[name] = (lines[:n], lines[n:])
     elif not args.iam_only:
         ranked = ondb_forms(Path(args.iam_ondb), base.config, args.forms + args.tune_forms)
-        reported = set(ondb_forms(Path(args.iam_ondb), base.config, args.forms))
+        # the first --forms of the same ranking (most lines, ties by id), without rendering them again
+        reported = set(sorted(ranked, key=lambda name: (-len(ranked[name]), name))[: args.forms])
         for name, lines in ranked.items():
             if (name in reported) != args.tune:
                 half = len(lines) // 2
@@ -196,7 +197,7 @@ def main(argv=None) -> int:
                 after, _, errors_after, _ = read_cer(adapted, rest, decoder)
                 row[f"{decoder}_before"], row[f"{decoder}_after"] = before, after
                 row[f"{decoder}_errors_before"], row[f"{decoder}_errors_after"] = errors_before, errors_after
-                row["read_chars"] = chars
+            row["read_chars"] = chars
             rows.append(row)
             print(_line(row, decoders), flush=True)
     print()
@@ -267,8 +268,8 @@ def table(rows: list[dict], decoders: list[str]) -> str:
             # Pooled over the writers' lines read: with one to three lines read a writer, the
             # relative change of each says little, their sum more.
             cells = [f"pooled {group or 'all':<7} {'':>3} {sum(r['read_lines'] for r in chosen):>4}"]
+            chars = sum(r["read_chars"] for r in chosen)
             for d in decoders:
-                chars = sum(r["read_chars"] for r in chosen)
                 before = sum(r[f"{d}_errors_before"] for r in chosen) / chars
                 after = sum(r[f"{d}_errors_after"] for r in chosen) / chars
                 cells.append(f"{before:7.2%} {after:7.2%} {_rel(before, after):+7.1%}")

@@ -109,14 +109,20 @@ def measure_sets(args, sets: list[dict]) -> list[dict]:
     return rows
 
 
+def readings(rows: list[dict], part: str) -> dict[str, list]:
+    """Per decoder, what a calibration is fitted on: (evidence, exact?, each word right?) of
+    every set's ``part`` half."""
+    return {decoder: [(r["evidence"], r["exact"], r["words_right"]) for r in rows
+                      if r["decoder"] == decoder and r["part"] == part] for decoder in DECODERS}
+
+
 def fit(rows: list[dict], model_dir: str, command: str):
     """The line and word models of each decoder, from the tune halves of all sets."""
     from htr.confidence import fit_calibration
 
-    readings = {decoder: [(r["evidence"], r["exact"], r["words_right"]) for r in rows
-                          if r["decoder"] == decoder and r["part"] == "tune"] for decoder in DECODERS}
     sets = list(dict.fromkeys(r["set"] for r in rows))
-    calibration = fit_calibration(readings, {"command": command, "fitted_on": [f"{s}, tune half" for s in sets]})
+    calibration = fit_calibration(readings(rows, "tune"),
+                                  {"command": command, "fitted_on": [f"{s}, tune half" for s in sets]})
     return calibration, calibration.save(model_dir)
 
 
@@ -143,9 +149,10 @@ def cross_fitted(rows: list[dict], calibration, draws: int = 2000) -> list[dict]
     with replacement)."""
     from htr.confidence import assess, errors_caught, fit_calibration
 
-    on_report = fit_calibration({decoder: [(r["evidence"], r["exact"], r["words_right"]) for r in rows
-                                           if r["decoder"] == decoder and r["part"] == "report"]
-                                 for decoder in DECODERS})
+    # A model folder without confidence.json: the tune halves' calibration fitted here, so that
+    # both halves are scored by a fitted one.
+    on_tune = calibration or fit_calibration(readings(rows, "tune"))
+    on_report = fit_calibration(readings(rows, "report"))
     rng = np.random.default_rng(0)
     figures = []
     for name in dict.fromkeys(r["set"] for r in rows):
@@ -153,7 +160,7 @@ def cross_fitted(rows: list[dict], calibration, draws: int = 2000) -> list[dict]
             part = [r for r in rows if r["set"] == name and r["decoder"] == decoder]
             if not part:
                 continue
-            assessed = [assess(r["evidence"], decoder, calibration if r["part"] == "report" else on_report)
+            assessed = [assess(r["evidence"], decoder, on_tune if r["part"] == "report" else on_report)
                         for r in part]
             found = set_figures(name, decoder, part, assessed)
             confidence = np.array([c for c, _ in assessed])

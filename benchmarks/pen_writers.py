@@ -35,8 +35,9 @@ def main(argv=None) -> int:
     split_of, lines_of = {}, Counter()
     for split in ("train", "validation"):
         for line_id in read_split_ids(root / "splits" / f"{split}.txt"):
-            split_of[line_id.rsplit("-", 1)[0]] = split
-            lines_of[line_id.rsplit("-", 1)[0]] += 1
+            form = line_id.rsplit("-", 1)[0]
+            split_of[form] = split
+            lines_of[form] += 1
     times = form_start_times(root)
     rounds = writing_rounds(times, args.max_gap)
     sizes = Counter(len(r) for r in rounds)
