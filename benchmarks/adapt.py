@@ -38,9 +38,8 @@ from htr.tf_env import configure_tensorflow  # noqa: E402
 
 configure_tensorflow(training=True)  # as `python -m htr adapt` trains: oneDNN's CPU kernels
 
-from htr.paths import default_model_dir  # noqa: E402
+from htr.paths import default_model_dir, iam_dir, iam_ondb_dir  # noqa: E402
 
-DATA = Path(os.environ.get("HTR_DATA", Path(__file__).resolve().parents[1].parent / "shared" / "data"))
 CACHE = Path(os.environ.get("HTR_CACHE", tempfile.gettempdir())) / "adapt-benchmark"
 
 
@@ -109,8 +108,8 @@ def main(argv=None) -> int:
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--model-dir", default=str(default_model_dir()))
-    parser.add_argument("--iam", default=str(DATA / "iam"))
-    parser.add_argument("--iam-ondb", default=str(DATA / "iam-ondb"))
+    parser.add_argument("--iam", default=str(iam_dir()))
+    parser.add_argument("--iam-ondb", default=str(iam_ondb_dir()))
     parser.add_argument("--iam-only", action="store_true")
     parser.add_argument("--ondb-only", action="store_true")
     parser.add_argument("--forms", type=int, default=8)

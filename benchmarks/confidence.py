@@ -29,7 +29,7 @@ import numpy as np
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-from htr.paths import default_model_dir, iam_dir, iam_ondb_dir, iam_split  # noqa: E402
+from htr.train.evaluate import add_validation_set_options  # noqa: E402
 
 DECODERS = ("lm", "best", "beam")
 
@@ -330,12 +330,8 @@ def draw_figure(panels):
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--model-dir", default=str(default_model_dir()))
-    parser.add_argument("--iam-ondb", default=str(iam_ondb_dir()))
-    parser.add_argument("--iam", default=str(iam_dir()))
-    parser.add_argument("--iam-split", default=str(iam_split("available-dev")))
+    add_validation_set_options(parser)
     parser.add_argument("--beam-width", type=int, default=16)
-    parser.add_argument("--limit", type=int)
     parser.add_argument("--fit", action="store_true", help="fit on the tune halves and write MODEL_DIR/confidence.json")
     parser.add_argument("--out", help="the folder --fit writes confidence.json to (default: the model folder)")
     parser.add_argument("--cache", help="keep the network's outputs and the evidence here between runs")

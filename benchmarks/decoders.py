@@ -18,17 +18,18 @@ from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-from htr.paths import default_model_dir, iam_dir, iam_ondb_dir, iam_split  # noqa: E402
+from htr.train.evaluate import add_validation_set_options  # noqa: E402
+
+
+def change(rate: float, best_path: float) -> str:
+    """A rate against best path's, in per cent; "-" where best path made no error (a few lines)."""
+    return f"{100 * (rate / best_path - 1):+.1f} %" if best_path else "-"
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--model-dir", default=str(default_model_dir()))
-    parser.add_argument("--iam-ondb", default=str(iam_ondb_dir()))
-    parser.add_argument("--iam", default=str(iam_dir()))
-    parser.add_argument("--iam-split", default=str(iam_split("available-dev")))
+    add_validation_set_options(parser)
     parser.add_argument("--beam-width", type=int, default=16)
-    parser.add_argument("--limit", type=int)
     parser.add_argument("--json", help="also write the figures to this file")
     args = parser.parse_args()
 
@@ -66,7 +67,7 @@ def main() -> None:
         label = {"best": "best path", "beam": "beam search", "lm": "language model"}[r["decoder"]]
         label += " + spelling" if r["correct"] else ""
         print(f"| {r['set']} | {r['part']} | {r['lines']} | {label} | {100 * r['cer']:.2f} % | {100 * r['wer']:.1f} % "
-              f"| {100 * (r['cer'] / b['cer'] - 1):+.1f} % | {100 * (r['wer'] / b['wer'] - 1):+.1f} % |")
+              f"| {change(r['cer'], b['cer'])} | {change(r['wer'], b['wer'])} |")
     if args.json:
         Path(args.json).write_text(json.dumps(rows, indent=1))
 

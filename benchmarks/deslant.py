@@ -15,17 +15,13 @@ import os
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-from htr.paths import default_model_dir, iam_dir, iam_ondb_dir, iam_split  # noqa: E402
+from htr.train.evaluate import add_validation_set_options  # noqa: E402
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--model-dir", default=str(default_model_dir()))
-    parser.add_argument("--iam-ondb", default=str(iam_ondb_dir()))
-    parser.add_argument("--iam", default=str(iam_dir()))
-    parser.add_argument("--iam-split", default=str(iam_split("available-dev")))
+    add_validation_set_options(parser)
     parser.add_argument("--shares", default="0,0.5,0.75,1", help="comma-separated shares of the slant, 0 to 1")
-    parser.add_argument("--limit", type=int)
     args = parser.parse_args()
 
     from htr.decode import decode

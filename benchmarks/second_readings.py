@@ -17,7 +17,7 @@ import os
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-from htr.paths import default_model_dir, iam_dir, iam_ondb_dir, iam_split  # noqa: E402
+from htr.train.evaluate import add_validation_set_options  # noqa: E402
 
 # pitch (px per character) / stretch cap / clip (body heights); "off" = 0/1/0.
 SETTINGS = ("off,13/1.3/0,15/1.3/0,16/1.3/0,16/1.45/0,17/1.3/0,18/1.3/0,"
@@ -33,12 +33,8 @@ def parse_setting(text: str) -> tuple[float, float, float]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--model-dir", default=str(default_model_dir()))
-    parser.add_argument("--iam-ondb", default=str(iam_ondb_dir()))
-    parser.add_argument("--iam", default=str(iam_dir()))
-    parser.add_argument("--iam-split", default=str(iam_split("available-dev")))
+    add_validation_set_options(parser)
     parser.add_argument("--settings", default=SETTINGS, help="comma-separated pitch/cap/clip, or off")
-    parser.add_argument("--limit", type=int)
     args = parser.parse_args()
 
     from htr.decode import decode

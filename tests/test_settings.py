@@ -160,3 +160,20 @@ def test_the_shipped_models_recipe_is_settings_files_in_order():
     for key in ("init_from", "deslant", "seed", "learning_rate", "epoch_lines", "dropout", "sources", "max_minutes"):
         assert getattr(last, key) == shipped[key], key
     assert "python -m htr average --run runs/upright2 --last 5 --model-dir model" in script
+
+
+def test_the_benchmarks_validation_sets_default_to_the_data_folder_named_once(tmp_path, monkeypatch):
+    """Each benchmark that reads the model card's validation sets takes its folders from
+    htr.paths, so HTR_DATA moves all of them."""
+    from htr.train.evaluate import add_validation_set_options
+
+    monkeypatch.setenv("HTR_DATA", str(tmp_path))
+    parser = argparse.ArgumentParser()
+    add_validation_set_options(parser)
+    args = parser.parse_args([])
+    assert (args.iam_ondb, args.iam) == (str(tmp_path / "iam-ondb"), str(tmp_path / "iam"))
+    assert args.iam_split == str(tmp_path / "iam" / "splits" / "available-dev.txt")
+    assert args.limit is None and parser.parse_args(["--limit", "7"]).limit == 7
+    for script in ("confidence", "decoders", "deslant", "second_readings"):
+        source = (ROOT / "benchmarks" / f"{script}.py").read_text()
+        assert "add_validation_set_options(parser)" in source and '"--iam-split"' not in source, script

@@ -166,6 +166,19 @@ def prepare_part(lines, height: int, max_width: int, look: str, part: str = "all
                     [prepared.ids[k] for k in chosen])
 
 
+def add_validation_set_options(parser) -> None:
+    """The options of a benchmark that reads the model card's validation sets (``--model-dir``,
+    ``--iam-ondb``, ``--iam``, ``--iam-split``, ``--limit``), defaulting to :mod:`htr.paths`;
+    what :func:`prepare_validation_sets` takes."""
+    from htr.paths import default_model_dir, iam_dir, iam_ondb_dir, iam_split
+
+    parser.add_argument("--model-dir", default=str(default_model_dir()))
+    parser.add_argument("--iam-ondb", default=str(iam_ondb_dir()))
+    parser.add_argument("--iam", default=str(iam_dir()))
+    parser.add_argument("--iam-split", default=str(iam_split("available-dev")))
+    parser.add_argument("--limit", type=int, help="the first N lines of each set")
+
+
 def prepare_validation_sets(config: ModelConfig, iam_ondb: str, iam: str, iam_split: str,
                             limit: int | None = None) -> list:
     """(name, Prepared) of the three sets the model card reports: IAM On-Line validation in the
