@@ -348,6 +348,15 @@ def _regions(small: np.ndarray, lab: np.ndarray, steps: _Steps = STRONG, stop_at
     return found
 
 
+def _photo_rgb8(image: np.ndarray) -> np.ndarray | None:
+    """The picture as 8-bit grey or RGB when it can be a photo: an opaque image at least
+    MIN_PHOTO_SIDE across (a drawing has a transparent background)."""
+    image = np.asarray(image)
+    if image.ndim not in (2, 3) or min(image.shape[:2]) < MIN_PHOTO_SIDE:
+        return None
+    return _as_rgb8(image)
+
+
 def warm_up() -> None:
     """Build OpenCV's RGB -> Lab tables now: the first conversion in a process costs 120 ms of
     CPU (measured), later ones 2 ms, so a server does it before its first photo."""
@@ -357,10 +366,7 @@ def warm_up() -> None:
 def find_paper(image: np.ndarray) -> Paper | None:
     """The sheet in a photo of paper on a desk, flattened; None when no paper edge stands out
     (a scan, a drawing, a crop inside a page, paper filling the frame, a white desk)."""
-    image = np.asarray(image)
-    if image.ndim not in (2, 3) or min(image.shape[:2]) < MIN_PHOTO_SIDE:
-        return None
-    rgb = _as_rgb8(image)
+    rgb = _photo_rgb8(image)
     if rgb is None:
         return None
     h, w = rgb.shape[:2]
@@ -433,10 +439,7 @@ def shows_no_writing_ground(image: np.ndarray) -> bool:
     """Whether a photo (opaque, at least MIN_PHOTO_SIDE across) has nothing to read: no mark
     dark enough to be ink, a dark ground, or ink everywhere (a desk's texture). Scans and
     drawings never do."""
-    image = np.asarray(image)
-    if image.ndim not in (2, 3) or min(image.shape[:2]) < MIN_PHOTO_SIDE:
-        return False
-    rgb = _as_rgb8(image)
+    rgb = _photo_rgb8(image)
     if rgb is None:
         return False
     gray = rgb if rgb.ndim == 2 else cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
