@@ -19,6 +19,7 @@ from __future__ import annotations
 import datetime as _dt
 import json
 import xml.etree.ElementTree as ET
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -211,15 +212,23 @@ def software_version() -> str:
         return "dev"
 
 
+def _document(namespace: str, schema: str, tag: str) -> tuple[Callable[[str], str], ET.Element]:
+    """A format's root element, pointing at its schema, and the function that names its tags."""
+    ET.register_namespace("", namespace)
+    ET.register_namespace("xsi", XSI_NS)
+
+    def q(name: str) -> str:
+        return f"{{{namespace}}}{name}"
+
+    return q, ET.Element(q(tag), {f"{{{XSI_NS}}}schemaLocation": f"{namespace} {schema}"})
+
+
 def page_xml(result: PageRecognition, source: Source, fingerprint: str = "") -> bytes:
     """PAGE XML 2019: one TextRegion with every TextLine (outline, baseline, words, text and
     confidence), the page's text on the region."""
     frame = _Frame(result, source)
     lines = _lines(result, frame)
-    ET.register_namespace("", PAGE_NS)
-    ET.register_namespace("xsi", XSI_NS)
-    q = lambda tag: f"{{{PAGE_NS}}}{tag}"
-    root = ET.Element(q("PcGts"), {f"{{{XSI_NS}}}schemaLocation": f"{PAGE_NS} {PAGE_XSD}"})
+    q, root = _document(PAGE_NS, PAGE_XSD, "PcGts")
     meta = ET.SubElement(root, q("Metadata"))
     ET.SubElement(meta, q("Creator")).text = f"{SOFTWARE} {software_version()}"
     stamp = _timestamp(source.mtime)  # the input's time: the same reading gives the same bytes
@@ -258,10 +267,7 @@ def alto_xml(result: PageRecognition, source: Source, fingerprint: str = "") -> 
     its position and confidence (WC), spaces between them."""
     frame = _Frame(result, source)
     lines = _lines(result, frame)
-    ET.register_namespace("", ALTO_NS)
-    ET.register_namespace("xsi", XSI_NS)
-    q = lambda tag: f"{{{ALTO_NS}}}{tag}"
-    root = ET.Element(q("alto"), {f"{{{XSI_NS}}}schemaLocation": f"{ALTO_NS} {ALTO_XSD}"})
+    q, root = _document(ALTO_NS, ALTO_XSD, "alto")
     description = ET.SubElement(root, q("Description"))
     ET.SubElement(description, q("MeasurementUnit")).text = "pixel"
     info = ET.SubElement(description, q("sourceImageInformation"))
