@@ -237,8 +237,8 @@ HEATMAP_NOTE = (
 )
 
 ALTERNATIVES_LABEL = ("Alternatives, ranked by combined score = the network's log-probability + the language "
-                      "model's part (weighted log-probability and bonuses; empty without it); network "
-                      "probability: per character")
+                      "model's part (weighted log-probability, bonuses and the dictionary's penalty; empty "
+                      "without it); network probability: per character")
 ALTERNATIVE_COLUMNS = ["#", "text", "combined score", "network probability", "language model"]
 
 

@@ -144,8 +144,9 @@ def inspect_tab(recognizer: Recognizer | None, model_error: str | None) -> None:
         table = table.drop(columns="corrected")
     st.dataframe(table, hide_index=True, key="inspect_alternatives")
     if result.decoder == "lm":
-        st.caption("Ranked by combined score = network log-prob + language model (its weighted log-probability "
-                   "and bonuses); network probability: the network's, per character.")
+        st.caption("Ranked by combined score = network log-prob + language model (its weighted log-probability, "
+                   "bonuses and the penalty for words no dictionary holds); network probability: the network's, "
+                   "per character.")
     else:
         st.caption("Ranked by combined score: the network's log-probability of the whole reading; "
                    "network probability: per character.")

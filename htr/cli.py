@@ -165,10 +165,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="another list of held-out line ids to keep out (repeatable)")
     b.add_argument("--order", type=int, default=6, help="n-gram order, 1-6 (default 6)")
     b.add_argument("--prune", metavar="N:C,...", help="drop n-grams of order N seen fewer than C times, e.g. 5:2,6:2")
-    t2 = lm_sub.add_parser("tune", help="choose the LM weight and bonuses on validation data, write them to config.json",
+    t2 = lm_sub.add_parser("tune", help="choose the LM weight, bonuses and unknown-word penalty on validation data, write them to config.json",
                            description="Tune on the 'tune' half of each validation set (lines chosen by form), "
-                                       "leaving the 'report' half to measure them, and write the chosen weight and "
-                                       "bonuses into MODEL_DIR/config.json ('lm' only). Re-run after replacing the "
+                                       "leaving the 'report' half to measure them, and write the chosen weight, "
+                                       "bonuses and penalty into MODEL_DIR/config.json ('lm' only). Re-run after replacing the "
                                        "model's weights.")
     t2.add_argument("--model-dir", default=str(DEFAULT_MODEL))
     t2.add_argument("--iam-ondb", metavar="DIR", help="IAM On-Line folder: its validation split, in each --look")
@@ -442,7 +442,7 @@ def cmd_lm_build(args) -> int:
 
 
 def cmd_lm_tune(args) -> int:
-    from htr.lm.tune import TuneSet, tune, tuned_record, write_settings
+    from htr.lm.tune import GRID, TuneSet, tune, tuned_record, write_settings
     from htr.recognizer import Recognizer
     from htr.train.evaluate import load_lines, prepare_part, probabilities
 
@@ -472,8 +472,8 @@ def cmd_lm_tune(args) -> int:
                                       report=lambda line: print(line, flush=True))
     command = "python -m htr " + " ".join(shlex.quote(a) for a in sys.argv[1:])
     settings.tuned = tuned_record(sets, objective, rates, args.part, args.beam_width, command)
-    print(f"chosen: weight {settings.weight:g}, char_bonus {settings.char_bonus:g}, word_bonus {settings.word_bonus:g} "
-          f"(CER and WER {objective:.1%} of best path's on the {args.part} part)")
+    chosen = ", ".join(f"{name} {getattr(settings, name):g}" for name in GRID)
+    print(f"chosen: {chosen} (CER and WER {objective:.1%} of best path's on the {args.part} part)")
     for s in sets:
         print(f"  {s.name}: CER {s.baseline.cer:.4f} -> {rates[s.name].cer:.4f}, WER {s.baseline.wer:.4f} -> {rates[s.name].wer:.4f}")
     if args.dry_run:

@@ -44,9 +44,10 @@ class Alternative:
     """One candidate transcription.
 
     ``score`` ranks the candidates: the network's log-probability for best path and beam
-    search; for the ``lm`` decoder that plus the weighted language-model log-probability and
-    bonuses. ``log_prob`` is always the network's log-probability (of the reading's best
-    alignment under ``lm``); ``score - log_prob`` is the language model's part.
+    search; for the ``lm`` decoder that plus the weighted language-model log-probability, the
+    bonuses and the penalty for words no dictionary holds. ``log_prob`` is always the network's
+    log-probability (of the reading's best alignment under ``lm``); ``score - log_prob`` is the
+    language model's part.
     """
 
     text: str

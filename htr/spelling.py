@@ -52,3 +52,14 @@ def dictionary_evidence(word: str) -> tuple[float, float]:
         return 0.0, NO_LETTERS_LOG_FREQUENCY
     unknown = any(run.lower() not in counts for run in runs)
     return float(unknown), math.log10(min(counts.get(run.lower(), 0) for run in runs) + 1)
+
+
+@lru_cache(maxsize=65536)
+def _unknown(word: str) -> bool:
+    return dictionary_evidence(word)[0] > 0
+
+
+def unknown_words(text: str) -> int:
+    """How many of the words of ``text`` hold a run of letters no English dictionary entry has:
+    what the language-model decoder penalises when it ranks its candidates (htr.lm.decoder)."""
+    return sum(_unknown(word) for word in text.split())

@@ -4,6 +4,7 @@ import json
 import math
 import shutil
 import warnings
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -107,9 +108,36 @@ def test_lm_weight_zero_reads_like_the_network(tmp_path):
     probs[r_row] = 0.0
     probs[r_row, labels_of("r")[0]] = 0.4
     probs[r_row, 0] = 0.6
-    lm = small_lm(tmp_path, weight=0.0, char_bonus=0.0)
+    lm = small_lm(tmp_path, weight=0.0, char_bonus=0.0, unknown_word_penalty=0.0)
     labels = decode(probs, "lm", lm=lm).paths[0][0]
     assert "".join(IAM_CHARSET[i - 1] for i in labels) == "childen"
+
+
+def test_the_dictionary_penalty_ranks_the_beam_that_spells_a_word_first(tmp_path):
+    # The smudged "children" again, with the character model switched off: the network alone
+    # prefers "childen"; a penalty per word no dictionary holds puts "children" first.
+    probs = sure_matrix("children", 0.9)
+    r_row = 2 * "children".index("r")
+    probs[r_row] = 0.0
+    probs[r_row, labels_of("r")[0]] = 0.4
+    probs[r_row, 0] = 0.6
+    network_only = small_lm(tmp_path, weight=0.0, char_bonus=0.0, unknown_word_penalty=0.0)
+    with_dictionary = network_only.with_settings(replace(network_only.settings, unknown_word_penalty=-3.0))
+
+    def readings(lm):
+        decoded = decode(probs, "lm", beam_width=16, top_k=5, lm=lm)
+        return {network_only.text(labels): score for labels, score in decoded.paths}, decoded
+
+    before, _ = readings(network_only)
+    after, decoded = readings(with_dictionary)
+    assert next(iter(before)) == "childen" and next(iter(after)) == "children"
+    assert after["childen"] == pytest.approx(before["childen"] - 3.0, abs=1e-4)  # one unknown word
+    assert after["children"] == pytest.approx(before["children"], abs=1e-4)
+    scores = [score for _, score in decoded.paths]
+    assert scores == sorted(scores, reverse=True)
+    # the network's own log-probability is the reading's, whatever the rank
+    aligned = [label for c in labels_of("children") for label in (c, 0)]
+    assert decoded.log_prob(0) == pytest.approx(float(np.log(probs[np.arange(len(probs)), aligned]).sum()), abs=1e-3)
 
 
 @pytest.mark.parametrize("name", ["Zbyqxw Kvothe", "Mr. Qjolvyx paid 4,381"])

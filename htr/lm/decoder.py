@@ -10,8 +10,13 @@ is sure of it, while common words and word endings win where the evidence is spl
 
 Two bonuses balance the language model's cost of every emitted character, which would
 otherwise favour dropping letters: ``char_bonus`` is added to each non-blank frame of the
-network output, ``word_bonus`` to each space. The weight and bonuses are tuned on
-validation data (``python -m htr lm tune``) and stored in the model's ``config.json``.
+network output, ``word_bonus`` to each space. Then the beams are ranked again with
+``unknown_word_penalty`` added for each word no English dictionary holds (the word list of
+spelling correction, :func:`htr.spelling.unknown_words`): a character model a few letters deep
+cannot tell "evidence" from "edivence", a dictionary can, and the network's evidence still
+decides between the beams, so a name it reads clearly stays. The weight, bonuses and penalty
+are tuned on validation data (``python -m htr lm tune``) and stored in the model's
+``config.json``.
 """
 
 from __future__ import annotations
@@ -30,6 +35,7 @@ import numpy as np
 from htr.decode import Decoded
 from htr.errors import ModelLoadError
 from htr.lm.ngram import token_name
+from htr.spelling import unknown_words
 
 LM_DIR = "lm"
 LM_FILE = "chars.arpa.gz"
@@ -48,16 +54,18 @@ class LMSettings:
 
     ``weight`` multiplies the LM's log10-probability of each character (the network's scores
     are natural logs); ``char_bonus`` (per non-blank frame) and ``word_bonus`` (per space)
-    are in natural-log units. ``beam_tokens`` characters per frame are tried, and hypotheses
-    more than ``beam_threshold`` below the best are dropped. ``tuned`` records how the values
-    were chosen.
+    are in natural-log units, as is ``unknown_word_penalty``, added per word of a candidate that
+    no English dictionary holds when the beams are ranked again (0 leaves the beam search's
+    order). ``beam_tokens`` characters per frame are tried, and hypotheses more than
+    ``beam_threshold`` below the best are dropped. ``tuned`` records how the values were chosen.
     """
 
     path: str = DEFAULT_PATH
     # Defaults: the values tuned for the shipped model, a fair start for a new one.
-    weight: float = 1.5
+    weight: float = 1.25
     char_bonus: float = 1.5
-    word_bonus: float = -2.0
+    word_bonus: float = -3.0
+    unknown_word_penalty: float = -3.0
     beam_tokens: int = 8
     beam_threshold: float = 15.0
     tuned: dict = field(default_factory=dict)
@@ -198,8 +206,7 @@ class LanguageModel:
             s.word_bonus if self._space else 0.0, True, CriterionType.CTC)
         decoder = LexiconFreeDecoder(options, self._kenlm, self._space, 0, [])
         results = decoder.decode(emissions.ctypes.data, steps, classes)
-        paths: list[tuple[list[int], float]] = []
-        network: list[float] = []
+        candidates: list[tuple[float, list[int], float]] = []  # (score, labels, network log-prob)
         seen: set[tuple[int, ...]] = set()
         for result in results:
             # One token per frame, between the decoder's start and end marks.
@@ -210,13 +217,22 @@ class LanguageModel:
             if labels in seen:
                 continue
             seen.add(labels)
-            paths.append((list(labels), float(result.score)))
-            network.append(float(log_probs[np.arange(len(frames)), frames].sum()))
-            if len(paths) >= max(1, top_k):
+            candidates.append((float(result.score), list(labels),
+                               float(log_probs[np.arange(len(frames)), frames].sum())))
+            if not s.unknown_word_penalty and len(candidates) >= max(1, top_k):
                 break
-        if not paths:  # every hypothesis pruned: cannot happen with a finite threshold, but stay total
+        if not candidates:  # every hypothesis pruned: cannot happen with a finite threshold, but stay total
             return Decoded([([], float(log_probs[:, 0].sum()))])
-        return Decoded(paths, network)
+        if s.unknown_word_penalty:
+            # every beam ranked again, so a dictionary word from the last beam can still win
+            candidates = sorted(((score + s.unknown_word_penalty * unknown_words(self.text(labels)), labels, network)
+                                 for score, labels, network in candidates), key=lambda c: -c[0])
+        kept = candidates[: max(1, top_k)]
+        return Decoded([(labels, score) for score, labels, _ in kept], [network for _, _, network in kept])
+
+    def text(self, labels: list[int]) -> str:
+        """The characters of a label sequence (1-based into the charset; 0 is the blank)."""
+        return "".join(self.charset[i - 1] for i in labels)
 
 
 def lm_settings(config) -> LMSettings:

@@ -1,4 +1,4 @@
-"""Choosing the language model's weight and bonuses on validation data.
+"""Choosing the language model's weight, bonuses and unknown-word penalty on validation data.
 
 The best weight depends on how sure the network is, so it changes whenever the model's
 weights do: after training a new model, run ``python -m htr lm tune`` on it. Settings are
@@ -29,6 +29,7 @@ GRID: dict[str, list[float]] = {
     "weight": [0.75, 1.0, 1.25, 1.5, 1.75, 2.0, 2.25, 2.5, 3.0],
     "char_bonus": [0.0, 0.5, 1.0, 1.5, 2.0, 2.5, 3.0],
     "word_bonus": [-4.0, -3.0, -2.0, -1.0, 0.0, 1.0],
+    "unknown_word_penalty": [0.0, -1.0, -2.0, -3.0, -4.0, -6.0],
 }
 
 
