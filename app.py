@@ -83,6 +83,7 @@ from app_glue import (  # noqa: E402
 )
 from htr.cli import DEFAULT_DECODER  # noqa: E402
 from htr.confidence import review_note  # noqa: E402
+from htr.decode import BEAM_WIDTH  # noqa: E402
 from htr.errors import BadImageError, HTRError, NoInkError  # noqa: E402
 from htr.heatmap import recognition_heatmap  # noqa: E402
 from htr.hints import (  # noqa: E402
@@ -212,7 +213,7 @@ def _outputs(reading: HintedReading, decoder: str) -> tuple:
 
 
 def recognize(image: Any, decoder: str = DEFAULT_DECODER,
-              beam_width: int = 16, top_k: int = 5, correct: bool = False, model_id: str | None = None,
+              beam_width: int = BEAM_WIDTH, top_k: int = 5, correct: bool = False, model_id: str | None = None,
               request: gr.Request = None) -> tuple:
     """The ``/recognize`` endpoint: an image file (or array) of one handwritten line, read with
     the personal model ``model_id`` names (from ``/adapt``), or the base model without one.
@@ -234,7 +235,7 @@ def read_strokes(drawing: Drawing, decoder: str, beam_width: int, top_k: int, co
                                       on_screen), decoder)
 
 
-def recognize_strokes(strokes: Any, decoder: str = DEFAULT_DECODER, beam_width: int = 16, top_k: int = 5,
+def recognize_strokes(strokes: Any, decoder: str = DEFAULT_DECODER, beam_width: int = BEAM_WIDTH, top_k: int = 5,
                       correct: bool = False, model_id: str | None = None) -> tuple:
     """The ``/recognize_strokes`` endpoint: pen strokes of one handwritten line, as JSON.
 
@@ -263,7 +264,7 @@ def lines_table(lines: list[dict]) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=LINE_COLUMNS)
 
 
-def recognize_page_api(image: Any, decoder: str = DEFAULT_DECODER, beam_width: int = 16, top_k: int = 5,
+def recognize_page_api(image: Any, decoder: str = DEFAULT_DECODER, beam_width: int = BEAM_WIDTH, top_k: int = 5,
                        correct: bool = False, model_id: str | None = None, request: gr.Request = None) -> tuple:
     """The ``/recognize_page`` endpoint: an image of a paragraph or page (or of one line), read
     with the personal model ``model_id`` names, as for ``/recognize``.
@@ -290,7 +291,7 @@ def empty_page_outputs(status: str) -> tuple:
     return "", None, None, pd.DataFrame(columns=LINE_COLUMNS), status
 
 
-def recognize_page_upload(image: Any, decoder: Any = DEFAULT_DECODER, beam_width: Any = 16, top_k: Any = 5,
+def recognize_page_upload(image: Any, decoder: Any = DEFAULT_DECODER, beam_width: Any = BEAM_WIDTH, top_k: Any = 5,
                           correct: Any = False, request: gr.Request = None) -> tuple:
     """The Page tab: text, confidence, outlined lines, each line's text; problems become a status line."""
     def read() -> tuple:
@@ -354,21 +355,21 @@ def _read_drawing_page(value: Any, decoder: Any, beam_width: Any, top_k: Any, co
         return (*empty_outputs(message), seq)
 
 
-def read_drawing(value: Any, decoder: Any = DEFAULT_DECODER, beam_width: Any = 16, top_k: Any = 5, correct: Any = False,
+def read_drawing(value: Any, decoder: Any = DEFAULT_DECODER, beam_width: Any = BEAM_WIDTH, top_k: Any = 5, correct: Any = False,
                  several: Any = False, request: gr.Request = None) -> tuple:
     """'Recognise drawing': read the canvas now; an empty canvas or a hint also gets a toast."""
     return latest_only("draw", request, lambda: _read_drawing_page(value, decoder, beam_width, top_k, correct, True,
                                                                    several), N_DRAW_OUTPUTS)
 
 
-def read_drawing_live(value: Any, decoder: Any = DEFAULT_DECODER, beam_width: Any = 16, top_k: Any = 5,
+def read_drawing_live(value: Any, decoder: Any = DEFAULT_DECODER, beam_width: Any = BEAM_WIDTH, top_k: Any = 5,
                       correct: Any = False, several: Any = False, request: gr.Request = None) -> tuple:
     """A read the canvas asks for while the user writes (or clears): a status line, no toasts."""
     return latest_only("draw", request, lambda: _read_drawing_page(value, decoder, beam_width, top_k, correct, False,
                                                                    several), N_DRAW_OUTPUTS)
 
 
-def reread_drawing(value: Any, decoder: Any = DEFAULT_DECODER, beam_width: Any = 16, top_k: Any = 5,
+def reread_drawing(value: Any, decoder: Any = DEFAULT_DECODER, beam_width: Any = BEAM_WIDTH, top_k: Any = 5,
                    correct: Any = False, several: Any = False, request: gr.Request = None) -> tuple:
     """A setting changed: read the drawing again with it (nothing to do on an empty canvas)."""
     try:
@@ -378,7 +379,7 @@ def reread_drawing(value: Any, decoder: Any = DEFAULT_DECODER, beam_width: Any =
     return read_drawing_live(value, decoder, beam_width, top_k, correct, several, request)
 
 
-def recognize_upload(image: Any, decoder: Any = DEFAULT_DECODER, beam_width: Any = 16, top_k: Any = 5,
+def recognize_upload(image: Any, decoder: Any = DEFAULT_DECODER, beam_width: Any = BEAM_WIDTH, top_k: Any = 5,
                      correct: Any = False, request: gr.Request = None) -> tuple:
     """The Upload tab: like ``recognize``, but problems become a warning and a status line."""
     def read() -> tuple:
@@ -396,7 +397,7 @@ def recognize_upload(image: Any, decoder: Any = DEFAULT_DECODER, beam_width: Any
     return latest_only("upload", request, read, N_OUTPUTS)
 
 
-def reread_upload(image: Any, decoder: Any = DEFAULT_DECODER, beam_width: Any = 16, top_k: Any = 5,
+def reread_upload(image: Any, decoder: Any = DEFAULT_DECODER, beam_width: Any = BEAM_WIDTH, top_k: Any = 5,
                   correct: Any = False, request: gr.Request = None) -> tuple:
     """A setting changed: read the uploaded image again with it (nothing to do without one)."""
     def read() -> tuple:
@@ -636,7 +637,7 @@ def build_demo() -> gr.Blocks:
         with gr.Accordion("Decoding", open=True, elem_id="decoding"):
             with gr.Row():
                 decoder = gr.Radio(DECODER_CHOICES, value=DEFAULT_DECODER, label="Decoder", elem_id="decoder")
-                beam_width = gr.Slider(1, MAX_BEAM, value=16, step=1, label="Beam width", elem_id="beam-width")
+                beam_width = gr.Slider(1, MAX_BEAM, value=BEAM_WIDTH, step=1, label="Beam width", elem_id="beam-width")
                 top_k = gr.Slider(1, MAX_TOP_K, value=5, step=1, label="Alternatives (top-k)", elem_id="top-k")
             correct = gr.Checkbox(value=False, label="Spelling correction", elem_id="correct")
             gr.Markdown(CORRECTION_NOTE)

@@ -23,6 +23,7 @@ from gradio.utils import get_upload_folder
 from pydantic import model_validator
 
 from htr.cli import DEFAULT_DECODER
+from htr.decode import BEAM_WIDTH
 from htr.errors import BadImageError
 from htr.hints import DECODER_NAMES
 from htr.imageio import encode_png
@@ -294,7 +295,7 @@ def check_settings(decoder: Any, beam_width: Any, top_k: Any) -> tuple[str, int,
         raise gr.Error(f"Unknown decoder {decoder!r}: use 'lm', 'beam' or 'best'.", title="Bad setting",
                        print_exception=False)
     try:
-        beam_width = int(beam_width if beam_width is not None else 16)
+        beam_width = int(beam_width if beam_width is not None else BEAM_WIDTH)
         top_k = int(top_k if top_k is not None else 5)
     except (TypeError, ValueError):
         raise gr.Error("Beam width and top-k must be whole numbers.", title="Bad setting", print_exception=False) from None

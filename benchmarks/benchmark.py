@@ -23,6 +23,7 @@ from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
+from htr.decode import BEAM_WIDTH  # noqa: E402
 from htr.paths import default_model_dir, iam_ondb_dir  # noqa: E402
 
 import numpy as np  # noqa: E402
@@ -101,7 +102,7 @@ def main() -> None:
     for i, image in enumerate(images):
         for decoder in decoders[i % 3:] + decoders[: i % 3]:
             t0 = time.perf_counter()
-            recognizer.recognize(image, decoder=decoder, beam_width=16, top_k=5)
+            recognizer.recognize(image, decoder=decoder, beam_width=BEAM_WIDTH, top_k=5)
             times[decoder].append(time.perf_counter() - t0)
     # Other processes' load inflates every figure: compare runs made at a load well under 1.
     print(f"load average after the single-line runs: {os.getloadavg()[0]:.2f} (cores: {os.cpu_count()})")

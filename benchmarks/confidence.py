@@ -29,6 +29,7 @@ import numpy as np
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
+from htr.decode import BEAM_WIDTH  # noqa: E402
 from htr.train.evaluate import add_validation_set_options  # noqa: E402
 
 DECODERS = ("lm", "best", "beam")
@@ -396,7 +397,7 @@ def draw_figure(panels):
 def main() -> None:
     parser = argparse.ArgumentParser()
     add_validation_set_options(parser)
-    parser.add_argument("--beam-width", type=int, default=16)
+    parser.add_argument("--beam-width", type=int, default=BEAM_WIDTH)
     parser.add_argument("--fit", action="store_true", help="fit on the tune halves and write MODEL_DIR/confidence.json")
     parser.add_argument("--out", help="the folder --fit writes confidence.json to (default: the model folder)")
     parser.add_argument("--cache", help="keep the network's outputs and the evidence here between runs")

@@ -18,6 +18,7 @@ from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
+from htr.decode import BEAM_WIDTH  # noqa: E402
 from htr.train.evaluate import add_validation_set_options  # noqa: E402
 
 
@@ -29,7 +30,7 @@ def change(rate: float, best_path: float) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser()
     add_validation_set_options(parser)
-    parser.add_argument("--beam-width", type=int, default=16)
+    parser.add_argument("--beam-width", type=int, default=BEAM_WIDTH)
     parser.add_argument("--json", help="also write the figures to this file")
     args = parser.parse_args()
 

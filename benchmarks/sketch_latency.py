@@ -29,6 +29,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
+from htr.decode import BEAM_WIDTH  # noqa: E402
 from htr.paths import default_model_dir, iam_ondb_dir  # noqa: E402
 from htr.synth.canvas_replay import (  # noqa: E402
     CHROMIUM,
@@ -139,7 +140,7 @@ def main(argv: list[str] | None = None) -> None:
     references = [sample.text for sample, _ in lines]
     recognizer = Recognizer.load(default_model_dir())  # the app's model folder (HTR_MODEL_DIR)
     images = [render_strokes(sample.strokes, "canvas") for sample, _ in lines]
-    image_texts = [r.text for r in recognizer.recognize_batch(images, decoder=DEFAULT_DECODER, beam_width=16, top_k=5)]
+    image_texts = [r.text for r in recognizer.recognize_batch(images, decoder=DEFAULT_DECODER, beam_width=BEAM_WIDTH, top_k=5)]
     live_cer = error_rates(references, texts).cer
     image_cer = error_rates(references, image_texts).cer
     print(f"lines: {len(lines)} (IAM On-Line validation, {min(h for _, h in lines)}-{max(h for _, h in lines)} px tall)")

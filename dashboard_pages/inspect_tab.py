@@ -22,6 +22,7 @@ from dashboard_pages.common import (
     uploaded_image,
 )
 from htr.confidence import review_note
+from htr.decode import BEAM_WIDTH
 from htr.datasets import DATASETS
 from htr.errors import HTRError
 from htr.imageio import FORMATS, MAX_BYTES, MAX_PIXELS
@@ -74,7 +75,7 @@ def inspect_tab(recognizer: Recognizer | None, model_error: str | None) -> None:
     decoder = c1.selectbox("Decoder", DECODERS_SHOWN, key="inspect_decoder",
                            help="lm: beam search with the language model, which reads words; beam: beam search "
                                 "on the network alone; best: the greedy reading")
-    beam_width = int(c2.number_input("Beam width", 1, 64, 16, key="inspect_beam"))
+    beam_width = int(c2.number_input("Beam width", 1, 64, BEAM_WIDTH, key="inspect_beam"))
     top_k = int(c3.number_input("Alternatives", 1, 10, 5, key="inspect_topk"))
     correct = c4.checkbox("Spelling correction", False, key="inspect_correct",
                           help="off by default, as in the app: it mends some misread words but changes names")

@@ -28,6 +28,7 @@ from dashboard_pages.common import (
     ink_picture,
     recognizer_for,
 )
+from htr.decode import BEAM_WIDTH
 from htr.errors import HTRError
 
 if TYPE_CHECKING:
@@ -133,7 +134,7 @@ def validate_tab(recognizer: Recognizer | None, key: tuple[str, int, int], model
         look = c4.selectbox("Look (pen data)", LOOKS, key="val_look")
         c1, c2, c3, c4 = st.columns([2, 1, 1, 1])
         decoders = c1.multiselect("Decoders", DECODERS_SHOWN, default=["best", "lm"], key="val_decoders")
-        beam_width = int(c2.number_input("Beam width", 1, 64, 16, key="val_beam"))
+        beam_width = int(c2.number_input("Beam width", 1, 64, BEAM_WIDTH, key="val_beam"))
         limit = int(c3.number_input("Line limit (0 = all)", 0, 100_000, 50, key="val_limit"))
         worst_n = int(c4.number_input("Worst lines shown", 0, 50, 8, key="val_worst"))
         st.caption(data_sets_note())

@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from htr.decode import BEAM_WIDTH
 from htr.errors import HTRError
 from htr.formats import render, source_of
 
@@ -24,7 +25,7 @@ class ReadSettings:
     format: str = "jsonl"
     layout: str = "auto"
     decoder: str = "lm"
-    beam_width: int = 16
+    beam_width: int = BEAM_WIDTH
     top_k: int = 5
     correct: bool = False
     batch_size: int = 32

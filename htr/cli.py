@@ -9,7 +9,7 @@ from pathlib import Path
 
 from htr.datasets import DATASETS
 from htr.datasets.base import PARTS
-from htr.decode import DECODERS
+from htr.decode import BEAM_WIDTH, DECODERS
 from htr.engine import RUNTIMES
 from htr.errors import HTRError
 from htr.formats import FORMATS
@@ -86,7 +86,7 @@ def build_parser() -> argparse.ArgumentParser:
     v.add_argument("--model-dir", default=str(DEFAULT_MODEL),
                    help="model folder with config.json and model.weights.h5 (default: the shipped model)")
     v.add_argument("--decoder", choices=DECODERS, default=DEFAULT_DECODER, help=DECODER_HELP)
-    v.add_argument("--beam-width", type=int, default=16,
+    v.add_argument("--beam-width", type=int, default=BEAM_WIDTH,
                    help="candidates kept at each step by beam and lm decoding (default 16)")
     v.add_argument("--look", choices=("canvas", "paper", "mixed"), default="canvas", help="rendering of stroke data")
     v.add_argument("--part", choices=PARTS, default="all",
@@ -108,7 +108,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--model-dir", default=str(DEFAULT_MODEL),
                    help="model folder with config.json and model.weights.h5 (default: the shipped model)")
     p.add_argument("--decoder", choices=DECODERS, default=DEFAULT_DECODER, help=DECODER_HELP)
-    p.add_argument("--beam-width", type=int, default=16,
+    p.add_argument("--beam-width", type=int, default=BEAM_WIDTH,
                    help="candidates kept at each step by beam and lm decoding (default 16)")
     p.add_argument("--top-k", type=int, default=5, help="alternatives to list (beam search)")
     p.add_argument("--correct", action="store_true", help="add a spelling-corrected text")
@@ -178,7 +178,7 @@ def build_parser() -> argparse.ArgumentParser:
     t2.add_argument("--iam-split", default="validation", help="IAM split name or file (default validation)")
     t2.add_argument("--part", choices=PARTS, default="tune", help="lines to tune on (default: the tune half)")
     t2.add_argument("--limit", type=int, help="only the first N lines of each set")
-    t2.add_argument("--beam-width", type=int, default=16)
+    t2.add_argument("--beam-width", type=int, default=BEAM_WIDTH)
     t2.add_argument("--rounds", type=int, default=2, help="passes over the settings (default 2)")
     t2.add_argument("--dry-run", action="store_true", help="print the chosen values, do not write config.json")
     return parser

@@ -15,6 +15,7 @@ from dataclasses import dataclass, replace
 import cv2
 import numpy as np
 
+from htr.decode import BEAM_WIDTH
 from htr.errors import BadImageError, NoInkError, NoPaperError
 from htr.ink import Drawing, InkShape, Strokes, ink_shape
 from htr.paper import Paper
@@ -179,7 +180,7 @@ class HintedReading:
     seconds: float
 
 
-def read_image_line(recognizer, image, decoder: str = "best", beam_width: int = 16, top_k: int = 5,
+def read_image_line(recognizer, image, decoder: str = "best", beam_width: int = BEAM_WIDTH, top_k: int = 5,
                     correct: bool = False) -> HintedReading:
     """Read an image of one line; its hints come from the same decoded image (the sheet, flattened,
     where it is a photo of one on a desk). BadImageError passes."""
@@ -194,7 +195,7 @@ def read_image_line(recognizer, image, decoder: str = "best", beam_width: int = 
     return HintedReading(r, sheet_hints(paper, image_hints(array)), time.perf_counter() - start)
 
 
-def read_drawing_line(recognizer, drawing: Drawing, decoder: str = "best", beam_width: int = 16, top_k: int = 5,
+def read_drawing_line(recognizer, drawing: Drawing, decoder: str = "best", beam_width: int = BEAM_WIDTH, top_k: int = 5,
                       correct: bool = False, on_screen: bool = False) -> HintedReading:
     """Read a drawing of one line from its strokes (rendered as the model's training lines are)."""
     start = time.perf_counter()

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Iterator, Literal
 import cv2
 import numpy as np
 
+from htr.decode import BEAM_WIDTH
 from htr.errors import HTRError, NoInkError
 from htr.results import LineRecognition, PageRecognition, Recognition, page_confidence
 from htr.paper import Paper, read_sheet
@@ -56,7 +57,7 @@ def _page(recognitions: list[Recognition], boxes, polygons, size, layout: PageLa
                            decoder, size, layout, paper)
 
 
-def recognize_page(recognizer, image, layout: Layout = "auto", decoder: str = "best", beam_width: int = 16,
+def recognize_page(recognizer, image, layout: Layout = "auto", decoder: str = "best", beam_width: int = BEAM_WIDTH,
                    top_k: int = 5, correct: bool = False) -> PageRecognition:
     """Read an image of a paragraph or page (or of one line) line by line, top to bottom.
 
@@ -151,7 +152,7 @@ def strokes_by_line(strokes, found: PageLayout, scale: float, origin: np.ndarray
 
 
 def recognize_page_strokes(recognizer, strokes, layout: Layout = "auto", decoder: str = "best",
-                           beam_width: int = 16, top_k: int = 5, correct: bool = False) -> PageRecognition:
+                           beam_width: int = BEAM_WIDTH, top_k: int = 5, correct: bool = False) -> PageRecognition:
     """Read a drawing of one or several lines; each line's strokes are rendered as training drew them.
 
     Boxes are in the drawing's own units.
@@ -192,7 +193,7 @@ class PageReading:
     overlay: np.ndarray | None = None
 
 
-def read_page_image(recognizer, image, decoder: str = "best", beam_width: int = 16, top_k: int = 5,
+def read_page_image(recognizer, image, decoder: str = "best", beam_width: int = BEAM_WIDTH, top_k: int = 5,
                     correct: bool = False) -> PageReading:
     """Read an image of a page (or of one line) and outline its lines; BadImageError passes through."""
     from htr.hints import sheet_hints
@@ -204,7 +205,7 @@ def read_page_image(recognizer, image, decoder: str = "best", beam_width: int = 
     return PageReading(page, time.perf_counter() - start, sheet_hints(page.paper), draw_lines(array, page))
 
 
-def read_drawing_lines(recognizer, drawing: Drawing, decoder: str = "best", beam_width: int = 16, top_k: int = 5,
+def read_drawing_lines(recognizer, drawing: Drawing, decoder: str = "best", beam_width: int = BEAM_WIDTH, top_k: int = 5,
                        correct: bool = False, on_screen: bool = False) -> PageReading:
     """Read each line of a drawing; one line is read as the recognizer reads strokes, with its hints."""
     from htr.hints import NO_HINTS, drawing_hints
@@ -278,7 +279,7 @@ def _plan(path: str, layout: str):
 
 
 def recognize_files(recognizer, paths: list[str], layout: Layout = "auto", decoder: str = "best",
-                    beam_width: int = 16, top_k: int = 5, correct: bool = False, read=None,
+                    beam_width: int = BEAM_WIDTH, top_k: int = 5, correct: bool = False, read=None,
                     batch_size: int = 32, window: int = 64) -> Iterator[PageRecognition | HTRError]:
     """One result per file, in order: image or ink files of one line or of many.
 

@@ -399,7 +399,7 @@ def preprocess(image: np.ndarray, height: int = 64, max_width: int = 2048, desla
     crop = ink[y0:y1, x0:x1]
     # Contrast: the paper's residual noise to 0, typical stroke darkness to 1.
     strokes = crop[mask[y0:y1, x0:x1]]
-    top = float(np.percentile(strokes, 90)) if strokes.size else peak
+    top = float(np.percentile(strokes, 90)) if strokes.size else 1.0  # (the box always holds ink)
     floor = 0.5 * threshold
     crop = np.clip((crop - floor) / max(top - floor, 1e-3), 0.0, 1.0)
     inner = height - 2 * PAD

@@ -10,7 +10,7 @@ import numpy as np
 
 from htr.confidence import CANDIDATES, Calibration, assess, measure
 from htr.config import ModelConfig
-from htr.decode import DECODERS, decode
+from htr.decode import BEAM_WIDTH, DECODERS, decode
 from htr.engine import Engine, as_engine, load_engine, run_batches
 from htr.errors import HTRError, ModelLoadError
 from htr.paper import Paper, read_sheet
@@ -123,20 +123,20 @@ class Recognizer:
         finally read (for heatmaps)."""
         return read_lines(self.engine, self.config, prepared, batch_size)
 
-    def recognize(self, image: ImageLike, decoder: str = "best", beam_width: int = 16, top_k: int = 5,
+    def recognize(self, image: ImageLike, decoder: str = "best", beam_width: int = BEAM_WIDTH, top_k: int = 5,
                   correct: bool = False, find_paper: bool = True) -> Recognition:
         """Read one line. In a photo of a sheet lying on a desk the sheet is found and flattened
         first (:mod:`htr.paper`; ``find_paper=False`` reads the image as it is)."""
         return self.recognize_batch([image], decoder, beam_width, top_k, correct, find_paper=find_paper)[0]
 
-    def recognize_strokes(self, strokes, decoder: str = "best", beam_width: int = 16, top_k: int = 5,
+    def recognize_strokes(self, strokes, decoder: str = "best", beam_width: int = BEAM_WIDTH, top_k: int = 5,
                           correct: bool = False) -> Recognition:
         """Read pen strokes (arrays of x, y[, t] points, y down; any scale), rendered as in training."""
         from htr.ink import render_ink
 
         return self.recognize(render_ink(strokes), decoder, beam_width, top_k, correct, find_paper=False)
 
-    def recognize_batch(self, images: Iterable[ImageLike], decoder: str = "best", beam_width: int = 16,
+    def recognize_batch(self, images: Iterable[ImageLike], decoder: str = "best", beam_width: int = BEAM_WIDTH,
                         top_k: int = 5, correct: bool = False, batch_size: int = 16,
                         find_paper: bool = True) -> list[Recognition]:
         """Recognise many lines; errors in preparing any image raise before the model runs."""
@@ -146,7 +146,7 @@ class Recognizer:
         return [self._result(image, p, decoder, beam_width, top_k, correct, paper)
                 for image, p, (_, paper) in zip(prepared, probs, inputs)]
 
-    def recognize_stream(self, items: Iterable[Any], decoder: str = "best", beam_width: int = 16, top_k: int = 5,
+    def recognize_stream(self, items: Iterable[Any], decoder: str = "best", beam_width: int = BEAM_WIDTH, top_k: int = 5,
                          correct: bool = False, read: Callable[[Any], ImageLike] | None = None,
                          batch_size: int = 32, window: int = 256, workers: int = 2,
                          ) -> Iterator[Recognition | HTRError]:

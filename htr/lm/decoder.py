@@ -32,7 +32,7 @@ from pathlib import Path
 
 import numpy as np
 
-from htr.decode import Decoded
+from htr.decode import BEAM_WIDTH, Decoded
 from htr.errors import ModelLoadError
 from htr.lm.ngram import token_name
 from htr.spelling import unknown_words
@@ -184,7 +184,7 @@ class LanguageModel:
         scores[-1] = self._kenlm.finish(state)[1]
         return scores
 
-    def decode(self, probabilities: np.ndarray, beam_width: int = 16, top_k: int = 5) -> Decoded:
+    def decode(self, probabilities: np.ndarray, beam_width: int = BEAM_WIDTH, top_k: int = 5) -> Decoded:
         """The ``top_k`` best distinct readings of a T x C softmax matrix under network and LM."""
         from flashlight.lib.text.decoder import (
             CriterionType,

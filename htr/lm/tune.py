@@ -20,7 +20,7 @@ from typing import Callable
 import numpy as np
 
 from htr.config import CONFIG_FILE
-from htr.decode import best_path
+from htr.decode import BEAM_WIDTH, best_path
 from htr.errors import ModelLoadError
 from htr.lm.decoder import LanguageModel, LMSettings
 from htr.metrics import ErrorRates, error_rates
@@ -57,7 +57,7 @@ def relative(rates: ErrorRates, baseline: ErrorRates) -> float:
     return 0.5 * (rates.cer / max(baseline.cer, 1e-9) + rates.wer / max(baseline.wer, 1e-9))
 
 
-def measure(lm: LanguageModel, sets: list[TuneSet], settings: LMSettings, beam_width: int = 16) -> tuple[float, dict]:
+def measure(lm: LanguageModel, sets: list[TuneSet], settings: LMSettings, beam_width: int = BEAM_WIDTH) -> tuple[float, dict]:
     """The objective for ``settings`` and each set's rates."""
     trial = lm.with_settings(settings)
     per_set = {}
@@ -68,7 +68,7 @@ def measure(lm: LanguageModel, sets: list[TuneSet], settings: LMSettings, beam_w
     return objective, per_set
 
 
-def tune(lm: LanguageModel, sets: list[TuneSet], beam_width: int = 16, rounds: int = 2,
+def tune(lm: LanguageModel, sets: list[TuneSet], beam_width: int = BEAM_WIDTH, rounds: int = 2,
          grid: dict[str, list[float]] | None = None, report: Callable[[str], None] = print) -> tuple[LMSettings, float, dict]:
     """Coordinate search over the grid from the LM's current settings: each setting in turn
     takes its best grid value with the others fixed, for ``rounds`` passes (or until stable)."""

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from htr.config import ModelConfig
-from htr.decode import decode
+from htr.decode import BEAM_WIDTH, decode
 from htr.engine import as_engine
 from htr.metrics import ErrorRates, error_rates
 from htr.progress import Progress
@@ -53,7 +53,7 @@ def probabilities(model, config: ModelConfig, images: list[np.ndarray], batch_si
 
 
 def transcribe(model, config: ModelConfig, images: list[np.ndarray], decoder: str = "best",
-               beam_width: int = 16, batch_size: int = 32, progress: bool = False, lm=None,
+               beam_width: int = BEAM_WIDTH, batch_size: int = 32, progress: bool = False, lm=None,
                on_progress: OnProgress | None = None, confidences: list[float] | None = None,
                calibration=None) -> list[str]:
     """Texts for many prepared lines; ``lm`` is the loaded language model for the ``lm`` decoder.
@@ -82,7 +82,7 @@ def transcribe(model, config: ModelConfig, images: list[np.ndarray], decoder: st
 
 
 def evaluate(model, config: ModelConfig, images, references, ids, decoder: str = "best",
-             beam_width: int = 16, progress: bool = False, lm=None,
+             beam_width: int = BEAM_WIDTH, progress: bool = False, lm=None,
              on_progress: OnProgress | None = None, confidence: bool = False, calibration=None) -> Evaluation:
     """Read prepared lines with ``model`` and score them against ``references`` (``confidence``:
     with each line's confidence too)."""
@@ -93,7 +93,7 @@ def evaluate(model, config: ModelConfig, images, references, ids, decoder: str =
                       confidences or [])
 
 
-def evaluate_recognizer(recognizer, images, references, ids, decoder: str = "best", beam_width: int = 16,
+def evaluate_recognizer(recognizer, images, references, ids, decoder: str = "best", beam_width: int = BEAM_WIDTH,
                         on_progress: OnProgress | None = None, confidence: bool = False) -> Evaluation:
     """Score a loaded :class:`htr.recognizer.Recognizer` (its engine, config and language model) on
     prepared lines, as ``python -m htr validate`` does, so that a page and the command line agree.
