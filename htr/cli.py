@@ -87,7 +87,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="model folder with config.json and model.weights.h5 (default: the shipped model)")
     v.add_argument("--decoder", choices=DECODERS, default=DEFAULT_DECODER, help=DECODER_HELP)
     v.add_argument("--beam-width", type=int, default=BEAM_WIDTH,
-                   help="candidates kept at each step by beam and lm decoding (default 16)")
+                   help=f"candidates kept at each step by beam and lm decoding (default {BEAM_WIDTH})")
     v.add_argument("--look", choices=("canvas", "paper", "mixed"), default="canvas", help="rendering of stroke data")
     v.add_argument("--part", choices=PARTS, default="all",
                    help="all lines, or the half LM settings are tuned on (tune) or the other (report)")
@@ -109,7 +109,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="model folder with config.json and model.weights.h5 (default: the shipped model)")
     p.add_argument("--decoder", choices=DECODERS, default=DEFAULT_DECODER, help=DECODER_HELP)
     p.add_argument("--beam-width", type=int, default=BEAM_WIDTH,
-                   help="candidates kept at each step by beam and lm decoding (default 16)")
+                   help=f"candidates kept at each step by beam and lm decoding (default {BEAM_WIDTH})")
     p.add_argument("--top-k", type=int, default=5, help="alternatives to list (beam search)")
     p.add_argument("--correct", action="store_true", help="add a spelling-corrected text")
     p.add_argument("--json", action="store_true", help="one JSON object per image per line")

@@ -41,6 +41,24 @@ def sure_matrix(text: str, sureness: float = 0.97, charset: str = IAM_CHARSET) -
     return np.asarray(rows, np.float32)
 
 
+def smudged_children() -> np.ndarray:
+    """A network output of "children" with the "r" smudged: 0.4 for it against 0.6 for a blank,
+    so best path reads the non-word "childen"."""
+    probs = sure_matrix("children", 0.9)
+    r_row = 2 * "children".index("r")
+    probs[r_row] = 0.0
+    probs[r_row, labels_of("r")[0]] = 0.4
+    probs[r_row, 0] = 0.6
+    return probs
+
+
+def network_log_prob(probs: np.ndarray, text: str) -> float:
+    """The log-probability of ``text`` read as :func:`sure_matrix` lays it out: each letter on its
+    frame, a blank after it."""
+    aligned = [label for c in labels_of(text) for label in (c, 0)]
+    return float(np.log(probs[np.arange(len(probs)), aligned]).sum())
+
+
 def small_lm(tmp_path, lines=ENGLISH, order=6, **settings) -> LanguageModel:
     path = estimate(lines, order).write_arpa(tmp_path / "chars.arpa.gz")
     return LanguageModel.load(path, IAM_CHARSET, LMSettings(path=path.name, **settings))
@@ -84,13 +102,9 @@ def test_text_with_reserved_characters_is_refused():
 def test_lm_flips_an_ambiguous_reading_to_the_word(tmp_path):
     # "children" with the "r" smudged: the network gives it 0.4 against 0.6 for a blank,
     # so best path reads the non-word "childen"; the LM knows "children".
-    probs = sure_matrix("children", 0.9)
-    r_row = 2 * "children".index("r")
-    probs[r_row] = 0.0
-    probs[r_row, labels_of("r")[0]] = 0.4
-    probs[r_row, 0] = 0.6
+    probs = smudged_children()
     assert "".join(IAM_CHARSET[i - 1] for i in best_path(probs).paths[0][0]) == "childen"
-    lm = small_lm(tmp_path)
+    lm = small_lm(tmp_path, unknown_word_penalty=0.0)  # the character model alone
     decoded = decode(probs, "lm", beam_width=16, top_k=5, lm=lm)
     texts = ["".join(IAM_CHARSET[i - 1] for i in labels) for labels, _ in decoded.paths]
     assert texts[0] == "children"
@@ -98,16 +112,11 @@ def test_lm_flips_an_ambiguous_reading_to_the_word(tmp_path):
     scores = [score for _, score in decoded.paths]
     assert scores == sorted(scores, reverse=True)
     # the network's own log-probability of the reading: each letter on its frame, blanks between
-    aligned = [label for c in labels_of("children") for label in (c, 0)]
-    assert decoded.log_prob(0) == pytest.approx(float(np.log(probs[np.arange(len(probs)), aligned]).sum()), abs=1e-3)
+    assert decoded.log_prob(0) == pytest.approx(network_log_prob(probs, "children"), abs=1e-3)
 
 
 def test_lm_weight_zero_reads_like_the_network(tmp_path):
-    probs = sure_matrix("children", 0.9)
-    r_row = 2 * "children".index("r")
-    probs[r_row] = 0.0
-    probs[r_row, labels_of("r")[0]] = 0.4
-    probs[r_row, 0] = 0.6
+    probs = smudged_children()
     lm = small_lm(tmp_path, weight=0.0, char_bonus=0.0, unknown_word_penalty=0.0)
     labels = decode(probs, "lm", lm=lm).paths[0][0]
     assert "".join(IAM_CHARSET[i - 1] for i in labels) == "childen"
@@ -116,11 +125,7 @@ def test_lm_weight_zero_reads_like_the_network(tmp_path):
 def test_the_dictionary_penalty_ranks_the_beam_that_spells_a_word_first(tmp_path):
     # The smudged "children" again, with the character model switched off: the network alone
     # prefers "childen"; a penalty per word no dictionary holds puts "children" first.
-    probs = sure_matrix("children", 0.9)
-    r_row = 2 * "children".index("r")
-    probs[r_row] = 0.0
-    probs[r_row, labels_of("r")[0]] = 0.4
-    probs[r_row, 0] = 0.6
+    probs = smudged_children()
     network_only = small_lm(tmp_path, weight=0.0, char_bonus=0.0, unknown_word_penalty=0.0)
     with_dictionary = network_only.with_settings(replace(network_only.settings, unknown_word_penalty=-3.0))
 
@@ -136,8 +141,7 @@ def test_the_dictionary_penalty_ranks_the_beam_that_spells_a_word_first(tmp_path
     scores = [score for _, score in decoded.paths]
     assert scores == sorted(scores, reverse=True)
     # the network's own log-probability is the reading's, whatever the rank
-    aligned = [label for c in labels_of("children") for label in (c, 0)]
-    assert decoded.log_prob(0) == pytest.approx(float(np.log(probs[np.arange(len(probs)), aligned]).sum()), abs=1e-3)
+    assert decoded.log_prob(0) == pytest.approx(network_log_prob(probs, "children"), abs=1e-3)
 
 
 @pytest.mark.parametrize("name", ["Zbyqxw Kvothe", "Mr. Qjolvyx paid 4,381"])
