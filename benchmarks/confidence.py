@@ -141,19 +141,25 @@ def report(rows: list[dict], calibration) -> list[dict]:
     return figures
 
 
-def cross_fitted(rows: list[dict], calibration, draws: int = 2000) -> list[dict]:
+def calibrations_by_half(rows: list[dict], calibration) -> dict[str, object]:
+    """The calibration that scores each half, fitted on the other: the given one (fitted on the
+    tune halves) for the report halves, one fitted the same way on the report halves for the
+    tune halves. A model folder without confidence.json gets the tune halves' fitted here, so
+    that both halves are scored by a fitted one."""
+    from htr.confidence import fit_calibration
+
+    return {"report": calibration or fit_calibration(readings(rows, "tune")),
+            "tune": fit_calibration(readings(rows, "report"))}
+
+
+def cross_fitted(rows: list[dict], scoring: dict[str, object], draws: int = 2000) -> list[dict]:
     """The figures of each set on all its lines, each line's confidence from a calibration not
-    fitted on it: the given one (fitted on the tune halves) scores the report halves, one fitted
-    the same way on the report halves scores the tune halves. Twice the lines of one report half,
+    fitted on it (``scoring``: :func:`calibrations_by_half`). Twice the lines of one report half,
     so sampling moves the figures less (on the scans' 183 report lines alone a perfect calibration
     shows an ECE of about 0.07). With a 90 % interval of the errors caught (lines drawn again
     with replacement)."""
-    from htr.confidence import assess, errors_caught, fit_calibration
+    from htr.confidence import assess, errors_caught
 
-    # A model folder without confidence.json: the tune halves' calibration fitted here, so that
-    # both halves are scored by a fitted one.
-    on_tune = calibration or fit_calibration(readings(rows, "tune"))
-    on_report = fit_calibration(readings(rows, "report"))
     rng = np.random.default_rng(0)
     figures = []
     for name in dict.fromkeys(r["set"] for r in rows):
@@ -161,8 +167,7 @@ def cross_fitted(rows: list[dict], calibration, draws: int = 2000) -> list[dict]
             part = [r for r in rows if r["set"] == name and r["decoder"] == decoder]
             if not part:
                 continue
-            assessed = [assess(r["evidence"], decoder, on_tune if r["part"] == "report" else on_report)
-                        for r in part]
+            assessed = [assess(r["evidence"], decoder, scoring[r["part"]]) for r in part]
             found = set_figures(name, decoder, part, assessed)
             confidence = np.array([c for c, _ in assessed])
             errors = np.array([r["char_errors"] for r in part])
@@ -192,18 +197,17 @@ def fit_poisson(x: np.ndarray, y: np.ndarray, l2: float = 1.0, iterations: int =
     return w
 
 
-def ranked_by_expected_errors(rows: list[dict], calibration, decoder: str = "lm") -> list[dict]:
+def ranked_by_expected_errors(rows: list[dict], scoring: dict[str, object], decoder: str = "lm") -> list[dict]:
     """Whether a ranking aimed at the character errors themselves would catch more than the
     confidence (the chance of an exact line) does: each half's lines ranked by a Poisson
     regression of their number of character errors on every line feature, the words' chances and
     the line's confidence (the log of it and of its complement), fitted on the other half with
     that half's calibration, as ``--cross-fit`` scores them. Per set: the errors in the 30 % of
-    lines ranked most erroneous, on all lines and on the report half, beside the confidence's."""
-    from htr.confidence import _with_words, assess, errors_caught, fit_calibration
+    lines ranked most erroneous, on all lines and on the report half, beside the confidence's
+    (``scoring``: :func:`calibrations_by_half`)."""
+    from htr.confidence import _with_words, assess, errors_caught
 
     lines = [r for r in rows if r["decoder"] == decoder]
-    calibrations = {"tune": calibration or fit_calibration(readings(rows, "tune")),
-                    "report": fit_calibration(readings(rows, "report"))}
 
     def features(r: dict, fitted) -> tuple[list[float], float]:
         words = fitted.words[decoder].predict(r["evidence"].words)
@@ -214,7 +218,7 @@ def ranked_by_expected_errors(rows: list[dict], calibration, decoder: str = "lm"
 
     scored = {}
     for part, other in (("tune", "report"), ("report", "tune")):
-        fitted = calibrations[other]
+        fitted = scoring[part]  # fitted on the other half, as the Poisson model is
         train = np.array([features(r, fitted)[0] for r in lines if r["part"] == other])
         mean, scale = train.mean(0), train.std(0) + 1e-9
         w = fit_poisson((train - mean) / scale, np.array([r["char_errors"] for r in lines if r["part"] == other]))
@@ -442,12 +446,13 @@ def main() -> None:
               f"{f['auroc_old']:.3f} | {f['errors_in_lowest_30']:.1%} | {f['errors_in_lowest_30_old']:.1%} | "
               f"{f['errors_in_lowest_30_oracle']:.1%} | {f['ece']:.3f} | {f['ece_old']:.3f} | {f['ece_sampling']:.3f} | "
               f"{f['word_auroc']:.3f} | {f['word_ece']:.3f} | {f['flagged']:.1%} | {f['errors_flagged']:.1%} |")
+    scoring = calibrations_by_half(rows, calibration) if args.cross_fit or args.rank_errors else None
     if args.cross_fit:
         print("\nAll lines, cross-fitted (each half scored by the calibration fitted on the other):\n")
         print("| set | decoder | lines | exact | AUROC | errors in lowest 30 % (90 % interval) | at most | ECE | "
               "ECE from sampling alone | word AUROC | word ECE |")
         print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
-        crossed = cross_fitted(rows, calibration)
+        crossed = cross_fitted(rows, scoring)
         for f in crossed:
             low, high = f["errors_in_lowest_30_interval"]
             print(f"| {f['set']} | {f['decoder']} | {f['lines']} | {f['exact']:.1%} | {f['auroc']:.3f} | "
@@ -460,7 +465,7 @@ def main() -> None:
         print("| set | lines | by expected errors | by confidence | report half: by expected errors | "
               "by confidence | at most |")
         print("| --- | --- | --- | --- | --- | --- | --- |")
-        ranked = ranked_by_expected_errors(rows, calibration)
+        ranked = ranked_by_expected_errors(rows, scoring)
         for f in ranked:
             print(f"| {f['set']} | {f['lines']} | {f['by_expected_errors']:.1%} | {f['by_confidence']:.1%} | "
                   f"{f['report_by_expected_errors']:.1%} | {f['report_by_confidence']:.1%} | {f['at_most']:.1%} |")
