@@ -13,6 +13,12 @@ CONFIG_FILE = "config.json"
 WEIGHTS_FILE = "model.weights.h5"
 
 
+def labels_to_text(labels, charset: str) -> str:
+    """The characters of a label sequence: 1-based into ``charset`` (0, the blank, and any label
+    outside it are dropped)."""
+    return "".join(charset[i - 1] for i in labels if 0 < i <= len(charset))
+
+
 @dataclass
 class ModelConfig:
     """Architecture, charset and preprocessing of one model.
@@ -76,7 +82,7 @@ class ModelConfig:
         return set(text) - set(self.charset)
 
     def decode(self, labels) -> str:
-        return "".join(self.charset[i - 1] for i in labels if 0 < i <= len(self.charset))
+        return labels_to_text(labels, self.charset)
 
     def save(self, model_dir: Path) -> None:
         data = asdict(self)

@@ -32,6 +32,7 @@ from pathlib import Path
 
 import numpy as np
 
+from htr.config import labels_to_text
 from htr.decode import BEAM_WIDTH, Decoded
 from htr.errors import ModelLoadError
 from htr.lm.ngram import token_name
@@ -232,7 +233,7 @@ class LanguageModel:
 
     def text(self, labels: list[int]) -> str:
         """The characters of a label sequence (1-based into the charset; 0 is the blank)."""
-        return "".join(self.charset[i - 1] for i in labels)
+        return labels_to_text(labels, self.charset)
 
 
 def lm_settings(config) -> LMSettings:

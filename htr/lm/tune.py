@@ -19,7 +19,7 @@ from typing import Callable
 
 import numpy as np
 
-from htr.config import CONFIG_FILE
+from htr.config import CONFIG_FILE, labels_to_text
 from htr.decode import BEAM_WIDTH, best_path
 from htr.errors import ModelLoadError
 from htr.lm.decoder import LanguageModel, LMSettings
@@ -46,7 +46,7 @@ class TuneSet:
         self.baseline = self.rates([self.decode_labels(best_path(p).paths[0][0]) for p in self.probs])
 
     def decode_labels(self, labels) -> str:
-        return "".join(self.charset[i - 1] for i in labels)
+        return labels_to_text(labels, self.charset)
 
     def rates(self, predictions: list[str]) -> ErrorRates:
         return error_rates(self.texts, predictions)
