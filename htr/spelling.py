@@ -38,6 +38,7 @@ def correct(text: str) -> str:
 NO_LETTERS_LOG_FREQUENCY = 7.0
 
 
+@lru_cache(maxsize=65536)
 def dictionary_evidence(word: str) -> tuple[float, float]:
     """(1 if a run of letters in ``word`` is in no English dictionary entry else 0, log10 of one plus
     the rarest run's frequency in the dictionary): autocorrect's English word list, ~91,000 words
@@ -54,12 +55,7 @@ def dictionary_evidence(word: str) -> tuple[float, float]:
     return float(unknown), math.log10(min(counts.get(run.lower(), 0) for run in runs) + 1)
 
 
-@lru_cache(maxsize=65536)
-def _unknown(word: str) -> bool:
-    return dictionary_evidence(word)[0] > 0
-
-
 def unknown_words(text: str) -> int:
     """How many of the words of ``text`` hold a run of letters no English dictionary entry has:
     what the language-model decoder penalises when it ranks its candidates (htr.lm.decoder)."""
-    return sum(_unknown(word) for word in text.split())
+    return sum(dictionary_evidence(word)[0] > 0 for word in text.split())
